@@ -1,0 +1,301 @@
+//! Run configuration: one TOML file (pipelines/*.toml), every key overridable
+//! with `--set key=value`. Unknown keys are errors, so a typo never silently
+//! runs the defaults.
+
+use crate::error::{Error, Result};
+use crate::tasks::Family;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The embedded default: what `selfplay run` uses with no `--config`.
+pub const DEFAULT_TOML: &str = include_str!("../pipelines/default.toml");
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Root seed; every task, episode and weight init derives from it.
+    pub seed: u64,
+    /// Iterations of tasks -> play -> train -> eval -> gate in `run`.
+    pub iterations: u32,
+    /// Self-play episodes per iteration, over all families.
+    pub games_per_iteration: usize,
+    /// Episodes advanced in lock-step; one network call serves all of them.
+    pub parallel_batch_size: usize,
+    /// Training minibatch size.
+    pub batch_size: usize,
+    /// Replay window: training samples from the newest this many examples.
+    pub max_buffer_size: usize,
+    /// Task families and their mix and difficulty schedule.
+    pub families: BTreeMap<String, FamilyConfig>,
+    pub mcts: MctsConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+    pub infer: InferConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyConfig {
+    /// Share of self-play episodes (normalised over families).
+    pub weight: f64,
+    /// Difficulty range [lo, hi] in [0, 1]; tasks draw uniformly from it.
+    pub difficulty: [f32; 2],
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MctsConfig {
+    pub num_simulations: u32,
+    /// Exploration constant of PUCT.
+    pub c_puct: f32,
+    /// First-play urgency: unvisited children score the parent's Q minus this.
+    pub fpu_reduction: f32,
+    pub dirichlet_alpha: f32,
+    /// Share of root prior replaced by Dirichlet noise (self-play only).
+    pub dirichlet_epsilon: f32,
+    /// Sampling temperature for the first `temperature_moves` moves, then greedy.
+    pub temperature: f32,
+    pub temperature_moves: u32,
+    /// Leaves collected per tree per network call (virtual loss keeps them apart).
+    pub leaves_per_wave: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Architecture: only `mlp` (residual MLP) for now.
+    pub arch: String,
+    pub hidden: usize,
+    pub blocks: usize,
+    pub value_hidden: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser steps per iteration.
+    pub steps: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Weight of the value MSE against the policy cross-entropy.
+    pub value_weight: f64,
+    /// libtorch intra-op threads.
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Held-out puzzles per puzzle family (fixed set, seeds disjoint from training).
+    pub heldout_tasks: usize,
+    /// Games per two-player matchup, half with each colour.
+    pub games: usize,
+    /// Simulations per move in evaluation (0: same as mcts.num_simulations).
+    pub num_simulations: u32,
+    /// Promote when the candidate's mean advantage over the incumbent is >= this.
+    pub gate_threshold: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InferConfig {
+    /// `cpu` or `cuda` / `cuda:N`.
+    pub device: String,
+    /// ONNX Runtime intra-op threads (0: all cores).
+    pub threads: usize,
+}
+
+impl Config {
+    /// Loads a TOML file (or the embedded default) and applies `key=value` overrides.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let (name, text) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            ),
+            None => ("pipelines/default.toml (embedded)".into(), DEFAULT_TOML.into()),
+        };
+        let mut value: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::Config(format!("{name}: {}", one_line(&e.to_string()))))?;
+        for kv in overrides {
+            apply_override(&mut value, kv)?;
+        }
+        let config: Config = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("{name}: {}", one_line(&e.to_string()))))?;
+        config.validate().map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.families.is_empty() {
+            return Err("`families` is empty: expected at least one of countdown, connect4".into());
+        }
+        for (name, fam) in &self.families {
+            Family::parse(name).map_err(|e| format!("families.{name}: {e}"))?;
+            let [lo, hi] = fam.difficulty;
+            if !(0.0..=1.0).contains(&lo) || !(0.0..=1.0).contains(&hi) || lo > hi {
+                return Err(format!(
+                    "families.{name}.difficulty = [{lo}, {hi}]: expected 0 <= lo <= hi <= 1"
+                ));
+            }
+            if !(fam.weight >= 0.0 && fam.weight.is_finite()) {
+                return Err(format!("families.{name}.weight = {}: expected >= 0", fam.weight));
+            }
+        }
+        if self.families.values().all(|f| f.weight == 0.0) {
+            return Err("every families.*.weight is 0: expected one > 0".into());
+        }
+        positive("parallel_batch_size", self.parallel_batch_size)?;
+        positive("batch_size", self.batch_size)?;
+        positive("max_buffer_size", self.max_buffer_size)?;
+        positive("mcts.num_simulations", self.mcts.num_simulations as usize)?;
+        positive("mcts.leaves_per_wave", self.mcts.leaves_per_wave as usize)?;
+        positive("model.hidden", self.model.hidden)?;
+        positive("model.value_hidden", self.model.value_hidden)?;
+        if self.model.arch != "mlp" {
+            return Err(format!("model.arch = '{}': expected 'mlp'", self.model.arch));
+        }
+        if self.mcts.c_puct <= 0.0 || !self.mcts.c_puct.is_finite() {
+            return Err(format!("mcts.c_puct = {}: expected > 0", self.mcts.c_puct));
+        }
+        if !(0.0..=1.0).contains(&self.mcts.dirichlet_epsilon) {
+            return Err("mcts.dirichlet_epsilon: expected a value in [0, 1]".into());
+        }
+        if self.mcts.dirichlet_alpha <= 0.0 {
+            return Err("mcts.dirichlet_alpha: expected > 0".into());
+        }
+        parse_device(&self.infer.device).map_err(|e| format!("infer.device: {e}"))?;
+        Ok(())
+    }
+
+    /// Families in the run with their config, in a fixed order.
+    pub fn families(&self) -> Vec<(Family, FamilyConfig)> {
+        let mut out: Vec<_> = self
+            .families
+            .iter()
+            .filter_map(|(n, c)| Family::parse(n).ok().map(|f| (f, c.clone())))
+            .collect();
+        out.sort_by_key(|(f, _)| *f);
+        out
+    }
+
+    /// Observation and action sizes the run's model needs: the max over families.
+    pub fn model_dims(&self) -> (usize, usize) {
+        let fams = self.families();
+        let obs = fams.iter().map(|(f, _)| f.obs_dim()).max().unwrap_or(0);
+        let act = fams.iter().map(|(f, _)| f.action_dim()).max().unwrap_or(0);
+        (obs, act)
+    }
+
+    /// Simulations per move in evaluation.
+    pub fn eval_simulations(&self) -> u32 {
+        match self.eval.num_simulations {
+            0 => self.mcts.num_simulations,
+            n => n,
+        }
+    }
+
+    /// Short stable hash of the whole config, recorded in markers and metadata.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> std::result::Result<crate::infer::Device, String> {
+    match s {
+        "cpu" => Ok(crate::infer::Device::Cpu),
+        "cuda" => Ok(crate::infer::Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(crate::infer::Device::Cuda)
+            .ok_or_else(|| format!("'{s}': expected cpu, cuda or cuda:N")),
+    }
+}
+
+fn positive(key: &str, v: usize) -> std::result::Result<(), String> {
+    if v == 0 {
+        return Err(format!("{key} = 0: expected a positive number"));
+    }
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies `a.b.c=value` to a TOML table; the value is parsed as TOML, else taken as a string.
+fn apply_override(table: &mut toml::Table, kv: &str) -> Result<()> {
+    let (key, raw) = kv
+        .split_once('=')
+        .ok_or_else(|| Error::Config(format!("--set '{kv}': expected KEY=VALUE")))?;
+    let value = parse_value(raw.trim());
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut cur = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            cur.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            Error::Config(format!("--set '{kv}': '{part}' is a value, not a table"))
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_loads_and_overrides_apply() {
+        let c = Config::load(None, &["mcts.num_simulations=12".into(), "seed=7".into()]).unwrap();
+        assert_eq!(c.mcts.num_simulations, 12);
+        assert_eq!(c.seed, 7);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = Config::load(None, &["mcts.num_simulation=12".into()]).unwrap_err();
+        assert!(e.to_string().contains("num_simulation"), "{e}");
+    }
+
+    #[test]
+    fn unknown_family_is_an_error() {
+        let e = Config::load(None, &["families.chess.weight=1".into()]).unwrap_err();
+        assert!(e.to_string().contains("chess"), "{e}");
+    }
+
+    #[test]
+    fn bad_difficulty_is_an_error() {
+        let e = Config::load(None, &["families.countdown.difficulty=[0.9, 0.1]".into()]).unwrap_err();
+        assert!(e.to_string().contains("difficulty"), "{e}");
+    }
+
+    #[test]
+    fn hash_changes_with_config() {
+        let a = Config::load(None, &[]).unwrap();
+        let b = Config::load(None, &["seed=99".into()]).unwrap();
+        assert_ne!(a.hash(), b.hash());
+    }
+}

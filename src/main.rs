@@ -1,0 +1,240 @@
+//! The `selfplay` binary: one subcommand per stage, plus `run` for the loop.
+
+use clap::{Args, Parser, Subcommand};
+use selfplay::config::Config;
+use selfplay::error::{Error, Result};
+use selfplay::stages::{self, Ctx, Shard};
+use selfplay::store::RunDir;
+use selfplay::tasks::Family;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "selfplay", version, about = "AlphaZero-style self-play on verifiable reasoning tasks")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Pipeline config (TOML); the embedded pipelines/default.toml when absent.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Override any config key, e.g. `--set mcts.num_simulations=64` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    set: Vec<String>,
+    /// Run directory holding every store.
+    #[arg(long, global = true, default_value = "runs/default")]
+    out: PathBuf,
+    /// Shorthand for --set seed=N.
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Shorthand for --set iterations=N.
+    #[arg(long, global = true)]
+    iterations: Option<u32>,
+    /// Shorthand for --set games_per_iteration=N.
+    #[arg(long, global = true)]
+    games_per_iteration: Option<usize>,
+    /// Shorthand for --set parallel_batch_size=N.
+    #[arg(long, global = true)]
+    parallel_batch_size: Option<usize>,
+    /// Shorthand for --set batch_size=N.
+    #[arg(long, global = true)]
+    batch_size: Option<usize>,
+    /// Shorthand for --set max_buffer_size=N.
+    #[arg(long, global = true)]
+    max_buffer_size: Option<usize>,
+    /// Shorthand for --set mcts.num_simulations=N.
+    #[arg(long, global = true)]
+    num_simulations: Option<u32>,
+    /// Shorthand for --set mcts.c_puct=X.
+    #[arg(long, global = true)]
+    c_puct: Option<f32>,
+    /// Shorthand for --set infer.device=cpu|cuda[:N].
+    #[arg(long, global = true)]
+    device: Option<String>,
+}
+
+#[derive(Args, Clone, Copy)]
+struct ShardArgs {
+    /// This job's shard (default: SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else 0).
+    #[arg(long)]
+    shard_index: Option<u32>,
+    /// Number of shards (default: SLURM_ARRAY_TASK_COUNT, else 1).
+    #[arg(long)]
+    num_shards: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate an iteration's tasks (and the held-out set, once).
+    Tasks {
+        #[arg(long)]
+        iteration: u32,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Write a freshly initialised model as iteration 0 and promote it.
+    Init,
+    /// Self-play an iteration's tasks with a model (default: best).
+    Play {
+        #[arg(long)]
+        iteration: u32,
+        /// best, latest, a model id (iteration=000003) or a model folder.
+        #[arg(long, default_value = "best")]
+        model: String,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Train iteration N's model from the newest earlier one.
+    Train {
+        #[arg(long)]
+        iteration: u32,
+    },
+    /// Evaluate a model on the held-out set vs the incumbent and baselines.
+    Eval {
+        #[arg(long)]
+        iteration: u32,
+        /// The candidate (default: the model of this iteration).
+        #[arg(long)]
+        model: Option<String>,
+        /// The incumbent to gate against (default: best).
+        #[arg(long, default_value = "best")]
+        incumbent: String,
+        /// Write models/BEST when the candidate passes the gate.
+        #[arg(long)]
+        promote: bool,
+    },
+    /// The whole loop: init, then tasks -> play -> train -> eval -> gate per iteration.
+    Run,
+    /// Summarise a run directory (default: --out) or one Parquet file.
+    Inspect { path: Option<PathBuf> },
+    /// Play one episode and print it step by step.
+    Show {
+        /// countdown (math) or connect4 (search).
+        #[arg(long)]
+        family: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.5)]
+        difficulty: f32,
+        /// best, latest, an id or a folder; uniform-prior rollout MCTS when absent.
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn overrides(c: &Common) -> Vec<String> {
+    let mut set = c.set.clone();
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            set.push(format!("{k}={v}"));
+        }
+    };
+    add("seed", c.seed.map(|v| v.to_string()));
+    add("iterations", c.iterations.map(|v| v.to_string()));
+    add("games_per_iteration", c.games_per_iteration.map(|v| v.to_string()));
+    add("parallel_batch_size", c.parallel_batch_size.map(|v| v.to_string()));
+    add("batch_size", c.batch_size.map(|v| v.to_string()));
+    add("max_buffer_size", c.max_buffer_size.map(|v| v.to_string()));
+    add("mcts.num_simulations", c.num_simulations.map(|v| v.to_string()));
+    add("mcts.c_puct", c.c_puct.map(|v| v.to_string()));
+    add("infer.device", c.device.as_ref().map(|v| format!("\"{v}\"")));
+    set
+}
+
+fn ctx(c: &Common, shard: Shard) -> Result<Ctx> {
+    let cfg = Config::load(c.config.as_deref(), &overrides(c))?;
+    Ok(Ctx { cfg, run: RunDir::new(&c.out), shard })
+}
+
+fn shard(s: ShardArgs) -> Result<Shard> {
+    Shard::resolve(s.shard_index, s.num_shards)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let c = &cli.common;
+    match cli.command {
+        Command::Tasks { iteration, shard: s } => {
+            let ctx = ctx(c, shard(s)?)?;
+            let n = stages::tasks::run_tasks(&ctx, iteration)?;
+            if ctx.shard.index == 0 {
+                stages::tasks::ensure_heldout(&ctx)?;
+            }
+            eprintln!("tasks iteration {iteration} shard {}: {n} tasks written", ctx.shard.index);
+        }
+        Command::Init => {
+            let meta = stages::init::run_init(&ctx(c, Shard::ALL)?)?;
+            println!("{}", meta.id);
+        }
+        Command::Play { iteration, model, shard: s } => {
+            let ctx = ctx(c, shard(s)?)?;
+            let dir = selfplay::model::resolve(&ctx.run, &model)?;
+            stages::play::run_play(&ctx, iteration, &dir)?;
+        }
+        Command::Train { iteration } => train(&ctx(c, Shard::ALL)?, iteration)?,
+        Command::Eval { iteration, model, incumbent, promote } => {
+            let ctx = ctx(c, Shard::ALL)?;
+            let cand = match model {
+                Some(m) => selfplay::model::resolve(&ctx.run, &m)?,
+                None => selfplay::model::resolve(&ctx.run, &selfplay::model::model_id(iteration))?,
+            };
+            let inc = selfplay::model::resolve(&ctx.run, &incumbent).ok();
+            let summary = stages::eval::run_eval(&ctx, iteration, &cand, inc.as_deref())?;
+            for r in &summary.rows {
+                println!(
+                    "{:<10} {:<12} {:<17} vs {:<12} {:>5.1}% [{:.1}-{:.1}] n={}",
+                    r.family.name(), r.agent, r.model_id, r.opponent, r.rate * 100.0, r.ci_low * 100.0, r.ci_high * 100.0, r.games
+                );
+            }
+            if promote && summary.promote {
+                let id = selfplay::model::ModelMeta::load(&cand)?.id;
+                ctx.run.set_best(&id)?;
+                println!("promoted {id}");
+            }
+        }
+        Command::Run => stages::run::run_loop(&ctx(c, Shard::ALL)?)?,
+        Command::Inspect { path } => {
+            print!("{}", stages::inspect::run_inspect(path.as_deref().unwrap_or(&c.out))?);
+        }
+        Command::Show { family, seed, difficulty, model } => {
+            let family = Family::parse(&family)?;
+            if !(0.0..=1.0).contains(&difficulty) {
+                return Err(Error::Config(format!("--difficulty {difficulty}: expected a value in [0, 1]")));
+            }
+            let ctx = ctx(c, Shard::ALL)?;
+            let dir = model.map(|m| selfplay::model::resolve(&ctx.run, &m)).transpose()?;
+            print!("{}", stages::show::run_show(&ctx, family, seed, difficulty, dir.as_deref())?);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "train")]
+fn train(ctx: &Ctx, iteration: u32) -> Result<()> {
+    let meta = stages::train::run_train(ctx, iteration)?;
+    println!("{}", meta.id);
+    Ok(())
+}
+
+#[cfg(not(feature = "train"))]
+fn train(_: &Ctx, _: u32) -> Result<()> {
+    Err(Error::Config("train needs the `train` feature (libtorch); this binary was built without it".into()))
+}

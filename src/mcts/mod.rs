@@ -1,0 +1,495 @@
+//! Batched synchronous MCTS: many episodes advance in lock-step and one
+//! evaluator call per wave serves all of them.
+//!
+//! Each wave: (1) rayon over episodes: descend each tree with PUCT, taking up
+//! to `leaves_per_wave` leaves (virtual loss keeps them apart); terminal
+//! leaves back up at once. (2) one evaluator call per agent on all leaves.
+//! (3) rayon over episodes: expand with masked-softmax priors and back up
+//! (sign flips between players); an episode whose move budget is spent picks
+//! its move, reuses the chosen subtree, and when it ends hands its record to
+//! the caller, and the slot takes the next task.
+
+pub mod evaluator;
+pub mod tree;
+
+use crate::error::Result;
+use crate::tasks::{Action, Game, Outcome, Task};
+use evaluator::Evaluator;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Gamma};
+use rayon::prelude::*;
+use std::time::{Duration, Instant};
+use tree::Tree;
+
+/// Search settings for one batch of episodes.
+#[derive(Clone, Debug)]
+pub struct SearchParams {
+    pub num_simulations: u32,
+    pub c_puct: f32,
+    pub fpu_reduction: f32,
+    pub dirichlet_alpha: f32,
+    pub dirichlet_epsilon: f32,
+    pub temperature: f32,
+    pub temperature_moves: u32,
+    pub leaves_per_wave: u32,
+    /// Self-play: Dirichlet noise at roots and temperature sampling.
+    pub explore: bool,
+    /// Keep observations and policies for the examples store.
+    pub record_examples: bool,
+    /// Keep per-child root statistics (for `show`).
+    pub record_stats: bool,
+}
+
+impl SearchParams {
+    pub fn from_config(m: &crate::config::MctsConfig, explore: bool) -> SearchParams {
+        SearchParams {
+            num_simulations: m.num_simulations,
+            c_puct: m.c_puct,
+            fpu_reduction: m.fpu_reduction,
+            dirichlet_alpha: m.dirichlet_alpha,
+            dirichlet_epsilon: m.dirichlet_epsilon,
+            temperature: m.temperature,
+            temperature_moves: m.temperature_moves,
+            leaves_per_wave: m.leaves_per_wave,
+            explore,
+            record_examples: explore,
+            record_stats: false,
+        }
+    }
+}
+
+/// One episode to play: a task, its start state, a seed, and who plays each side.
+pub struct EpisodeSpec {
+    pub task: Task,
+    pub game: Game,
+    pub seed: u64,
+    /// Agent index (into the evaluators) for player 0 and player 1.
+    pub agents: [usize; 2],
+}
+
+/// One decision of a finished episode.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub mover: u8,
+    pub obs: Vec<f32>,
+    pub legal: Vec<Action>,
+    /// Visit share per root action (the policy target).
+    pub policy: Vec<(Action, f32)>,
+    pub action: Action,
+    pub label: String,
+    /// Search value of the root, from the mover's view.
+    pub root_value: f32,
+    /// (action, visits, q, prior) per root child, when `record_stats`.
+    pub stats: Vec<(Action, u32, f32, f32)>,
+}
+
+/// A finished episode.
+pub struct Finished {
+    pub task: Task,
+    pub seed: u64,
+    pub agents: [usize; 2],
+    pub outcome: Outcome,
+    pub final_state: Game,
+    pub steps: Vec<StepRecord>,
+    pub wall: Duration,
+}
+
+/// Counters of a batched run, for throughput figures.
+#[derive(Clone, Debug, Default)]
+pub struct SearchStats {
+    pub episodes: u64,
+    pub moves: u64,
+    pub simulations: u64,
+    /// Leaves sent to evaluators (network rows).
+    pub evaluations: u64,
+    pub waves: u64,
+    pub eval_time: Duration,
+    pub tree_time: Duration,
+}
+
+/// A leaf waiting for its evaluation.
+struct Leaf {
+    node: u32,
+    tree: usize,
+    game: Game,
+    legal: Vec<Action>,
+    seed: u64,
+    /// (agent, row) of its result in that agent's output buffers.
+    result: (usize, usize),
+}
+
+/// One running episode.
+struct Slot {
+    spec: EpisodeSpec,
+    game: Game,
+    /// One shared tree when both sides are the same agent, else one per side.
+    trees: Vec<Tree>,
+    sims_done: u32,
+    pending: Vec<Leaf>,
+    steps: Vec<StepRecord>,
+    rng: ChaCha8Rng,
+    noised: bool,
+    started: Instant,
+}
+
+impl Slot {
+    fn new(spec: EpisodeSpec) -> Slot {
+        let shared = spec.agents[0] == spec.agents[1];
+        let mover = spec.game.to_move();
+        let trees = if shared {
+            vec![Tree::new(mover)]
+        } else {
+            vec![Tree::new(mover), Tree::new(mover)]
+        };
+        Slot {
+            game: spec.game.clone(),
+            rng: ChaCha8Rng::seed_from_u64(spec.seed),
+            spec,
+            trees,
+            sims_done: 0,
+            pending: Vec::new(),
+            steps: Vec::new(),
+            noised: false,
+            started: Instant::now(),
+        }
+    }
+
+    fn tree_index(&self) -> usize {
+        if self.trees.len() == 1 {
+            0
+        } else {
+            self.game.to_move() as usize
+        }
+    }
+
+    fn agent(&self) -> usize {
+        self.spec.agents[self.tree_index()]
+    }
+
+    /// Phase 1: descend until this slot has leaves for the network or its
+    /// simulation budget for the move is spent.
+    fn collect_leaves(&mut self, p: &SearchParams, random: &[bool]) -> u64 {
+        if random[self.agent()] {
+            self.sims_done = p.num_simulations;
+            return 0;
+        }
+        let t = self.tree_index();
+        if p.explore && !self.noised && self.trees[t].root().expanded {
+            self.add_noise(t, p);
+        }
+        let mut terminal_sims = 0;
+        while (self.pending.len() as u32) < p.leaves_per_wave
+            && self.sims_done + (self.pending.len() as u32) < p.num_simulations
+        {
+            let tree = &mut self.trees[t];
+            let (node, game) = descend(tree, &self.game, p);
+            tree.add_virtual_loss(node);
+            if game.is_terminal() {
+                tree.nodes[node as usize].mover = game.to_move();
+                tree.backup(node, game.to_move(), game.terminal_value());
+                self.sims_done += 1;
+                terminal_sims += 1;
+                continue;
+            }
+            if tree.nodes[node as usize].pending {
+                tree.revert_virtual_loss(node);
+                break;
+            }
+            tree.nodes[node as usize].pending = true;
+            let mut legal = Vec::new();
+            game.legal_actions(&mut legal);
+            self.pending.push(Leaf {
+                node,
+                tree: t,
+                game,
+                legal,
+                seed: self.rng.random(),
+                result: (0, 0),
+            });
+        }
+        terminal_sims
+    }
+
+    fn add_noise(&mut self, t: usize, p: &SearchParams) {
+        self.noised = true;
+        let n = self.trees[t].children(0).len();
+        if n < 2 || p.dirichlet_epsilon == 0.0 {
+            return;
+        }
+        let noise = dirichlet(&mut self.rng, p.dirichlet_alpha, n);
+        self.trees[t].add_root_noise(&noise, p.dirichlet_epsilon);
+    }
+
+    /// Phase 3: expand and back up this slot's evaluated leaves; move when due.
+    /// Returns true when the episode has ended.
+    fn absorb(&mut self, p: &SearchParams, out: &AgentOutputs, action_dim: usize, random: &[bool]) -> bool {
+        for leaf in self.pending.drain(..) {
+            let (agent, row) = leaf.result;
+            let logits = &out.logits[agent][row * action_dim..(row + 1) * action_dim];
+            let value = out.values[agent][row];
+            let mover = leaf.game.to_move();
+            let tree = &mut self.trees[leaf.tree];
+            tree.expand(leaf.node, mover, &leaf.legal, logits, value);
+            tree.backup(leaf.node, mover, value);
+            self.sims_done += 1;
+        }
+        if self.sims_done < p.num_simulations {
+            return false;
+        }
+        if random[self.agent()] {
+            self.make_random_move();
+        } else {
+            self.make_move(p);
+        }
+        self.game.is_terminal()
+    }
+
+    fn make_move(&mut self, p: &SearchParams) {
+        let t = self.tree_index();
+        let stats = self.trees[t].root_stats();
+        let total: u32 = stats.iter().map(|s| s.1).sum();
+        let policy: Vec<(Action, f32)> = if total == 0 {
+            stats.iter().map(|s| (s.0, s.3)).collect()
+        } else {
+            stats.iter().map(|s| (s.0, s.1 as f32 / total as f32)).collect()
+        };
+        let sample = p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
+        let action = if sample {
+            sample_action(&stats, p.temperature, &mut self.rng)
+        } else {
+            greedy_action(&stats)
+        };
+        let mut legal = Vec::new();
+        self.game.legal_actions(&mut legal);
+        let obs = if p.record_examples {
+            let mut obs = vec![0.0; self.game.family().obs_dim()];
+            self.game.encode(&mut obs);
+            obs
+        } else {
+            Vec::new()
+        };
+        self.steps.push(StepRecord {
+            mover: self.game.to_move(),
+            obs,
+            legal,
+            policy,
+            action,
+            label: self.game.label(action),
+            root_value: self.trees[t].root_value(),
+            stats: if p.record_stats { stats } else { Vec::new() },
+        });
+        self.game.step(action);
+        let mover = self.game.to_move();
+        for tree in &mut self.trees {
+            tree.advance(action, mover);
+        }
+        self.sims_done = 0;
+        self.noised = false;
+    }
+
+    /// The random agent: a uniformly random legal move, no search.
+    fn make_random_move(&mut self) {
+        let mut legal = Vec::new();
+        self.game.legal_actions(&mut legal);
+        let action = legal[self.rng.random_range(0..legal.len())];
+        self.steps.push(StepRecord {
+            mover: self.game.to_move(),
+            obs: Vec::new(),
+            policy: Vec::new(),
+            action,
+            label: self.game.label(action),
+            root_value: 0.0,
+            stats: Vec::new(),
+            legal,
+        });
+        self.game.step(action);
+        let mover = self.game.to_move();
+        for tree in &mut self.trees {
+            tree.advance(action, mover);
+        }
+        self.sims_done = 0;
+    }
+
+    fn finish(self) -> Finished {
+        let outcome = self.game.outcome().unwrap_or(Outcome::Failure);
+        Finished {
+            task: self.spec.task,
+            seed: self.spec.seed,
+            agents: self.spec.agents,
+            outcome,
+            final_state: self.game,
+            steps: self.steps,
+            wall: self.started.elapsed(),
+        }
+    }
+}
+
+/// Descends from the root by PUCT to an unexpanded or terminal node; returns
+/// it with its state.
+fn descend(tree: &Tree, root: &Game, p: &SearchParams) -> (u32, Game) {
+    let mut game = root.clone();
+    let mut n = 0u32;
+    while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
+        n = tree.select_child(n, p.c_puct, p.fpu_reduction);
+        game.step(tree.nodes[n as usize].action);
+        if game.is_terminal() {
+            break;
+        }
+    }
+    (n, game)
+}
+
+fn greedy_action(stats: &[(Action, u32, f32, f32)]) -> Action {
+    stats
+        .iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(a.3.total_cmp(&b.3)))
+        .map(|s| s.0)
+        .unwrap_or(0)
+}
+
+fn sample_action(stats: &[(Action, u32, f32, f32)], temperature: f32, rng: &mut impl Rng) -> Action {
+    let weights: Vec<f64> = stats
+        .iter()
+        .map(|s| (s.1 as f64).powf(1.0 / temperature as f64))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return greedy_action(stats);
+    }
+    let mut x = rng.random::<f64>() * total;
+    for (s, w) in stats.iter().zip(&weights) {
+        if x < *w {
+            return s.0;
+        }
+        x -= w;
+    }
+    greedy_action(stats)
+}
+
+fn dirichlet(rng: &mut impl Rng, alpha: f32, n: usize) -> Vec<f32> {
+    let Ok(gamma) = Gamma::new(alpha as f64, 1.0) else {
+        return vec![1.0 / n as f32; n];
+    };
+    let xs: Vec<f64> = (0..n).map(|_| gamma.sample(rng)).collect();
+    let sum: f64 = xs.iter().sum();
+    if sum <= 0.0 {
+        return vec![1.0 / n as f32; n];
+    }
+    xs.iter().map(|x| (x / sum) as f32).collect()
+}
+
+/// Per-agent output buffers of one wave.
+struct AgentOutputs {
+    logits: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+}
+
+/// Runs batches of episodes against a set of agents (evaluators).
+pub struct BatchedSearch<'a> {
+    pub params: SearchParams,
+    pub agents: &'a mut [Evaluator],
+    pub obs_dim: usize,
+    pub action_dim: usize,
+    /// Episodes in flight at once.
+    pub parallel: usize,
+}
+
+impl BatchedSearch<'_> {
+    /// Plays every episode of `source`, calling `on_finish` as each ends
+    /// (in the order they end).
+    pub fn run(
+        &mut self,
+        mut source: impl Iterator<Item = EpisodeSpec>,
+        mut on_finish: impl FnMut(Finished) -> Result<()>,
+    ) -> Result<SearchStats> {
+        let mut stats = SearchStats::default();
+        let mut slots: Vec<Slot> = source.by_ref().take(self.parallel.max(1)).map(Slot::new).collect();
+        let n_agents = self.agents.len();
+        let mut out = AgentOutputs {
+            logits: vec![Vec::new(); n_agents],
+            values: vec![Vec::new(); n_agents],
+        };
+        let mut scratch = Vec::new();
+        let p = self.params.clone();
+        let random: Vec<bool> = self.agents.iter().map(|a| matches!(a, Evaluator::Random)).collect();
+        while !slots.is_empty() {
+            stats.waves += 1;
+            let t0 = Instant::now();
+            let terminal: u64 = slots.par_iter_mut().map(|s| s.collect_leaves(&p, &random)).sum();
+            stats.simulations += terminal;
+            stats.tree_time += t0.elapsed();
+
+            let t1 = Instant::now();
+            for agent in 0..n_agents {
+                stats.evaluations += self.evaluate_agent(agent, &mut slots, &mut scratch, &mut out)?;
+            }
+            stats.eval_time += t1.elapsed();
+
+            let t2 = Instant::now();
+            let before: u64 = slots.iter().map(|s| s.pending.len() as u64).sum();
+            let action_dim = self.action_dim;
+            let done: Vec<bool> = slots
+                .par_iter_mut()
+                .map(|s| s.absorb(&p, &out, action_dim, &random))
+                .collect();
+            stats.simulations += before;
+            stats.tree_time += t2.elapsed();
+
+            let mut next = Vec::with_capacity(slots.len());
+            for (slot, done) in slots.into_iter().zip(done) {
+                if done {
+                    stats.episodes += 1;
+                    stats.moves += slot.steps.len() as u64;
+                    on_finish(slot.finish())?;
+                    if let Some(spec) = source.next() {
+                        next.push(Slot::new(spec));
+                    }
+                } else {
+                    next.push(slot);
+                }
+            }
+            slots = next;
+        }
+        Ok(stats)
+    }
+
+    /// Sends every pending leaf of `agent` through its evaluator in one call.
+    fn evaluate_agent(
+        &mut self,
+        agent: usize,
+        slots: &mut [Slot],
+        scratch: &mut Vec<f32>,
+        out: &mut AgentOutputs,
+    ) -> Result<u64> {
+        let mut row = 0;
+        for slot in slots.iter_mut() {
+            let agents = slot.spec.agents;
+            for leaf in slot.pending.iter_mut().filter(|l| agents[l.tree] == agent) {
+                leaf.result = (agent, row);
+                row += 1;
+            }
+        }
+        if row == 0 {
+            return Ok(0);
+        }
+        let leaves: Vec<(&Game, u64)> = slots
+            .iter()
+            .flat_map(|s| {
+                s.pending
+                    .iter()
+                    .filter(move |l| s.spec.agents[l.tree] == agent)
+                    .map(|l| (&l.game, l.seed))
+            })
+            .collect();
+        self.agents[agent].evaluate(
+            &leaves,
+            self.obs_dim,
+            self.action_dim,
+            scratch,
+            &mut out.logits[agent],
+            &mut out.values[agent],
+        )?;
+        Ok(row as u64)
+    }
+}

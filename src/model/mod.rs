@@ -1,0 +1,107 @@
+//! Models: the network contract, lineage metadata, and the architectures.
+//!
+//! Contract: input `obs` f32[N, obs_dim]; outputs `policy` f32[N, action_dim]
+//! (logits; masking happens in Rust) and `value` f32[N, 1] (tanh).
+//! A model folder holds `model.onnx`, `weights.safetensors` and `model.json`.
+
+#[cfg(feature = "train")]
+pub mod mlp;
+pub mod onnx;
+
+use crate::error::{Error, Result};
+use crate::store::RunDir;
+use crate::tasks::Family;
+pub use onnx::MlpSpec;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `model.json`: what a model is and where it came from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    /// `iteration=NNNNNN`, also the folder name.
+    pub id: String,
+    pub iteration: u32,
+    pub arch: String,
+    pub spec: MlpSpec,
+    /// The model training started from (None for a fresh init).
+    pub parent: Option<String>,
+    /// Example parts trained on.
+    pub trained_on: Vec<String>,
+    pub config_hash: String,
+    pub seed: u64,
+    pub train_steps: u64,
+    pub examples_seen: u64,
+    pub losses: Option<Losses>,
+    pub producer: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Losses {
+    pub policy: f64,
+    pub value: f64,
+    pub total: f64,
+    /// Losses on the first minibatches, to show the drop.
+    pub policy_start: f64,
+    pub value_start: f64,
+}
+
+pub fn model_id(iteration: u32) -> String {
+    format!("iteration={iteration:06}")
+}
+
+impl ModelMeta {
+    pub fn load(dir: &Path) -> Result<ModelMeta> {
+        let path = dir.join("model.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Model(format!("{}: {e}; expected a model.json written by selfplay", path.display())))
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        crate::store::write_atomic(&dir.join("model.json"), text.as_bytes())
+    }
+
+    /// Errors when a family's observation or action space does not fit.
+    pub fn check_family(&self, family: Family) -> Result<()> {
+        if family.obs_dim() > self.spec.obs_dim || family.action_dim() > self.spec.action_dim {
+            return Err(Error::Model(format!(
+                "model {} has obs_dim {} / action_dim {}, but family {} needs at least {} / {}",
+                self.id,
+                self.spec.obs_dim,
+                self.spec.action_dim,
+                family,
+                family.obs_dim(),
+                family.action_dim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Resolves a model reference: `best`, `latest`, an id, or a folder path.
+pub fn resolve(run: &RunDir, reference: &str) -> Result<std::path::PathBuf> {
+    let dir = match reference {
+        "best" => {
+            let id = run.best()?.ok_or_else(|| {
+                Error::Model(format!("{}: no models/BEST yet; run `selfplay init` first", run.root.display()))
+            })?;
+            run.model_dir(&id)
+        }
+        "latest" => {
+            let it = run.model_iterations().into_iter().last().ok_or_else(|| {
+                Error::Model(format!("{}: no models yet; run `selfplay init` first", run.root.display()))
+            })?;
+            run.model(it)
+        }
+        r if Path::new(r).join("model.json").is_file() => Path::new(r).to_path_buf(),
+        id => run.model_dir(id),
+    };
+    if !dir.join("model.onnx").is_file() || !dir.join("model.json").is_file() {
+        return Err(Error::Model(format!(
+            "{}: expected a model folder with model.onnx and model.json",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}

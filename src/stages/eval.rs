@@ -1,0 +1,231 @@
+//! `eval`: measures a candidate on the held-out set against the incumbent
+//! and the baselines (uniform-prior MCTS with random rollouts at the same
+//! simulation count; random play), with Wilson 95% intervals, writes the
+//! evals store, and decides promotion.
+
+use super::tasks::{ensure_heldout, read_tasks};
+use super::{derive_seed, load_evaluator, Ctx};
+use crate::error::Result;
+use crate::mcts::evaluator::Evaluator;
+use crate::mcts::{BatchedSearch, EpisodeSpec, SearchParams};
+use crate::metrics::{report, StageMeter};
+use crate::store::parquet_io::{read_part, write_part, FileMeta};
+use crate::store::rows::{evals_batch, evals_from_batch, EvalRow};
+use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
+use crate::tasks::{Family, Game, Outcome, Task};
+use std::path::Path;
+
+/// Wilson score interval (95%) for `p` observed over `n` trials.
+pub fn wilson(p: f64, n: u32) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_964f64;
+    let n = n as f64;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The agents an evaluation uses, by index.
+const CANDIDATE: usize = 0;
+const RANDOM: usize = 2;
+
+fn agent_name(i: usize) -> &'static str {
+    ["candidate", "mcts_rollout", "random", "incumbent"][i]
+}
+
+/// Result of one evaluation: its rows and the gate decision.
+#[derive(Clone, Debug)]
+pub struct EvalSummary {
+    pub rows: Vec<EvalRow>,
+    /// Mean advantage of candidate over incumbent (None without an incumbent).
+    pub advantage: Option<f64>,
+    pub promote: bool,
+}
+
+/// Evaluates `candidate` (and `incumbent`, when given and different).
+pub fn run_eval(ctx: &Ctx, iteration: u32, candidate: &Path, incumbent: Option<&Path>) -> Result<EvalSummary> {
+    let dir = ctx.run.evals(iteration);
+    if is_committed(&dir, 0) {
+        let rows = read_evals(&dir)?;
+        return Ok(summarise(ctx, rows));
+    }
+    ensure_heldout(ctx)?;
+    let meter = StageMeter::start();
+    let (cand, cand_meta) = load_evaluator(&ctx.cfg, candidate)?;
+    let mut agents = vec![cand, Evaluator::Rollout, Evaluator::Random];
+    let mut ids = vec![cand_meta.id.clone(), "mcts_rollout".into(), "random".into()];
+    if let Some(inc) = incumbent.filter(|p| *p != candidate) {
+        let (e, m) = load_evaluator(&ctx.cfg, inc)?;
+        if m.id != cand_meta.id {
+            agents.push(e);
+            ids.push(m.id);
+        }
+    }
+    let sims = ctx.cfg.eval_simulations();
+    let mut rows = Vec::new();
+    let mut games_played = 0u64;
+    for (family, _) in ctx.cfg.families() {
+        let tasks = read_tasks(&ctx.run.heldout(family.name()), family)?;
+        let pairings = pairings(family, agents.len());
+        let specs = match_specs(ctx, &tasks, &pairings)?;
+        games_played += specs.len() as u64;
+        let results = play_all(ctx, &mut agents, specs, sims)?;
+        for (a, b) in pairings {
+            let res: Vec<&(usize, usize, Outcome, u8)> =
+                results.iter().filter(|r| (r.0, r.1) == (a, b)).collect();
+            rows.push(tally(&ids, family, a, b, &res, sims));
+        }
+    }
+    let meta = FileMeta {
+        stage: "eval".into(),
+        config_hash: ctx.cfg.hash(),
+        model_id: Some(cand_meta.id.clone()),
+    };
+    let n = write_part(&dir, 0, &Store::Evals.schema(), &meta, &[evals_batch(&rows)?])?;
+    write_marker(
+        &dir,
+        &Marker {
+            stage: "eval".into(),
+            shard: 0,
+            rows: n,
+            seed: ctx.cfg.seed,
+            config_hash: ctx.cfg.hash(),
+            inputs: ids.clone(),
+            producer: crate::store::producer(),
+        },
+    )?;
+    let fig = meter.finish();
+    report(&ctx.run, "eval", iteration, 0, games_played, "games", &fig, serde_json::json!({}), &ctx.cfg.hash())?;
+    Ok(summarise(ctx, rows))
+}
+
+/// Who plays whom: puzzles are played by each agent alone (b == a); games
+/// pit the candidate against each other agent.
+fn pairings(family: Family, n_agents: usize) -> Vec<(usize, usize)> {
+    if family.num_players() == 1 {
+        (0..n_agents).map(|a| (a, a)).collect()
+    } else {
+        (1..n_agents).map(|b| (CANDIDATE, b)).collect()
+    }
+}
+
+/// Episodes for every pairing; games are played from each start with both colours.
+/// Tagged (a, b, colour of a) through the seed-free `agents` field.
+fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result<Vec<EpisodeSpec>> {
+    let mut out = Vec::new();
+    for &(a, b) in pairings {
+        for t in tasks {
+            let game = Game::from_task(t)?;
+            let seed = derive_seed(&[ctx.cfg.seed, t.seed, a as u64, b as u64]);
+            if a == b {
+                out.push(EpisodeSpec { task: t.clone(), game, seed, agents: [a, a] });
+            } else {
+                out.push(EpisodeSpec { task: t.clone(), game: game.clone(), seed, agents: [a, b] });
+                out.push(EpisodeSpec { task: t.clone(), game, seed: seed ^ 1, agents: [b, a] });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Plays all episodes greedily; returns (a, b, outcome, colour of a) per episode,
+/// where a is the agent measured and b its opponent.
+fn play_all(ctx: &Ctx, agents: &mut [Evaluator], specs: Vec<EpisodeSpec>, sims: u32) -> Result<Vec<(usize, usize, Outcome, u8)>> {
+    let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
+    params.num_simulations = sims;
+    let (obs_dim, action_dim) = ctx.cfg.model_dims();
+    let mut search = BatchedSearch {
+        params,
+        agents,
+        obs_dim,
+        action_dim,
+        parallel: ctx.cfg.parallel_batch_size,
+    };
+    let mut out = Vec::new();
+    search.run(specs.into_iter(), |f| {
+        let [p0, p1] = f.agents;
+        // The measured agent is the lower index except for (x, CANDIDATE) colour swaps.
+        let (a, b, colour) = if p0 == CANDIDATE || p1 != CANDIDATE { (p0, p1, 0) } else { (p1, p0, 1) };
+        out.push((a, b, f.outcome, colour));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn tally(ids: &[String], family: Family, a: usize, b: usize, res: &[&(usize, usize, Outcome, u8)], sims: u32) -> EvalRow {
+    let (mut wins, mut draws, mut losses) = (0u32, 0u32, 0u32);
+    for &&(_, _, outcome, colour) in res {
+        match (outcome, colour) {
+            (Outcome::Success, _) | (Outcome::Win, 0) | (Outcome::Loss, 1) => wins += 1,
+            (Outcome::Draw, _) => draws += 1,
+            _ => losses += 1,
+        }
+    }
+    let games = res.len() as u32;
+    let rate = if games == 0 { 0.0 } else { (wins as f64 + 0.5 * draws as f64) / games as f64 };
+    let (ci_low, ci_high) = wilson(rate, games);
+    EvalRow {
+        model_id: ids[a].clone(),
+        agent: agent_name(a).into(),
+        opponent: if a == b { "none".into() } else { agent_name(b).into() },
+        family,
+        games,
+        wins,
+        draws,
+        losses,
+        rate,
+        ci_low,
+        ci_high,
+        simulations: if a == RANDOM { 0 } else { sims },
+    }
+}
+
+/// Gate: the candidate's mean advantage over the incumbent across families
+/// (puzzles: success-rate difference; games: 2 x (head-to-head score - 1/2)).
+fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
+    let mut advantages = Vec::new();
+    for (family, _) in ctx.cfg.families() {
+        let find = |agent: &str, opp: &str| {
+            rows.iter()
+                .find(|r| r.family == family && r.agent == agent && r.opponent == opp)
+                .map(|r| r.rate)
+        };
+        let adv = if family.num_players() == 1 {
+            find("candidate", "none").zip(find("incumbent", "none")).map(|(c, i)| c - i)
+        } else {
+            find("candidate", "incumbent").map(|s| 2.0 * (s - 0.5))
+        };
+        advantages.extend(adv);
+    }
+    let advantage = (!advantages.is_empty()).then(|| advantages.iter().sum::<f64>() / advantages.len() as f64);
+    let promote = advantage.is_some_and(|a| a >= ctx.cfg.eval.gate_threshold);
+    EvalSummary { rows, advantage, promote }
+}
+
+pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
+    let schema = Store::Evals.schema();
+    let mut rows = Vec::new();
+    for part in committed_parts(dir) {
+        for b in read_part(&part, &schema)? {
+            rows.extend(evals_from_batch(&b)?);
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_known_values() {
+        let (lo, hi) = wilson(0.5, 100);
+        assert!((lo - 0.4038).abs() < 1e-3 && (hi - 0.5962).abs() < 1e-3, "{lo} {hi}");
+        let (lo, hi) = wilson(0.0, 10);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.2775).abs() < 1e-3);
+    }
+}

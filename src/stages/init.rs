@@ -1,0 +1,33 @@
+//! `init`: a freshly initialised model as iteration 0, promoted to BEST.
+
+use super::Ctx;
+#[cfg(not(feature = "train"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::model::ModelMeta;
+
+/// Creates models/iteration=000000 unless it exists; sets BEST if unset.
+pub fn run_init(ctx: &Ctx) -> Result<ModelMeta> {
+    let dir = ctx.run.model(0);
+    let meta = if dir.join("model.json").is_file() && dir.join("model.onnx").is_file() {
+        ModelMeta::load(&dir)?
+    } else {
+        init_model(ctx)?
+    };
+    if ctx.run.best()?.is_none() {
+        ctx.run.set_best(&meta.id)?;
+    }
+    Ok(meta)
+}
+
+#[cfg(feature = "train")]
+fn init_model(ctx: &Ctx) -> Result<ModelMeta> {
+    crate::train::init_model(&ctx.cfg, &ctx.run, 0)
+}
+
+#[cfg(not(feature = "train"))]
+fn init_model(_: &Ctx) -> Result<ModelMeta> {
+    Err(Error::Config(
+        "init needs the `train` feature (libtorch); this binary was built without it".into(),
+    ))
+}

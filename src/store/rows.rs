@@ -1,0 +1,342 @@
+//! Row types of each store and their conversion to and from Arrow batches.
+//! Column order follows schemas/<store>.json; the golden tests hold them equal.
+
+use super::schema::Store;
+use crate::error::{Error, Result};
+use crate::tasks::{Family, Task};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float32Builder, Float64Builder, ListBuilder, RecordBatch,
+    StringBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::{Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type};
+use std::sync::Arc;
+
+/// One self-play episode (episodes store).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeRow {
+    pub task_id: String,
+    pub family: Family,
+    pub difficulty: f32,
+    pub model_id: String,
+    pub outcome: String,
+    pub total_reward: f32,
+    pub actions: Vec<u16>,
+    pub action_labels: Vec<String>,
+    pub root_values: Vec<f32>,
+    pub simulations: u32,
+    pub search_us: u64,
+    pub seed: u64,
+}
+
+/// One decision (examples store).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExampleRow {
+    pub task_id: String,
+    pub family: Family,
+    pub step: u32,
+    pub obs: Vec<f32>,
+    pub legal: Vec<u16>,
+    pub policy_actions: Vec<u16>,
+    pub policy_probs: Vec<f32>,
+    pub value: f32,
+    pub weight: f32,
+    pub model_id: String,
+}
+
+/// One matchup result (evals store).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalRow {
+    pub model_id: String,
+    pub agent: String,
+    pub opponent: String,
+    pub family: Family,
+    pub games: u32,
+    pub wins: u32,
+    pub draws: u32,
+    pub losses: u32,
+    pub rate: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub simulations: u32,
+}
+
+/// One stage run on a shard (metrics store).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    pub shard: u32,
+    pub items: u64,
+    pub unit: String,
+    pub seconds: f64,
+    pub items_per_s: f64,
+    pub cpu_pct: f64,
+    pub peak_rss_mb: f64,
+    pub detail: String,
+}
+
+fn batch(store: Store, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    RecordBatch::try_new(store.schema().arrow, columns)
+        .map_err(|e| Error::Other(format!("building a {} batch: {e}", store.name())))
+}
+
+fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    it.for_each(|s| b.append_value(s));
+    Arc::new(b.finish())
+}
+
+fn f32s(it: impl Iterator<Item = f32>) -> ArrayRef {
+    let mut b = Float32Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+fn f64s(it: impl Iterator<Item = f64>) -> ArrayRef {
+    let mut b = Float64Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+fn u32s(it: impl Iterator<Item = u32>) -> ArrayRef {
+    let mut b = UInt32Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+fn u64s(it: impl Iterator<Item = u64>) -> ArrayRef {
+    let mut b = UInt64Builder::new();
+    it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+fn list_u16<'a>(it: impl Iterator<Item = &'a [u16]>) -> ArrayRef {
+    let mut b = ListBuilder::new(UInt16Builder::new());
+    for xs in it {
+        b.values().append_slice(xs);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn list_f32<'a>(it: impl Iterator<Item = &'a [f32]>) -> ArrayRef {
+    let mut b = ListBuilder::new(Float32Builder::new());
+    for xs in it {
+        b.values().append_slice(xs);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn list_str<'a>(it: impl Iterator<Item = &'a [String]>) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for xs in it {
+        xs.iter().for_each(|s| b.values().append_value(s));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+pub fn tasks_batch(rows: &[Task]) -> Result<RecordBatch> {
+    let mut steps = UInt32Builder::new();
+    rows.iter().for_each(|t| steps.append_option(t.optimal_steps));
+    batch(
+        Store::Tasks,
+        vec![
+            strings(rows.iter().map(|t| t.task_id.as_str())),
+            strings(rows.iter().map(|t| t.family.kind())),
+            f32s(rows.iter().map(|t| t.difficulty)),
+            u64s(rows.iter().map(|t| t.seed)),
+            strings(rows.iter().map(|t| t.statement.as_str())),
+            strings(rows.iter().map(|t| t.spec.as_str())),
+            strings(rows.iter().map(|t| t.reference_solution.as_str())),
+            Arc::new(steps.finish()),
+        ],
+    )
+}
+
+pub fn episodes_batch(rows: &[EpisodeRow]) -> Result<RecordBatch> {
+    batch(
+        Store::Episodes,
+        vec![
+            strings(rows.iter().map(|r| r.task_id.as_str())),
+            strings(rows.iter().map(|r| r.family.name())),
+            strings(rows.iter().map(|r| r.family.kind())),
+            f32s(rows.iter().map(|r| r.difficulty)),
+            strings(rows.iter().map(|r| r.model_id.as_str())),
+            strings(rows.iter().map(|r| r.outcome.as_str())),
+            f32s(rows.iter().map(|r| r.total_reward)),
+            u32s(rows.iter().map(|r| r.actions.len() as u32)),
+            list_u16(rows.iter().map(|r| r.actions.as_slice())),
+            list_str(rows.iter().map(|r| r.action_labels.as_slice())),
+            list_f32(rows.iter().map(|r| r.root_values.as_slice())),
+            u32s(rows.iter().map(|r| r.simulations)),
+            u64s(rows.iter().map(|r| r.search_us)),
+            u64s(rows.iter().map(|r| r.seed)),
+        ],
+    )
+}
+
+pub fn examples_batch(rows: &[ExampleRow]) -> Result<RecordBatch> {
+    batch(
+        Store::Examples,
+        vec![
+            strings(rows.iter().map(|r| r.task_id.as_str())),
+            strings(rows.iter().map(|r| r.family.name())),
+            u32s(rows.iter().map(|r| r.step)),
+            list_f32(rows.iter().map(|r| r.obs.as_slice())),
+            list_u16(rows.iter().map(|r| r.legal.as_slice())),
+            list_u16(rows.iter().map(|r| r.policy_actions.as_slice())),
+            list_f32(rows.iter().map(|r| r.policy_probs.as_slice())),
+            f32s(rows.iter().map(|r| r.value)),
+            f32s(rows.iter().map(|r| r.weight)),
+            strings(rows.iter().map(|_| "policy_value")),
+            strings(rows.iter().map(|r| r.model_id.as_str())),
+        ],
+    )
+}
+
+pub fn evals_batch(rows: &[EvalRow]) -> Result<RecordBatch> {
+    batch(
+        Store::Evals,
+        vec![
+            strings(rows.iter().map(|r| r.model_id.as_str())),
+            strings(rows.iter().map(|r| r.agent.as_str())),
+            strings(rows.iter().map(|r| r.opponent.as_str())),
+            strings(rows.iter().map(|r| r.family.name())),
+            u32s(rows.iter().map(|r| r.games)),
+            u32s(rows.iter().map(|r| r.wins)),
+            u32s(rows.iter().map(|r| r.draws)),
+            u32s(rows.iter().map(|r| r.losses)),
+            f64s(rows.iter().map(|r| r.rate)),
+            f64s(rows.iter().map(|r| r.ci_low)),
+            f64s(rows.iter().map(|r| r.ci_high)),
+            u32s(rows.iter().map(|r| r.simulations)),
+        ],
+    )
+}
+
+pub fn metrics_batch(rows: &[MetricRow]) -> Result<RecordBatch> {
+    batch(
+        Store::Metrics,
+        vec![
+            u32s(rows.iter().map(|r| r.shard)),
+            u64s(rows.iter().map(|r| r.items)),
+            strings(rows.iter().map(|r| r.unit.as_str())),
+            f64s(rows.iter().map(|r| r.seconds)),
+            f64s(rows.iter().map(|r| r.items_per_s)),
+            f64s(rows.iter().map(|r| r.cpu_pct)),
+            f64s(rows.iter().map(|r| r.peak_rss_mb)),
+            strings(rows.iter().map(|r| r.detail.as_str())),
+        ],
+    )
+}
+
+// ---- reading back ----
+
+fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    b.column_by_name(name)
+        .ok_or_else(|| Error::Data(format!("missing column '{name}'")))
+}
+
+fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::StringArray> {
+    col(b, name)?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::Data(format!("column '{name}': expected utf8")))
+}
+
+/// Reads task rows; `family` comes from the partition folder.
+pub fn tasks_from_batch(b: &RecordBatch, family: Family) -> Result<Vec<Task>> {
+    let id = str_col(b, "task_id")?;
+    let diff = col(b, "difficulty")?.as_primitive::<Float32Type>();
+    let seed = col(b, "seed")?.as_primitive::<UInt64Type>();
+    let statement = str_col(b, "statement")?;
+    let spec = str_col(b, "spec")?;
+    let sol = str_col(b, "reference_solution")?;
+    let steps = col(b, "optimal_steps")?.as_primitive::<UInt32Type>();
+    Ok((0..b.num_rows())
+        .map(|i| Task {
+            task_id: id.value(i).to_string(),
+            family,
+            difficulty: diff.value(i),
+            seed: seed.value(i),
+            statement: statement.value(i).to_string(),
+            spec: spec.value(i).to_string(),
+            reference_solution: sol.value(i).to_string(),
+            optimal_steps: (!steps.is_null(i)).then(|| steps.value(i)),
+        })
+        .collect())
+}
+
+/// Training view of an example row: what the trainer needs, nothing else.
+#[derive(Clone, Debug)]
+pub struct TrainExample {
+    pub obs: Vec<f32>,
+    pub legal: Vec<u16>,
+    pub policy_actions: Vec<u16>,
+    pub policy_probs: Vec<f32>,
+    pub value: f32,
+    pub weight: f32,
+}
+
+pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
+    let obs = col(b, "obs")?.as_list::<i32>();
+    let legal = col(b, "legal")?.as_list::<i32>();
+    let pa = col(b, "policy_actions")?.as_list::<i32>();
+    let pp = col(b, "policy_probs")?.as_list::<i32>();
+    let value = col(b, "value")?.as_primitive::<Float32Type>();
+    let weight = col(b, "weight")?.as_primitive::<Float32Type>();
+    let f32_list = |l: &arrow::array::ListArray, i: usize| -> Vec<f32> {
+        l.value(i).as_primitive::<Float32Type>().values().to_vec()
+    };
+    let u16_list = |l: &arrow::array::ListArray, i: usize| -> Vec<u16> {
+        l.value(i).as_primitive::<UInt16Type>().values().to_vec()
+    };
+    Ok((0..b.num_rows())
+        .map(|i| TrainExample {
+            obs: f32_list(obs, i),
+            legal: u16_list(legal, i),
+            policy_actions: u16_list(pa, i),
+            policy_probs: f32_list(pp, i),
+            value: value.value(i),
+            weight: weight.value(i),
+        })
+        .collect())
+}
+
+/// Reads eval rows back (inspect, run table).
+pub fn evals_from_batch(b: &RecordBatch) -> Result<Vec<EvalRow>> {
+    let s = |n| str_col(b, n);
+    let u = |n| col(b, n).map(|c| c.as_primitive::<UInt32Type>().clone());
+    let f = |n| col(b, n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (model, agent, opp, fam) = (s("model_id")?, s("agent")?, s("opponent")?, s("family")?);
+    let (games, wins, draws, losses, sims) = (u("games")?, u("wins")?, u("draws")?, u("losses")?, u("simulations")?);
+    let (rate, lo, hi) = (f("rate")?, f("ci_low")?, f("ci_high")?);
+    (0..b.num_rows())
+        .map(|i| {
+            Ok(EvalRow {
+                model_id: model.value(i).into(),
+                agent: agent.value(i).into(),
+                opponent: opp.value(i).into(),
+                family: Family::parse(fam.value(i))?,
+                games: games.value(i),
+                wins: wins.value(i),
+                draws: draws.value(i),
+                losses: losses.value(i),
+                rate: rate.value(i),
+                ci_low: lo.value(i),
+                ci_high: hi.value(i),
+                simulations: sims.value(i),
+            })
+        })
+        .collect()
+}
+
+/// Episode summary view (inspect): family, outcome, reward, length.
+pub fn episode_summaries(b: &RecordBatch) -> Result<Vec<(String, String, f32, u32)>> {
+    let fam = str_col(b, "family")?;
+    let out = str_col(b, "outcome")?;
+    let rew = col(b, "total_reward")?.as_primitive::<Float32Type>();
+    let len = col(b, "length")?.as_primitive::<UInt32Type>();
+    Ok((0..b.num_rows())
+        .map(|i| (fam.value(i).into(), out.value(i).into(), rew.value(i), len.value(i)))
+        .collect())
+}

@@ -1,0 +1,238 @@
+//! Task families: the environments MCTS plays.
+//!
+//! Search and the encoders only see [`Game`], an enum over the families, so a
+//! mixed batch of episodes needs no dynamic dispatch. Each family lives in its
+//! own module with a generator (difficulty + seed -> [`Task`]), a verifier
+//! that decides success from the final state alone, and an exact or strong
+//! solver that proves generated tasks solvable.
+
+pub mod connect4;
+pub mod countdown;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Action index into a family's fixed action space.
+pub type Action = u16;
+
+/// A task family, as named in configs, CLI flags and the `family` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Countdown,
+    Connect4,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Countdown, Family::Connect4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Countdown => "countdown",
+            Family::Connect4 => "connect4",
+        }
+    }
+
+    /// The mission's category of the family (`kind` column).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Family::Countdown => "math",
+            Family::Connect4 => "search",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Family> {
+        match s {
+            "countdown" | "math" => Ok(Family::Countdown),
+            "connect4" | "search" => Ok(Family::Connect4),
+            _ => Err(Error::Config(format!(
+                "unknown family '{s}': expected one of countdown (math), connect4 (search)"
+            ))),
+        }
+    }
+
+    /// Players taking turns: 1 for puzzles, 2 for zero-sum games.
+    pub fn num_players(self) -> u8 {
+        match self {
+            Family::Countdown => 1,
+            Family::Connect4 => 2,
+        }
+    }
+
+    /// Length of the observation this family writes (model obs_dim must be >=).
+    pub fn obs_dim(self) -> usize {
+        match self {
+            Family::Countdown => countdown::OBS_DIM,
+            Family::Connect4 => connect4::OBS_DIM,
+        }
+    }
+
+    /// Size of this family's action space (model action_dim must be >=).
+    pub fn action_dim(self) -> usize {
+        match self {
+            Family::Countdown => countdown::ACTION_DIM,
+            Family::Connect4 => connect4::ACTION_DIM,
+        }
+    }
+
+    /// Generate one task. Pure function of (difficulty, seed).
+    pub fn generate(self, difficulty: f32, seed: u64) -> Task {
+        match self {
+            Family::Countdown => countdown::generate(difficulty, seed),
+            Family::Connect4 => connect4::generate(difficulty, seed),
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One row of the tasks store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub task_id: String,
+    pub family: Family,
+    pub difficulty: f32,
+    pub seed: u64,
+    /// Human text: what is asked.
+    pub statement: String,
+    /// JSON of the family's parameters; [`Game::from_task`] parses it.
+    pub spec: String,
+    /// Human text, from the generator/solver, checked by the verifier.
+    pub reference_solution: String,
+    /// Steps of the solver's shortest solution (None when unknown).
+    pub optimal_steps: Option<u32>,
+}
+
+/// How a finished episode ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// First player won (two-player games).
+    Win,
+    /// First player lost.
+    Loss,
+    Draw,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Win => "win",
+            Outcome::Loss => "loss",
+            Outcome::Draw => "draw",
+        }
+    }
+
+    /// Reward from the first player's view: puzzles 1/0, games +1/0/-1.
+    pub fn reward(self) -> f32 {
+        match self {
+            Outcome::Success | Outcome::Win => 1.0,
+            Outcome::Failure | Outcome::Draw => 0.0,
+            Outcome::Loss => -1.0,
+        }
+    }
+}
+
+/// A live environment state of any family.
+#[derive(Clone, Debug)]
+pub enum Game {
+    Countdown(countdown::Countdown),
+    Connect4(connect4::Connect4),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $g:ident => $e:expr) => {
+        match $self {
+            Game::Countdown($g) => $e,
+            Game::Connect4($g) => $e,
+        }
+    };
+}
+
+impl Game {
+    /// Parse a task's spec into its start state; errors name the task id.
+    pub fn from_task(task: &Task) -> Result<Game> {
+        let parsed = match task.family {
+            Family::Countdown => countdown::Countdown::from_spec(&task.spec).map(Game::Countdown),
+            Family::Connect4 => connect4::Connect4::from_spec(&task.spec).map(Game::Connect4),
+        };
+        parsed.map_err(|why| {
+            Error::Data(format!(
+                "task {}: bad {} spec {}: {why}",
+                task.task_id, task.family, task.spec
+            ))
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        match self {
+            Game::Countdown(_) => Family::Countdown,
+            Game::Connect4(_) => Family::Connect4,
+        }
+    }
+
+    /// Legal actions, ascending.
+    pub fn legal_actions(&self, out: &mut Vec<Action>) {
+        out.clear();
+        dispatch!(self, g => g.legal_actions(out))
+    }
+
+    pub fn step(&mut self, action: Action) {
+        dispatch!(self, g => g.step(action))
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        dispatch!(self, g => g.is_terminal())
+    }
+
+    /// Terminal value for the player to move at this state, in [-1, 1].
+    pub fn terminal_value(&self) -> f32 {
+        dispatch!(self, g => g.terminal_value())
+    }
+
+    /// Verdict on a terminal state (None while the episode runs).
+    pub fn outcome(&self) -> Option<Outcome> {
+        dispatch!(self, g => g.outcome())
+    }
+
+    /// 0 or 1: whose turn it is (always 0 for puzzles).
+    pub fn to_move(&self) -> u8 {
+        dispatch!(self, g => g.to_move())
+    }
+
+    /// Writes the observation into `out[..family.obs_dim()]`; the rest is zeroed.
+    pub fn encode(&self, out: &mut [f32]) {
+        out.fill(0.0);
+        dispatch!(self, g => g.encode(out))
+    }
+
+    /// Human-readable label of a legal action in this state, e.g. "8-4=4" or "col 4".
+    pub fn label(&self, action: Action) -> String {
+        dispatch!(self, g => g.label(action))
+    }
+
+    /// Multi-line human rendering of the state.
+    pub fn render(&self) -> String {
+        dispatch!(self, g => g.render())
+    }
+
+    /// Moves a random legal action until the game ends (rollout baseline).
+    pub fn random_playout(&mut self, rng: &mut impl rand::Rng) {
+        let mut legal = Vec::new();
+        while !self.is_terminal() {
+            self.legal_actions(&mut legal);
+            if legal.is_empty() {
+                break;
+            }
+            let a = legal[rng.random_range(0..legal.len())];
+            self.step(a);
+        }
+    }
+}
