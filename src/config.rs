@@ -116,18 +116,26 @@ impl Config {
                 p.display().to_string(),
                 std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
             ),
-            None => ("pipelines/default.toml (embedded)".into(), DEFAULT_TOML.into()),
+            None => (
+                "pipelines/default.toml (embedded)".into(),
+                DEFAULT_TOML.into(),
+            ),
         };
-        let mut value: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::Config(format!("{name}: {}", one_line(&e.to_string()))))?;
+        let mut value: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::Config(format!("{name}: {}", one_line(&e.to_string())))
+        })?;
         for kv in overrides {
             apply_override(&mut value, kv)?;
         }
-        let config: Config = toml::Value::Table(value)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("{name}: {}", one_line(&e.to_string()))))?;
-        config.validate().map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        let config: Config =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::Config(format!("{name}: {}", one_line(&e.to_string())))
+                })?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{name}: {e}")))?;
         Ok(config)
     }
 
@@ -144,7 +152,10 @@ impl Config {
                 ));
             }
             if !(fam.weight >= 0.0 && fam.weight.is_finite()) {
-                return Err(format!("families.{name}.weight = {}: expected >= 0", fam.weight));
+                return Err(format!(
+                    "families.{name}.weight = {}: expected >= 0",
+                    fam.weight
+                ));
             }
         }
         if self.families.values().all(|f| f.weight == 0.0) {
@@ -158,7 +169,10 @@ impl Config {
         positive("model.hidden", self.model.hidden)?;
         positive("model.value_hidden", self.model.value_hidden)?;
         if self.model.arch != "mlp" {
-            return Err(format!("model.arch = '{}': expected 'mlp'", self.model.arch));
+            return Err(format!(
+                "model.arch = '{}': expected 'mlp'",
+                self.model.arch
+            ));
         }
         if self.mcts.c_puct <= 0.0 || !self.mcts.c_puct.is_finite() {
             return Err(format!("mcts.c_puct = {}: expected > 0", self.mcts.c_puct));
@@ -288,7 +302,8 @@ mod tests {
 
     #[test]
     fn bad_difficulty_is_an_error() {
-        let e = Config::load(None, &["families.countdown.difficulty=[0.9, 0.1]".into()]).unwrap_err();
+        let e =
+            Config::load(None, &["families.countdown.difficulty=[0.9, 0.1]".into()]).unwrap_err();
         assert!(e.to_string().contains("difficulty"), "{e}");
     }
 

@@ -167,8 +167,9 @@ impl OnnxModel {
         let ctx =
             |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", path.display());
         std::fs::metadata(path).map_err(|e| ctx("cannot read model", &e))?;
+        let env = environment().map_err(|e| ctx("loading", &e))?;
         let mut builder =
-            session_builder(device, intra_threads).map_err(|e| ctx("session options", &e))?;
+            session_builder(env, device, intra_threads).map_err(|e| ctx("session options", &e))?;
         let session = builder
             .commit_from_file(path)
             .map_err(|e| ctx("ONNX Runtime cannot load model", &e))?;
@@ -271,9 +272,13 @@ impl OnnxModel {
     }
 }
 
-fn session_builder(device: Device, intra_threads: usize) -> Result<SessionBuilder, String> {
+fn session_builder(
+    env: &Environment,
+    device: Device,
+    intra_threads: usize,
+) -> Result<SessionBuilder, String> {
     let err = |e: ort::Error<SessionBuilder>| e.to_string();
-    let mut builder = Session::builder(environment()?)
+    let mut builder = Session::builder(env)
         .map_err(|e| e.to_string())?
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(err)?
@@ -580,35 +585,5 @@ mod tests {
     fn model_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<OnnxModel>();
-    }
-
-    /// `cargo test --release -- --ignored --nocapture bench_run`
-    #[test]
-    #[ignore]
-    fn bench_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = spec(84, 60, 128, 2, 64);
-        let (path, _) = export_to(dir.path(), &s, 7);
-        for threads in [1, 2] {
-            let mut model = OnnxModel::load(&path, Device::Cpu, threads).unwrap();
-            for n in [1usize, 256] {
-                let obs = random_obs(n * s.obs_dim, 3);
-                let (mut p, mut v) = (vec![0.0; n * s.action_dim], vec![0.0; n]);
-                for _ in 0..50 {
-                    model.run(&obs, n, &mut p, &mut v).unwrap();
-                }
-                let iters = if n == 1 { 20_000 } else { 2_000 };
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    model.run(&obs, n, &mut p, &mut v).unwrap();
-                }
-                let per = start.elapsed().as_secs_f64() / iters as f64;
-                println!(
-                    "threads {threads} batch {n:>3}: {:>8.1} us/run, {:>6.2} us/sample",
-                    per * 1e6,
-                    per * 1e6 / n as f64
-                );
-            }
-        }
     }
 }

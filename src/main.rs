@@ -9,7 +9,11 @@ use selfplay::tasks::Family;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "selfplay", version, about = "AlphaZero-style self-play on verifiable reasoning tasks")]
+#[command(
+    name = "selfplay",
+    version,
+    about = "AlphaZero-style self-play on verifiable reasoning tasks"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -150,19 +154,35 @@ fn overrides(c: &Common) -> Vec<String> {
     };
     add("seed", c.seed.map(|v| v.to_string()));
     add("iterations", c.iterations.map(|v| v.to_string()));
-    add("games_per_iteration", c.games_per_iteration.map(|v| v.to_string()));
-    add("parallel_batch_size", c.parallel_batch_size.map(|v| v.to_string()));
+    add(
+        "games_per_iteration",
+        c.games_per_iteration.map(|v| v.to_string()),
+    );
+    add(
+        "parallel_batch_size",
+        c.parallel_batch_size.map(|v| v.to_string()),
+    );
     add("batch_size", c.batch_size.map(|v| v.to_string()));
     add("max_buffer_size", c.max_buffer_size.map(|v| v.to_string()));
-    add("mcts.num_simulations", c.num_simulations.map(|v| v.to_string()));
+    add(
+        "mcts.num_simulations",
+        c.num_simulations.map(|v| v.to_string()),
+    );
     add("mcts.c_puct", c.c_puct.map(|v| v.to_string()));
-    add("infer.device", c.device.as_ref().map(|v| format!("\"{v}\"")));
+    add(
+        "infer.device",
+        c.device.as_ref().map(|v| format!("\"{v}\"")),
+    );
     set
 }
 
 fn ctx(c: &Common, shard: Shard) -> Result<Ctx> {
     let cfg = Config::load(c.config.as_deref(), &overrides(c))?;
-    Ok(Ctx { cfg, run: RunDir::new(&c.out), shard })
+    Ok(Ctx {
+        cfg,
+        run: RunDir::new(&c.out),
+        shard,
+    })
 }
 
 fn shard(s: ShardArgs) -> Result<Shard> {
@@ -172,25 +192,40 @@ fn shard(s: ShardArgs) -> Result<Shard> {
 fn run(cli: Cli) -> Result<()> {
     let c = &cli.common;
     match cli.command {
-        Command::Tasks { iteration, shard: s } => {
+        Command::Tasks {
+            iteration,
+            shard: s,
+        } => {
             let ctx = ctx(c, shard(s)?)?;
             let n = stages::tasks::run_tasks(&ctx, iteration)?;
             if ctx.shard.index == 0 {
                 stages::tasks::ensure_heldout(&ctx)?;
             }
-            eprintln!("tasks iteration {iteration} shard {}: {n} tasks written", ctx.shard.index);
+            eprintln!(
+                "tasks iteration {iteration} shard {}: {n} tasks written",
+                ctx.shard.index
+            );
         }
         Command::Init => {
             let meta = stages::init::run_init(&ctx(c, Shard::ALL)?)?;
             println!("{}", meta.id);
         }
-        Command::Play { iteration, model, shard: s } => {
+        Command::Play {
+            iteration,
+            model,
+            shard: s,
+        } => {
             let ctx = ctx(c, shard(s)?)?;
             let dir = selfplay::model::resolve(&ctx.run, &model)?;
             stages::play::run_play(&ctx, iteration, &dir)?;
         }
         Command::Train { iteration } => train(&ctx(c, Shard::ALL)?, iteration)?,
-        Command::Eval { iteration, model, incumbent, promote } => {
+        Command::Eval {
+            iteration,
+            model,
+            incumbent,
+            promote,
+        } => {
             let ctx = ctx(c, Shard::ALL)?;
             let cand = match model {
                 Some(m) => selfplay::model::resolve(&ctx.run, &m)?,
@@ -201,7 +236,14 @@ fn run(cli: Cli) -> Result<()> {
             for r in &summary.rows {
                 println!(
                     "{:<10} {:<12} {:<17} vs {:<12} {:>5.1}% [{:.1}-{:.1}] n={}",
-                    r.family.name(), r.agent, r.model_id, r.opponent, r.rate * 100.0, r.ci_low * 100.0, r.ci_high * 100.0, r.games
+                    r.family.name(),
+                    r.agent,
+                    r.model_id,
+                    r.opponent,
+                    r.rate * 100.0,
+                    r.ci_low * 100.0,
+                    r.ci_high * 100.0,
+                    r.games
                 );
             }
             if promote && summary.promote {
@@ -212,16 +254,31 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run => stages::run::run_loop(&ctx(c, Shard::ALL)?)?,
         Command::Inspect { path } => {
-            print!("{}", stages::inspect::run_inspect(path.as_deref().unwrap_or(&c.out))?);
+            print!(
+                "{}",
+                stages::inspect::run_inspect(path.as_deref().unwrap_or(&c.out))?
+            );
         }
-        Command::Show { family, seed, difficulty, model } => {
+        Command::Show {
+            family,
+            seed,
+            difficulty,
+            model,
+        } => {
             let family = Family::parse(&family)?;
             if !(0.0..=1.0).contains(&difficulty) {
-                return Err(Error::Config(format!("--difficulty {difficulty}: expected a value in [0, 1]")));
+                return Err(Error::Config(format!(
+                    "--difficulty {difficulty}: expected a value in [0, 1]"
+                )));
             }
             let ctx = ctx(c, Shard::ALL)?;
-            let dir = model.map(|m| selfplay::model::resolve(&ctx.run, &m)).transpose()?;
-            print!("{}", stages::show::run_show(&ctx, family, seed, difficulty, dir.as_deref())?);
+            let dir = model
+                .map(|m| selfplay::model::resolve(&ctx.run, &m))
+                .transpose()?;
+            print!(
+                "{}",
+                stages::show::run_show(&ctx, family, seed, difficulty, dir.as_deref())?
+            );
         }
     }
     Ok(())
@@ -236,5 +293,7 @@ fn train(ctx: &Ctx, iteration: u32) -> Result<()> {
 
 #[cfg(not(feature = "train"))]
 fn train(_: &Ctx, _: u32) -> Result<()> {
-    Err(Error::Config("train needs the `train` feature (libtorch); this binary was built without it".into()))
+    Err(Error::Config(
+        "train needs the `train` feature (libtorch); this binary was built without it".into(),
+    ))
 }

@@ -127,7 +127,13 @@ pub fn report(
         config_hash: config_hash.into(),
         model_id: None,
     };
-    write_part(&dir, shard, &Store::Metrics.schema(), &meta, &[metrics_batch(&[row])?])?;
+    write_part(
+        &dir,
+        shard,
+        &Store::Metrics.schema(),
+        &meta,
+        &[metrics_batch(&[row])?],
+    )?;
     crate::store::write_marker(
         &dir,
         &crate::store::Marker {

@@ -49,7 +49,12 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32) -> Result<ModelMet
 }
 
 /// Trains the model of `iteration` from `parent` on the replay window.
-pub fn train_model(cfg: &Config, run: &RunDir, iteration: u32, parent: &ModelMeta) -> Result<ModelMeta> {
+pub fn train_model(
+    cfg: &Config,
+    run: &RunDir,
+    iteration: u32,
+    parent: &ModelMeta,
+) -> Result<ModelMeta> {
     tch::set_num_threads(cfg.train.threads.max(1) as i32);
     tch::manual_seed(cfg.seed.wrapping_add(iteration as u64) as i64);
     let spec = parent.spec.clone();
@@ -65,7 +70,12 @@ pub fn train_model(cfg: &Config, run: &RunDir, iteration: u32, parent: &ModelMet
     let net = MlpNet::new(&vs.root(), &spec);
     let parent_dir = run.model_dir(&parent.id);
     vs.load(parent_dir.join("weights.safetensors"))
-        .context(|| format!("loading {}", parent_dir.join("weights.safetensors").display()))?;
+        .context(|| {
+            format!(
+                "loading {}",
+                parent_dir.join("weights.safetensors").display()
+            )
+        })?;
     let mut opt = nn::AdamW {
         wd: cfg.train.weight_decay,
         ..Default::default()
@@ -116,7 +126,11 @@ pub fn train_model(cfg: &Config, run: &RunDir, iteration: u32, parent: &ModelMet
 }
 
 /// Newest-first example parts up to `iteration`, until `max` examples.
-fn load_window(run: &RunDir, iteration: u32, max: usize) -> Result<(Vec<TrainExample>, Vec<String>)> {
+fn load_window(
+    run: &RunDir,
+    iteration: u32,
+    max: usize,
+) -> Result<(Vec<TrainExample>, Vec<String>)> {
     let schema = Store::Examples.schema();
     let mut out = Vec::new();
     let mut parts = Vec::new();
@@ -125,7 +139,12 @@ fn load_window(run: &RunDir, iteration: u32, max: usize) -> Result<(Vec<TrainExa
             for b in read_part(&part, &schema)? {
                 out.extend(train_examples_from_batch(&b)?);
             }
-            parts.push(part.strip_prefix(&run.root).unwrap_or(&part).display().to_string());
+            parts.push(
+                part.strip_prefix(&run.root)
+                    .unwrap_or(&part)
+                    .display()
+                    .to_string(),
+            );
             if out.len() >= max {
                 break 'outer;
             }
@@ -152,7 +171,10 @@ impl Batch {
         let mut value = vec![0f32; n];
         for (i, e) in examples.iter().enumerate() {
             let bad = e.obs.len() > od
-                || e.legal.iter().chain(&e.policy_actions).any(|&a| a as usize >= ad)
+                || e.legal
+                    .iter()
+                    .chain(&e.policy_actions)
+                    .any(|&a| a as usize >= ad)
                 || e.policy_actions.len() != e.policy_probs.len();
             if bad {
                 return Err(Error::Data(format!(
@@ -161,7 +183,9 @@ impl Batch {
                 )));
             }
             obs[i * od..i * od + e.obs.len()].copy_from_slice(&e.obs);
-            e.legal.iter().for_each(|&a| mask[i * ad + a as usize] = 1.0);
+            e.legal
+                .iter()
+                .for_each(|&a| mask[i * ad + a as usize] = 1.0);
             for (&a, &p) in e.policy_actions.iter().zip(&e.policy_probs) {
                 policy[i * ad + a as usize] = p;
             }
@@ -185,7 +209,9 @@ impl Batch {
         let (logits, v) = net.forward(&obs);
         let masked = logits + (mask - 1.0) * 1e9;
         let logp = masked.log_softmax(-1, Kind::Float);
-        let policy_loss = -(target * logp).sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float);
+        let policy_loss = -(target * logp)
+            .sum_dim_intlist(-1, false, Kind::Float)
+            .mean(Kind::Float);
         let value_loss = (v.squeeze_dim(-1) - z).square().mean(Kind::Float);
         (policy_loss, value_loss)
     }
@@ -196,11 +222,13 @@ fn save_model(run: &RunDir, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()> {
     let dir = run.model_dir(&meta.id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let weights = weights_of(vs)?;
-    let onnx = export_mlp(&meta.spec, &weights).map_err(|e| Error::Model(format!("export: {e}")))?;
+    let onnx =
+        export_mlp(&meta.spec, &weights).map_err(|e| Error::Model(format!("export: {e}")))?;
     write_atomic(&dir.join("model.onnx"), &onnx)?;
     let st = dir.join("weights.safetensors");
     let tmp = dir.join("weights.tmp.safetensors");
-    vs.save(&tmp).context(|| format!("saving {}", tmp.display()))?;
+    vs.save(&tmp)
+        .context(|| format!("saving {}", tmp.display()))?;
     std::fs::rename(&tmp, &st).map_err(|e| Error::io(&st, e))?;
     meta.save(&dir)
 }

@@ -223,7 +223,13 @@ impl Slot {
 
     /// Phase 3: expand and back up this slot's evaluated leaves; move when due.
     /// Returns true when the episode has ended.
-    fn absorb(&mut self, p: &SearchParams, out: &AgentOutputs, action_dim: usize, random: &[bool]) -> bool {
+    fn absorb(
+        &mut self,
+        p: &SearchParams,
+        out: &AgentOutputs,
+        action_dim: usize,
+        random: &[bool],
+    ) -> bool {
         for leaf in self.pending.drain(..) {
             let (agent, row) = leaf.result;
             let logits = &out.logits[agent][row * action_dim..(row + 1) * action_dim];
@@ -252,9 +258,13 @@ impl Slot {
         let policy: Vec<(Action, f32)> = if total == 0 {
             stats.iter().map(|s| (s.0, s.3)).collect()
         } else {
-            stats.iter().map(|s| (s.0, s.1 as f32 / total as f32)).collect()
+            stats
+                .iter()
+                .map(|s| (s.0, s.1 as f32 / total as f32))
+                .collect()
         };
-        let sample = p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
+        let sample =
+            p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
         let action = if sample {
             sample_action(&stats, p.temperature, &mut self.rng)
         } else {
@@ -348,7 +358,11 @@ fn greedy_action(stats: &[(Action, u32, f32, f32)]) -> Action {
         .unwrap_or(0)
 }
 
-fn sample_action(stats: &[(Action, u32, f32, f32)], temperature: f32, rng: &mut impl Rng) -> Action {
+fn sample_action(
+    stats: &[(Action, u32, f32, f32)],
+    temperature: f32,
+    rng: &mut impl Rng,
+) -> Action {
     let weights: Vec<f64> = stats
         .iter()
         .map(|s| (s.1 as f64).powf(1.0 / temperature as f64))
@@ -404,7 +418,11 @@ impl BatchedSearch<'_> {
         mut on_finish: impl FnMut(Finished) -> Result<()>,
     ) -> Result<SearchStats> {
         let mut stats = SearchStats::default();
-        let mut slots: Vec<Slot> = source.by_ref().take(self.parallel.max(1)).map(Slot::new).collect();
+        let mut slots: Vec<Slot> = source
+            .by_ref()
+            .take(self.parallel.max(1))
+            .map(Slot::new)
+            .collect();
         let n_agents = self.agents.len();
         let mut out = AgentOutputs {
             logits: vec![Vec::new(); n_agents],
@@ -412,17 +430,25 @@ impl BatchedSearch<'_> {
         };
         let mut scratch = Vec::new();
         let p = self.params.clone();
-        let random: Vec<bool> = self.agents.iter().map(|a| matches!(a, Evaluator::Random)).collect();
+        let random: Vec<bool> = self
+            .agents
+            .iter()
+            .map(|a| matches!(a, Evaluator::Random))
+            .collect();
         while !slots.is_empty() {
             stats.waves += 1;
             let t0 = Instant::now();
-            let terminal: u64 = slots.par_iter_mut().map(|s| s.collect_leaves(&p, &random)).sum();
+            let terminal: u64 = slots
+                .par_iter_mut()
+                .map(|s| s.collect_leaves(&p, &random))
+                .sum();
             stats.simulations += terminal;
             stats.tree_time += t0.elapsed();
 
             let t1 = Instant::now();
             for agent in 0..n_agents {
-                stats.evaluations += self.evaluate_agent(agent, &mut slots, &mut scratch, &mut out)?;
+                stats.evaluations +=
+                    self.evaluate_agent(agent, &mut slots, &mut scratch, &mut out)?;
             }
             stats.eval_time += t1.elapsed();
 
@@ -491,5 +517,140 @@ impl BatchedSearch<'_> {
             &mut out.values[agent],
         )?;
         Ok(row as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::{connect4::Connect4, Family};
+
+    fn params(sims: u32, leaves: u32) -> SearchParams {
+        SearchParams {
+            num_simulations: sims,
+            c_puct: 1.5,
+            fpu_reduction: 0.2,
+            dirichlet_alpha: 0.3,
+            dirichlet_epsilon: 0.25,
+            temperature: 1.0,
+            temperature_moves: 0,
+            leaves_per_wave: leaves,
+            explore: false,
+            record_examples: true,
+            record_stats: true,
+        }
+    }
+
+    fn play(specs: Vec<EpisodeSpec>, agents: &mut [Evaluator], p: SearchParams) -> Vec<Finished> {
+        let mut out = Vec::new();
+        let mut search = BatchedSearch {
+            params: p,
+            agents,
+            obs_dim: 84,
+            action_dim: 60,
+            parallel: 8,
+        };
+        search
+            .run(specs.into_iter(), |f| {
+                out.push(f);
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn c4_spec(moves: &str, agents: [usize; 2]) -> EpisodeSpec {
+        let game = Game::Connect4(Connect4::from_moves(moves).unwrap());
+        let task = Family::Connect4.generate(0.0, 1);
+        EpisodeSpec {
+            task,
+            game,
+            seed: 3,
+            agents,
+        }
+    }
+
+    #[test]
+    fn search_takes_an_immediate_connect4_win_for_either_colour() {
+        // X (first) has 1-2-3 on the bottom row and is to move: col 4 wins.
+        // O to move with three stacked on column 5 wins at col 5.
+        for (moves, want) in [("112233", 3u16), ("1515257", 4u16)] {
+            for leaves in [1, 4] {
+                let f = play(
+                    vec![c4_spec(moves, [0, 0])],
+                    &mut [Evaluator::Uniform],
+                    params(64, leaves),
+                );
+                assert_eq!(f[0].steps[0].action, want, "moves {moves}, leaves {leaves}");
+            }
+        }
+    }
+
+    #[test]
+    fn search_blocks_an_immediate_connect4_loss() {
+        // O to move; X threatens col 4 on the bottom row: O must block there.
+        let f = play(
+            vec![c4_spec("17273", [0, 0])],
+            &mut [Evaluator::Rollout],
+            params(400, 1),
+        );
+        assert_eq!(f[0].steps[0].action, 3, "stats {:?}", f[0].steps[0].stats);
+    }
+
+    #[test]
+    fn uniform_search_solves_easy_countdown_puzzles() {
+        let specs: Vec<EpisodeSpec> = (0..20)
+            .map(|s| {
+                let task = Family::Countdown.generate(0.0, s);
+                EpisodeSpec {
+                    game: Game::from_task(&task).unwrap(),
+                    task,
+                    seed: s,
+                    agents: [0, 0],
+                }
+            })
+            .collect();
+        let f = play(specs, &mut [Evaluator::Uniform], params(200, 2));
+        assert_eq!(f.len(), 20);
+        let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
+        assert!(solved >= 18, "solved {solved}/20");
+        for e in &f {
+            for s in &e.steps {
+                let total: f32 = s.policy.iter().map(|p| p.1).sum();
+                assert!((total - 1.0).abs() < 1e-4);
+                assert!(s.policy.iter().all(|p| s.legal.contains(&p.0)));
+            }
+        }
+    }
+
+    #[test]
+    fn two_agents_play_their_own_colours() {
+        // Random vs rollout MCTS: every game ends, and the record alternates movers.
+        let specs = (0..6)
+            .map(|i| c4_spec("", if i % 2 == 0 { [0, 1] } else { [1, 0] }))
+            .collect();
+        let f = play(
+            specs,
+            &mut [Evaluator::Rollout, Evaluator::Random],
+            params(32, 1),
+        );
+        assert_eq!(f.len(), 6);
+        for e in &f {
+            assert!(e.final_state.is_terminal());
+            for (i, s) in e.steps.iter().enumerate() {
+                assert_eq!(s.mover as usize, i % 2);
+            }
+        }
+        // Rollout MCTS beats random play most of the time.
+        let mcts_wins = f
+            .iter()
+            .filter(|e| {
+                matches!(
+                    (e.agents[0], e.outcome),
+                    (0, Outcome::Win) | (1, Outcome::Loss)
+                )
+            })
+            .count();
+        assert!(mcts_wins >= 4, "mcts won {mcts_wins}/6");
     }
 }

@@ -284,9 +284,10 @@ mod tests {
     #[test]
     fn advance_keeps_the_subtree() {
         let mut t = Tree::new(0);
-        t.expand(0, 0, &[3, 5], &[0.0, 0.0], 0.0);
+        let logits = [0.0; 8];
+        t.expand(0, 0, &[3, 5], &logits, 0.0);
         let c = (t.children(0).start + 1) as u32;
-        t.expand(c, 1, &[1, 2], &[0.0, 0.0], 0.0);
+        t.expand(c, 1, &[1, 2], &logits, 0.0);
         t.nodes[c as usize].visits = 7;
         t.advance(5, 1);
         assert_eq!(t.nodes.len(), 3);

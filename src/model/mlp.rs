@@ -16,7 +16,8 @@ pub struct MlpNet {
 
 impl MlpNet {
     pub fn new(vs: &nn::Path, spec: &MlpSpec) -> MlpNet {
-        let lin = |p: nn::Path, i: usize, o: usize| nn::linear(p, i as i64, o as i64, Default::default());
+        let lin =
+            |p: nn::Path, i: usize, o: usize| nn::linear(p, i as i64, o as i64, Default::default());
         let h = spec.hidden;
         let blocks = (0..spec.blocks)
             .map(|k| {
@@ -40,7 +41,10 @@ impl MlpNet {
             h = (&h + fc2.forward(&fc1.forward(&h).relu())).relu();
         }
         let policy = self.policy.forward(&h);
-        let value = self.value.forward(&self.value_hidden.forward(&h).relu()).tanh();
+        let value = self
+            .value
+            .forward(&self.value_hidden.forward(&h).relu())
+            .tanh();
         (policy, value)
     }
 }

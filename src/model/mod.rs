@@ -53,8 +53,12 @@ impl ModelMeta {
     pub fn load(dir: &Path) -> Result<ModelMeta> {
         let path = dir.join("model.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: {e}; expected a model.json written by selfplay", path.display())))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Model(format!(
+                "{}: {e}; expected a model.json written by selfplay",
+                path.display()
+            ))
+        })
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -84,13 +88,19 @@ pub fn resolve(run: &RunDir, reference: &str) -> Result<std::path::PathBuf> {
     let dir = match reference {
         "best" => {
             let id = run.best()?.ok_or_else(|| {
-                Error::Model(format!("{}: no models/BEST yet; run `selfplay init` first", run.root.display()))
+                Error::Model(format!(
+                    "{}: no models/BEST yet; run `selfplay init` first",
+                    run.root.display()
+                ))
             })?;
             run.model_dir(&id)
         }
         "latest" => {
             let it = run.model_iterations().into_iter().last().ok_or_else(|| {
-                Error::Model(format!("{}: no models yet; run `selfplay init` first", run.root.display()))
+                Error::Model(format!(
+                    "{}: no models yet; run `selfplay init` first",
+                    run.root.display()
+                ))
             })?;
             run.model(it)
         }

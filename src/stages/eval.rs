@@ -46,7 +46,12 @@ pub struct EvalSummary {
 }
 
 /// Evaluates `candidate` (and `incumbent`, when given and different).
-pub fn run_eval(ctx: &Ctx, iteration: u32, candidate: &Path, incumbent: Option<&Path>) -> Result<EvalSummary> {
+pub fn run_eval(
+    ctx: &Ctx,
+    iteration: u32,
+    candidate: &Path,
+    incumbent: Option<&Path>,
+) -> Result<EvalSummary> {
     let dir = ctx.run.evals(iteration);
     if is_committed(&dir, 0) {
         let rows = read_evals(&dir)?;
@@ -84,7 +89,13 @@ pub fn run_eval(ctx: &Ctx, iteration: u32, candidate: &Path, incumbent: Option<&
         config_hash: ctx.cfg.hash(),
         model_id: Some(cand_meta.id.clone()),
     };
-    let n = write_part(&dir, 0, &Store::Evals.schema(), &meta, &[evals_batch(&rows)?])?;
+    let n = write_part(
+        &dir,
+        0,
+        &Store::Evals.schema(),
+        &meta,
+        &[evals_batch(&rows)?],
+    )?;
     write_marker(
         &dir,
         &Marker {
@@ -98,7 +109,17 @@ pub fn run_eval(ctx: &Ctx, iteration: u32, candidate: &Path, incumbent: Option<&
         },
     )?;
     let fig = meter.finish();
-    report(&ctx.run, "eval", iteration, 0, games_played, "games", &fig, serde_json::json!({}), &ctx.cfg.hash())?;
+    report(
+        &ctx.run,
+        "eval",
+        iteration,
+        0,
+        games_played,
+        "games",
+        &fig,
+        serde_json::json!({}),
+        &ctx.cfg.hash(),
+    )?;
     Ok(summarise(ctx, rows))
 }
 
@@ -121,10 +142,25 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
             let game = Game::from_task(t)?;
             let seed = derive_seed(&[ctx.cfg.seed, t.seed, a as u64, b as u64]);
             if a == b {
-                out.push(EpisodeSpec { task: t.clone(), game, seed, agents: [a, a] });
+                out.push(EpisodeSpec {
+                    task: t.clone(),
+                    game,
+                    seed,
+                    agents: [a, a],
+                });
             } else {
-                out.push(EpisodeSpec { task: t.clone(), game: game.clone(), seed, agents: [a, b] });
-                out.push(EpisodeSpec { task: t.clone(), game, seed: seed ^ 1, agents: [b, a] });
+                out.push(EpisodeSpec {
+                    task: t.clone(),
+                    game: game.clone(),
+                    seed,
+                    agents: [a, b],
+                });
+                out.push(EpisodeSpec {
+                    task: t.clone(),
+                    game,
+                    seed: seed ^ 1,
+                    agents: [b, a],
+                });
             }
         }
     }
@@ -133,7 +169,12 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
 
 /// Plays all episodes greedily; returns (a, b, outcome, colour of a) per episode,
 /// where a is the agent measured and b its opponent.
-fn play_all(ctx: &Ctx, agents: &mut [Evaluator], specs: Vec<EpisodeSpec>, sims: u32) -> Result<Vec<(usize, usize, Outcome, u8)>> {
+fn play_all(
+    ctx: &Ctx,
+    agents: &mut [Evaluator],
+    specs: Vec<EpisodeSpec>,
+    sims: u32,
+) -> Result<Vec<(usize, usize, Outcome, u8)>> {
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = sims;
     let (obs_dim, action_dim) = ctx.cfg.model_dims();
@@ -148,14 +189,25 @@ fn play_all(ctx: &Ctx, agents: &mut [Evaluator], specs: Vec<EpisodeSpec>, sims: 
     search.run(specs.into_iter(), |f| {
         let [p0, p1] = f.agents;
         // The measured agent is the lower index except for (x, CANDIDATE) colour swaps.
-        let (a, b, colour) = if p0 == CANDIDATE || p1 != CANDIDATE { (p0, p1, 0) } else { (p1, p0, 1) };
+        let (a, b, colour) = if p0 == CANDIDATE || p1 != CANDIDATE {
+            (p0, p1, 0)
+        } else {
+            (p1, p0, 1)
+        };
         out.push((a, b, f.outcome, colour));
         Ok(())
     })?;
     Ok(out)
 }
 
-fn tally(ids: &[String], family: Family, a: usize, b: usize, res: &[&(usize, usize, Outcome, u8)], sims: u32) -> EvalRow {
+fn tally(
+    ids: &[String],
+    family: Family,
+    a: usize,
+    b: usize,
+    res: &[&(usize, usize, Outcome, u8)],
+    sims: u32,
+) -> EvalRow {
     let (mut wins, mut draws, mut losses) = (0u32, 0u32, 0u32);
     for &&(_, _, outcome, colour) in res {
         match (outcome, colour) {
@@ -165,12 +217,20 @@ fn tally(ids: &[String], family: Family, a: usize, b: usize, res: &[&(usize, usi
         }
     }
     let games = res.len() as u32;
-    let rate = if games == 0 { 0.0 } else { (wins as f64 + 0.5 * draws as f64) / games as f64 };
+    let rate = if games == 0 {
+        0.0
+    } else {
+        (wins as f64 + 0.5 * draws as f64) / games as f64
+    };
     let (ci_low, ci_high) = wilson(rate, games);
     EvalRow {
         model_id: ids[a].clone(),
         agent: agent_name(a).into(),
-        opponent: if a == b { "none".into() } else { agent_name(b).into() },
+        opponent: if a == b {
+            "none".into()
+        } else {
+            agent_name(b).into()
+        },
         family,
         games,
         wins,
@@ -194,15 +254,22 @@ fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
                 .map(|r| r.rate)
         };
         let adv = if family.num_players() == 1 {
-            find("candidate", "none").zip(find("incumbent", "none")).map(|(c, i)| c - i)
+            find("candidate", "none")
+                .zip(find("incumbent", "none"))
+                .map(|(c, i)| c - i)
         } else {
             find("candidate", "incumbent").map(|s| 2.0 * (s - 0.5))
         };
         advantages.extend(adv);
     }
-    let advantage = (!advantages.is_empty()).then(|| advantages.iter().sum::<f64>() / advantages.len() as f64);
+    let advantage =
+        (!advantages.is_empty()).then(|| advantages.iter().sum::<f64>() / advantages.len() as f64);
     let promote = advantage.is_some_and(|a| a >= ctx.cfg.eval.gate_threshold);
-    EvalSummary { rows, advantage, promote }
+    EvalSummary {
+        rows,
+        advantage,
+        promote,
+    }
 }
 
 pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
@@ -223,7 +290,10 @@ mod tests {
     #[test]
     fn wilson_matches_known_values() {
         let (lo, hi) = wilson(0.5, 100);
-        assert!((lo - 0.4038).abs() < 1e-3 && (hi - 0.5962).abs() < 1e-3, "{lo} {hi}");
+        assert!(
+            (lo - 0.4038).abs() < 1e-3 && (hi - 0.5962).abs() < 1e-3,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson(0.0, 10);
         assert_eq!(lo, 0.0);
         assert!((hi - 0.2775).abs() < 1e-3);

@@ -15,7 +15,10 @@ pub fn run_inspect(path: &Path) -> Result<String> {
         return inspect_file(path);
     }
     if !path.is_dir() {
-        return Err(Error::Data(format!("{}: no such run directory or Parquet file", path.display())));
+        return Err(Error::Data(format!(
+            "{}: no such run directory or Parquet file",
+            path.display()
+        )));
     }
     inspect_run(&RunDir::new(path))
 }
@@ -29,11 +32,22 @@ fn inspect_file(path: &Path) -> Result<String> {
         .find(|(k, _)| k == "selfplay.store")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let schema = [Store::Tasks, Store::Episodes, Store::Examples, Store::Evals, Store::Metrics]
-        .into_iter()
-        .find(|s| s.name() == store)
-        .ok_or_else(|| Error::Data(format!("{}: no selfplay.store metadata; expected a file written by selfplay", path.display())))?
-        .schema();
+    let schema = [
+        Store::Tasks,
+        Store::Episodes,
+        Store::Examples,
+        Store::Evals,
+        Store::Metrics,
+    ]
+    .into_iter()
+    .find(|s| s.name() == store)
+    .ok_or_else(|| {
+        Error::Data(format!(
+            "{}: no selfplay.store metadata; expected a file written by selfplay",
+            path.display()
+        ))
+    })?
+    .schema();
     let batches = read_part(path, &schema)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let _ = writeln!(out, "{}: store {store}, {rows} rows", path.display());
@@ -50,7 +64,11 @@ fn inspect_file(path: &Path) -> Result<String> {
 fn inspect_run(run: &RunDir) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(out, "run {}", run.root.display());
-    let _ = writeln!(out, "best model: {}", run.best()?.unwrap_or_else(|| "-".into()));
+    let _ = writeln!(
+        out,
+        "best model: {}",
+        run.best()?.unwrap_or_else(|| "-".into())
+    );
     let _ = writeln!(out, "models: {:?}", run.model_iterations());
     let episodes = Store::Episodes.schema();
     for (it, dir) in list_partition(&run.root.join("episodes"), "iteration") {
@@ -68,9 +86,15 @@ fn inspect_run(run: &RunDir) -> Result<String> {
         let parts = committed_parts(&dir).len();
         let cells: Vec<String> = by
             .iter()
-            .map(|((f, o), (n, _, len))| format!("{f}/{o}: {n} (mean length {:.1})", *len as f64 / *n as f64))
+            .map(|((f, o), (n, _, len))| {
+                format!("{f}/{o}: {n} (mean length {:.1})", *len as f64 / *n as f64)
+            })
             .collect();
-        let _ = writeln!(out, "episodes iteration {it}: {parts} parts; {}", cells.join(", "));
+        let _ = writeln!(
+            out,
+            "episodes iteration {it}: {parts} parts; {}",
+            cells.join(", ")
+        );
     }
     for (it, dir) in list_partition(&run.root.join("evals"), "iteration") {
         for r in read_evals(&dir)? {

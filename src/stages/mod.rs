@@ -11,9 +11,9 @@ pub mod tasks;
 #[cfg(feature = "train")]
 pub mod train;
 
+use crate::config::parse_device;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::config::parse_device;
 use crate::infer::OnnxModel;
 use crate::mcts::evaluator::Evaluator;
 use crate::model::ModelMeta;

@@ -41,9 +41,16 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
     };
     let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);
     let writer = {
-        let (ep_dir, ex_dir, file_meta, model_id) = (ep_dir.clone(), ex_dir.clone(), file_meta.clone(), meta.id.clone());
+        let (ep_dir, ex_dir, file_meta, model_id) = (
+            ep_dir.clone(),
+            ex_dir.clone(),
+            file_meta.clone(),
+            meta.id.clone(),
+        );
         let sims = ctx.cfg.mcts.num_simulations;
-        std::thread::spawn(move || write_shard(rx, &ep_dir, &ex_dir, shard, &file_meta, &model_id, sims))
+        std::thread::spawn(move || {
+            write_shard(rx, &ep_dir, &ex_dir, shard, &file_meta, &model_id, sims)
+        })
     };
 
     let mut agents = [evaluator];
@@ -56,7 +63,8 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
     };
     let played = search.run(specs.into_iter(), |f| {
         bar.inc(1);
-        tx.send(f).map_err(|_| Error::Other("play: the writer thread stopped".into()))
+        tx.send(f)
+            .map_err(|_| Error::Other("play: the writer thread stopped".into()))
     });
     drop(tx);
     bar.finish_and_clear();
@@ -84,7 +92,17 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         "evals_per_s": (stats.evaluations as f64 / fig.seconds).round(),
         "net_share": ((stats.eval_time.as_secs_f64() / fig.seconds) * 100.0).round() / 100.0,
     });
-    report(&ctx.run, "play", iteration, shard, stats.episodes, "episodes", &fig, detail, &ctx.cfg.hash())?;
+    report(
+        &ctx.run,
+        "play",
+        iteration,
+        shard,
+        stats.episodes,
+        "episodes",
+        &fig,
+        detail,
+        &ctx.cfg.hash(),
+    )?;
     Ok(Some(stats))
 }
 
@@ -112,7 +130,12 @@ fn shard_tasks(ctx: &Ctx, iteration: u32) -> Result<Vec<Task>> {
             }
         }
     }
-    Ok(all.into_iter().enumerate().filter(|(i, _)| ctx.shard.owns(*i)).map(|(_, t)| t).collect())
+    Ok(all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| ctx.shard.owns(*i))
+        .map(|(_, t)| t)
+        .collect())
 }
 
 fn episode_specs(ctx: &Ctx, iteration: u32, tasks: &[Task]) -> Result<Vec<EpisodeSpec>> {

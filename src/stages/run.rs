@@ -80,7 +80,13 @@ pub fn run_loop(ctx: &Ctx) -> Result<()> {
         for f in &families {
             let (a, b) = (headline(&first.summary, *f), headline(&last.summary, *f));
             if let (Some(a), Some(b)) = (a, b) {
-                println!("{f}: {} {:.1}% at iteration 0 -> {:.1}% at iteration {}", headline_name(*f), a * 100.0, b * 100.0, last.iteration);
+                println!(
+                    "{f}: {} {:.1}% at iteration 0 -> {:.1}% at iteration {}",
+                    headline_name(*f),
+                    a * 100.0,
+                    b * 100.0,
+                    last.iteration
+                );
             }
         }
     }
@@ -101,7 +107,11 @@ fn train_stage(_: &Ctx, _: u32) -> Result<ModelMeta> {
 
 /// The figure a family is judged by: puzzles success rate, games score vs rollout MCTS.
 fn headline(s: &EvalSummary, f: Family) -> Option<f64> {
-    let opp = if f.num_players() == 1 { "none" } else { "mcts_rollout" };
+    let opp = if f.num_players() == 1 {
+        "none"
+    } else {
+        "mcts_rollout"
+    };
     s.rows
         .iter()
         .find(|r| r.family == f && r.agent == "candidate" && r.opponent == opp)
@@ -119,33 +129,65 @@ fn headline_name(f: Family) -> &'static str {
 fn header(families: &[Family]) -> String {
     let mut h = format!("{:>4} {:<17}", "iter", "model");
     for f in families {
-        let name = if f.num_players() == 1 { format!("{f} success") } else { format!("{f} vs rollout") };
+        let name = if f.num_players() == 1 {
+            format!("{f} success")
+        } else {
+            format!("{f} vs rollout")
+        };
         h += &format!(" {name:>22}");
     }
-    h += &format!(" {:>7} {:>8} {:>7} {:>7} {:>7} {:>6}", "vs inc", "promoted", "p_loss", "v_loss", "eps/s", "secs");
+    h += &format!(
+        " {:>7} {:>8} {:>7} {:>7} {:>7} {:>6}",
+        "vs inc", "promoted", "p_loss", "v_loss", "eps/s", "secs"
+    );
     h
 }
 
 fn line(r: &Row, families: &[Family]) -> String {
     let mut s = format!("{:>4} {:<17}", r.iteration, r.model);
     for f in families {
-        let opp = if f.num_players() == 1 { "none" } else { "mcts_rollout" };
+        let opp = if f.num_players() == 1 {
+            "none"
+        } else {
+            "mcts_rollout"
+        };
         let cell = r
             .summary
             .rows
             .iter()
             .find(|x| x.family == *f && x.agent == "candidate" && x.opponent == opp)
-            .map(|x| format!("{:.1}% [{:.0}-{:.0}]", x.rate * 100.0, x.ci_low * 100.0, x.ci_high * 100.0))
+            .map(|x| {
+                format!(
+                    "{:.1}% [{:.0}-{:.0}]",
+                    x.rate * 100.0,
+                    x.ci_low * 100.0,
+                    x.ci_high * 100.0
+                )
+            })
             .unwrap_or_else(|| "-".into());
         s += &format!(" {cell:>22}");
     }
-    let adv = r.summary.advantage.map(|a| format!("{a:+.3}")).unwrap_or_else(|| "-".into());
-    let promoted = if r.promoted { format!("yes:{}", &r.best[r.best.len().saturating_sub(3)..]) } else { "no".into() };
+    let adv = r
+        .summary
+        .advantage
+        .map(|a| format!("{a:+.3}"))
+        .unwrap_or_else(|| "-".into());
+    let promoted = if r.promoted {
+        format!("yes:{}", &r.best[r.best.len().saturating_sub(3)..])
+    } else {
+        "no".into()
+    };
     let (pl, vl) = r
         .losses
         .map(|(p, v)| (format!("{p:.3}"), format!("{v:.3}")))
         .unwrap_or(("-".into(), "-".into()));
-    let eps = r.play_eps.map(|e| format!("{e:.1}")).unwrap_or_else(|| "-".into());
-    s += &format!(" {adv:>7} {promoted:>8} {pl:>7} {vl:>7} {eps:>7} {:>6.0}", r.seconds);
+    let eps = r
+        .play_eps
+        .map(|e| format!("{e:.1}"))
+        .unwrap_or_else(|| "-".into());
+    s += &format!(
+        " {adv:>7} {promoted:>8} {pl:>7} {vl:>7} {eps:>7} {:>6.0}",
+        r.seconds
+    );
     s
 }

@@ -11,7 +11,13 @@ use std::path::Path;
 
 /// Plays `family`'s task for `seed` at `difficulty`; with no model, uniform-prior
 /// MCTS with random rollouts plays.
-pub fn run_show(ctx: &Ctx, family: Family, seed: u64, difficulty: f32, model: Option<&Path>) -> Result<String> {
+pub fn run_show(
+    ctx: &Ctx,
+    family: Family,
+    seed: u64,
+    difficulty: f32,
+    model: Option<&Path>,
+) -> Result<String> {
     let task = family.generate(difficulty, seed);
     let game = Game::from_task(&task)?;
     let (evaluator, name) = match model {
@@ -19,24 +25,48 @@ pub fn run_show(ctx: &Ctx, family: Family, seed: u64, difficulty: f32, model: Op
             let (e, m) = load_evaluator(&ctx.cfg, dir)?;
             (e, m.id)
         }
-        None => (Evaluator::Rollout, "mcts_rollout (no model given)".to_string()),
+        None => (
+            Evaluator::Rollout,
+            "mcts_rollout (no model given)".to_string(),
+        ),
     };
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = ctx.cfg.eval_simulations();
     params.record_stats = true;
     let (obs_dim, action_dim) = ctx.cfg.model_dims();
     let mut agents = [evaluator];
-    let mut search = BatchedSearch { params, agents: &mut agents, obs_dim, action_dim, parallel: 1 };
-    let spec = EpisodeSpec { task: task.clone(), game: game.clone(), seed: derive_seed(&[seed]), agents: [0, 0] };
+    let mut search = BatchedSearch {
+        params,
+        agents: &mut agents,
+        obs_dim,
+        action_dim,
+        parallel: 1,
+    };
+    let spec = EpisodeSpec {
+        task: task.clone(),
+        game: game.clone(),
+        seed: derive_seed(&[seed]),
+        agents: [0, 0],
+    };
     let mut finished = None;
     search.run(std::iter::once(spec), |f| {
         finished = Some(f);
         Ok(())
     })?;
     let mut out = String::new();
-    let _ = writeln!(out, "task {} ({}, difficulty {:.2})", task.task_id, family.kind(), task.difficulty);
+    let _ = writeln!(
+        out,
+        "task {} ({}, difficulty {:.2})",
+        task.task_id,
+        family.kind(),
+        task.difficulty
+    );
     let _ = writeln!(out, "{}", task.statement);
-    let _ = writeln!(out, "agent: {name}, {} simulations per move", ctx.cfg.eval_simulations());
+    let _ = writeln!(
+        out,
+        "agent: {name}, {} simulations per move",
+        ctx.cfg.eval_simulations()
+    );
     if let Some(f) = finished {
         render_episode(&mut out, game, &f);
     }
@@ -46,15 +76,31 @@ pub fn run_show(ctx: &Ctx, family: Family, seed: u64, difficulty: f32, model: Op
 
 fn render_episode(out: &mut String, mut game: Game, f: &Finished) {
     for (i, s) in f.steps.iter().enumerate() {
-        let _ = writeln!(out, "\nstep {} ({} to move)\n{}", i + 1, if s.mover == 0 { "first" } else { "second" }, game.render());
+        let _ = writeln!(
+            out,
+            "\nstep {} ({} to move)\n{}",
+            i + 1,
+            if s.mover == 0 { "first" } else { "second" },
+            game.render()
+        );
         let mut stats = s.stats.clone();
         stats.sort_by(|a, b| b.1.cmp(&a.1).then(b.3.total_cmp(&a.3)));
         for (a, visits, q, prior) in stats.iter().take(6) {
-            let _ = writeln!(out, "  {:<14} visits {visits:>4}  q {q:+.3}  prior {prior:.3}", game.label(*a));
+            let _ = writeln!(
+                out,
+                "  {:<14} visits {visits:>4}  q {q:+.3}  prior {prior:.3}",
+                game.label(*a)
+            );
         }
         let _ = writeln!(out, "  -> {} (root value {:+.3})", s.label, s.root_value);
         game.step(s.action);
     }
     let _ = writeln!(out, "\nfinal\n{}", game.render());
-    let _ = writeln!(out, "outcome: {} (reward {:+.1}) after {} moves", f.outcome.name(), f.outcome.reward(), f.steps.len());
+    let _ = writeln!(
+        out,
+        "outcome: {} (reward {:+.1}) after {} moves",
+        f.outcome.name(),
+        f.outcome.reward(),
+        f.steps.len()
+    );
 }

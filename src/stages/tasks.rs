@@ -9,6 +9,7 @@ use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
 use crate::tasks::{Family, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use std::path::Path;
 
 const EVAL_BIT: u64 = 1 << 63;
@@ -20,7 +21,12 @@ pub fn family_counts(ctx: &Ctx) -> Vec<(Family, usize)> {
     let fams = ctx.cfg.families();
     let total: f64 = fams.iter().map(|(_, c)| c.weight).sum();
     fams.iter()
-        .map(|(f, c)| (*f, (ctx.cfg.games_per_iteration as f64 * c.weight / total).round() as usize))
+        .map(|(f, c)| {
+            (
+                *f,
+                (ctx.cfg.games_per_iteration as f64 * c.weight / total).round() as usize,
+            )
+        })
         .collect()
 }
 
@@ -32,16 +38,30 @@ pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
         if is_committed(&dir, ctx.shard.index) {
             continue;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(&[ctx.cfg.seed, STREAM_TRAIN, iteration as u64, family as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(&[
+            ctx.cfg.seed,
+            STREAM_TRAIN,
+            iteration as u64,
+            family as u64,
+        ]));
         let [lo, hi] = fc.difficulty;
         let specs: Vec<(f32, u64)> = (0..count)
-            .map(|_| (lo + (hi - lo) * rng.random::<f32>(), rng.random::<u64>() & !EVAL_BIT))
+            .map(|_| {
+                (
+                    lo + (hi - lo) * rng.random::<f32>(),
+                    rng.random::<u64>() & !EVAL_BIT,
+                )
+            })
             .collect();
-        let tasks: Vec<Task> = specs
-            .iter()
+        let mine: Vec<(f32, u64)> = specs
+            .into_iter()
             .enumerate()
             .filter(|(i, _)| ctx.shard.owns(*i))
-            .map(|(_, &(d, s))| family.generate(d, s))
+            .map(|(_, s)| s)
+            .collect();
+        let tasks: Vec<Task> = mine
+            .par_iter()
+            .map(|&(d, s)| family.generate(d, s))
             .collect();
         written += commit_tasks(ctx, &dir, &tasks, "tasks")?;
     }
@@ -56,15 +76,32 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
             continue;
         }
         let n = heldout_count(ctx, family);
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(&[ctx.cfg.seed, STREAM_EVAL, family as u64]));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(derive_seed(&[ctx.cfg.seed, STREAM_EVAL, family as u64]));
         let [lo, hi] = fc.difficulty;
-        let tasks: Vec<Task> = (0..n)
+        // Evenly spread over the difficulty range, so buckets are comparable;
+        // games keep distinct start positions only (greedy play from a
+        // repeated start repeats the game).
+        let specs: Vec<(f32, u64)> = (0..n * 20)
             .map(|i| {
-                // Evenly spread over the difficulty range, so buckets are comparable.
-                let d = if n > 1 { lo + (hi - lo) * i as f32 / (n - 1) as f32 } else { lo };
-                family.generate(d, rng.random::<u64>() | EVAL_BIT)
+                let d = if n > 1 { lo + (hi - lo) * (i % n) as f32 / (n - 1) as f32 } else { lo };
+                (d, rng.random::<u64>() | EVAL_BIT)
             })
             .collect();
+        let mut tasks: Vec<Task> = Vec::with_capacity(n);
+        let mut seen = std::collections::HashSet::new();
+        for chunk in specs.chunks(n) {
+            let batch: Vec<Task> = chunk.par_iter().map(|&(d, s)| family.generate(d, s)).collect();
+            for t in batch {
+                let fresh = family.num_players() == 1 || seen.insert(t.spec.clone());
+                if fresh && tasks.len() < n {
+                    tasks.push(t);
+                }
+            }
+            if tasks.len() == n {
+                break;
+            }
+        }
         commit_tasks(ctx, &dir, &tasks, "heldout")?;
     }
     Ok(())
@@ -86,7 +123,13 @@ fn commit_tasks(ctx: &Ctx, dir: &Path, tasks: &[Task], stage: &str) -> Result<u6
         config_hash: ctx.cfg.hash(),
         model_id: None,
     };
-    let rows = write_part(dir, ctx.shard.index, &Store::Tasks.schema(), &meta, &[tasks_batch(tasks)?])?;
+    let rows = write_part(
+        dir,
+        ctx.shard.index,
+        &Store::Tasks.schema(),
+        &meta,
+        &[tasks_batch(tasks)?],
+    )?;
     write_marker(
         dir,
         &Marker {
@@ -116,9 +159,12 @@ pub fn read_tasks(dir: &Path, family: Family) -> Result<Vec<Task>> {
 
 /// Family of a `family=F` folder, from its name.
 pub fn family_of_dir(dir: &Path) -> Result<Family> {
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let fam = name.strip_prefix("family=").ok_or_else(|| {
-        Error::Data(format!("{}: expected a family=NAME folder", dir.display()))
-    })?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let fam = name
+        .strip_prefix("family=")
+        .ok_or_else(|| Error::Data(format!("{}: expected a family=NAME folder", dir.display())))?;
     Family::parse(fam)
 }

@@ -32,6 +32,16 @@ pub fn run_train(ctx: &Ctx, iteration: u32) -> Result<ModelMeta> {
         "policy_loss": losses.as_ref().map(|l| (l.policy * 1000.0).round() / 1000.0),
         "value_loss": losses.as_ref().map(|l| (l.value * 1000.0).round() / 1000.0),
     });
-    report(&ctx.run, "train", iteration, 0, ctx.cfg.train.steps as u64, "steps", &fig, detail, &ctx.cfg.hash())?;
+    report(
+        &ctx.run,
+        "train",
+        iteration,
+        0,
+        ctx.cfg.train.steps as u64,
+        "steps",
+        &fig,
+        detail,
+        &ctx.cfg.hash(),
+    )?;
     Ok(meta)
 }

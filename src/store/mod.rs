@@ -164,7 +164,11 @@ pub fn committed_parts(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let shard: u32 = name.strip_prefix("part-")?.strip_suffix(".parquet")?.parse().ok()?;
+            let shard: u32 = name
+                .strip_prefix("part-")?
+                .strip_suffix(".parquet")?
+                .parse()
+                .ok()?;
             is_committed(dir, shard).then(|| (shard, e.path()))
         })
         .collect();
@@ -193,5 +197,99 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 
 /// Crate version and git sha, recorded as `selfplay.producer`.
 pub fn producer() -> String {
-    format!("selfplay {} ({})", env!("CARGO_PKG_VERSION"), env!("SELFPLAY_GIT_SHA"))
+    format!(
+        "selfplay {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        env!("SELFPLAY_GIT_SHA")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parquet_io::{read_metadata, read_part, write_part, FileMeta};
+    use super::rows::{evals_batch, evals_from_batch, EvalRow};
+    use super::*;
+    use crate::tasks::Family;
+
+    #[test]
+    fn committed_parts_need_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let row = EvalRow {
+            model_id: "m".into(),
+            agent: "candidate".into(),
+            opponent: "none".into(),
+            family: Family::Countdown,
+            games: 10,
+            wins: 3,
+            draws: 0,
+            losses: 7,
+            rate: 0.3,
+            ci_low: 0.1,
+            ci_high: 0.6,
+            simulations: 8,
+        };
+        let schema = Store::Evals.schema();
+        let meta = FileMeta {
+            stage: "eval".into(),
+            config_hash: "abc".into(),
+            model_id: Some("m".into()),
+        };
+        write_part(
+            d,
+            3,
+            &schema,
+            &meta,
+            &[evals_batch(std::slice::from_ref(&row)).unwrap()],
+        )
+        .unwrap();
+        assert!(
+            committed_parts(d).is_empty(),
+            "a part without a marker is not committed"
+        );
+        let marker = Marker {
+            stage: "eval".into(),
+            shard: 3,
+            rows: 1,
+            seed: 0,
+            config_hash: "abc".into(),
+            inputs: vec![],
+            producer: producer(),
+        };
+        write_marker(d, &marker).unwrap();
+        let parts = committed_parts(d);
+        assert_eq!(parts, vec![d.join("part-00003.parquet")]);
+        let back = evals_from_batch(&read_part(&parts[0], &schema).unwrap()[0]).unwrap();
+        assert_eq!(back, vec![row]);
+        let kv = read_metadata(&parts[0]).unwrap();
+        for key in [
+            "selfplay.schema_version",
+            "selfplay.stage",
+            "selfplay.producer",
+            "selfplay.config_hash",
+            "selfplay.model_id",
+        ] {
+            assert!(kv.iter().any(|(k, _)| k == key), "missing {key}");
+        }
+        assert!(!d.join("part-00003.parquet.tmp").exists());
+    }
+
+    #[test]
+    fn reading_with_the_wrong_schema_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = FileMeta::default();
+        let rows = [crate::tasks::Family::Countdown.generate(0.1, 1)];
+        let batch = rows::tasks_batch(&rows).unwrap();
+        write_part(dir.path(), 0, &Store::Tasks.schema(), &meta, &[batch]).unwrap();
+        let err = read_part(
+            &dir.path().join("part-00000.parquet"),
+            &Store::Evals.schema(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("part-00000.parquet") && msg.contains("schema mismatch"),
+            "{msg}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,12 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    pub fn create(dir: &Path, shard: u32, schema: &StoreSchema, meta: &FileMeta) -> Result<PartWriter> {
+    pub fn create(
+        dir: &Path,
+        shard: u32,
+        schema: &StoreSchema,
+        meta: &FileMeta,
+    ) -> Result<PartWriter> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = part_path(dir, shard);
         let tmp = tmp_path(&path);
@@ -66,7 +71,8 @@ impl PartWriter {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.schema.check(&self.tmp.display().to_string(), &batch.schema())?;
+        self.schema
+            .check(&self.tmp.display().to_string(), &batch.schema())?;
         self.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
@@ -91,7 +97,13 @@ impl PartWriter {
 }
 
 /// Writes a whole part from batches (small stores: tasks, evals, metrics).
-pub fn write_part(dir: &Path, shard: u32, schema: &StoreSchema, meta: &FileMeta, batches: &[RecordBatch]) -> Result<u64> {
+pub fn write_part(
+    dir: &Path,
+    shard: u32,
+    schema: &StoreSchema,
+    meta: &FileMeta,
+    batches: &[RecordBatch],
+) -> Result<u64> {
     let mut w = PartWriter::create(dir, shard, schema, meta)?;
     for b in batches {
         w.write(b)?;
@@ -102,9 +114,7 @@ pub fn write_part(dir: &Path, shard: u32, schema: &StoreSchema, meta: &FileMeta,
 /// Reads every batch of a part, checking its schema against the store's.
 pub fn read_part(path: &Path, schema: &StoreSchema) -> Result<Vec<RecordBatch>> {
     let reader = open_reader(path, schema, None)?;
-    reader
-        .map(|b| b.map_err(|e| corrupt(path, e)))
-        .collect()
+    reader.map(|b| b.map_err(|e| corrupt(path, e))).collect()
 }
 
 /// A streaming reader over a part, optionally projected to some columns.

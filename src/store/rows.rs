@@ -137,7 +137,8 @@ fn list_str<'a>(it: impl Iterator<Item = &'a [String]>) -> ArrayRef {
 
 pub fn tasks_batch(rows: &[Task]) -> Result<RecordBatch> {
     let mut steps = UInt32Builder::new();
-    rows.iter().for_each(|t| steps.append_option(t.optimal_steps));
+    rows.iter()
+        .for_each(|t| steps.append_option(t.optimal_steps));
     batch(
         Store::Tasks,
         vec![
@@ -308,7 +309,13 @@ pub fn evals_from_batch(b: &RecordBatch) -> Result<Vec<EvalRow>> {
     let u = |n| col(b, n).map(|c| c.as_primitive::<UInt32Type>().clone());
     let f = |n| col(b, n).map(|c| c.as_primitive::<Float64Type>().clone());
     let (model, agent, opp, fam) = (s("model_id")?, s("agent")?, s("opponent")?, s("family")?);
-    let (games, wins, draws, losses, sims) = (u("games")?, u("wins")?, u("draws")?, u("losses")?, u("simulations")?);
+    let (games, wins, draws, losses, sims) = (
+        u("games")?,
+        u("wins")?,
+        u("draws")?,
+        u("losses")?,
+        u("simulations")?,
+    );
     let (rate, lo, hi) = (f("rate")?, f("ci_low")?, f("ci_high")?);
     (0..b.num_rows())
         .map(|i| {
@@ -337,6 +344,13 @@ pub fn episode_summaries(b: &RecordBatch) -> Result<Vec<(String, String, f32, u3
     let rew = col(b, "total_reward")?.as_primitive::<Float32Type>();
     let len = col(b, "length")?.as_primitive::<UInt32Type>();
     Ok((0..b.num_rows())
-        .map(|i| (fam.value(i).into(), out.value(i).into(), rew.value(i), len.value(i)))
+        .map(|i| {
+            (
+                fam.value(i).into(),
+                out.value(i).into(),
+                rew.value(i),
+                len.value(i),
+            )
+        })
         .collect())
 }

@@ -70,8 +70,8 @@ pub struct StoreSchema {
 
 impl StoreSchema {
     pub fn parse(text: &str) -> Result<StoreSchema> {
-        let file: SchemaFile = serde_json::from_str(text)
-            .map_err(|e| Error::Data(format!("schema file: {e}")))?;
+        let file: SchemaFile =
+            serde_json::from_str(text).map_err(|e| Error::Data(format!("schema file: {e}")))?;
         let fields = file
             .fields
             .iter()
@@ -116,7 +116,11 @@ fn describe(schema: &Schema) -> String {
 
 fn data_type(name: &str) -> Result<DataType> {
     if let Some(inner) = name.strip_prefix("list<").and_then(|s| s.strip_suffix('>')) {
-        return Ok(DataType::List(Arc::new(Field::new("item", data_type(inner)?, true))));
+        return Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            data_type(inner)?,
+            true,
+        ))));
     }
     Ok(match name {
         "utf8" => DataType::Utf8,

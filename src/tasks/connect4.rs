@@ -26,15 +26,20 @@
 //! | ...                                       | round(10 d)          | X when even  |
 //! | 0.95 <= d                                 | 10                   | X            |
 //!
-//! The reference solution is the exact best move(s) and value when
-//! [`solve_moves`] finishes within [`GEN_NODE_BUDGET`] nodes, else the pick of
-//! a depth-[`GEN_HEURISTIC_DEPTH`] [`best_move`] search, marked heuristic.
+//! The reference solution names every optimal move and the exact value when
+//! the solver proves them within [`GEN_NODE_BUDGET`] nodes (one solve plus a
+//! null-window test per move), e.g. "play col 4 (wins in 9 moves)" or "draw
+//! with col 3 or col 5". Otherwise it is the pick of a
+//! depth-[`GEN_HEURISTIC_DEPTH`] [`best_move`] search, marked heuristic.
 //! `optimal_steps` counts the mover's own moves to force the win, when proven.
+//! The budget keeps generation near a millisecond per task, so only positions
+//! close to a decision are proven; open ones carry the heuristic reference.
 
 use crate::tasks::{Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+use std::cell::RefCell;
 
 /// One action per column, 0-based.
 pub const ACTION_DIM: usize = 7;
@@ -44,9 +49,9 @@ pub const OBS_DIM: usize = 84;
 /// Random opening plies at difficulty 1.
 pub const MAX_OPENING_PLIES: usize = 10;
 /// Solver nodes the generator spends per task before falling back to a heuristic.
-pub const GEN_NODE_BUDGET: u64 = 400_000;
+pub const GEN_NODE_BUDGET: u64 = 20_000;
 /// Depth of the fallback heuristic search in the generator.
-pub const GEN_HEURISTIC_DEPTH: u32 = 8;
+pub const GEN_HEURISTIC_DEPTH: u32 = 6;
 
 const WIDTH: usize = 7;
 const HEIGHT: usize = 6;
@@ -95,10 +100,12 @@ fn column_of(cell: u64) -> usize {
 /// True when `stones` hold four in a row in any direction.
 fn has_four(stones: u64) -> bool {
     // Vertical, "\" diagonal, horizontal, "/" diagonal.
-    [1, COL_BITS - 1, COL_BITS, COL_BITS + 1].iter().any(|&shift| {
-        let pairs = stones & (stones >> shift);
-        pairs & (pairs >> (2 * shift)) != 0
-    })
+    [1, COL_BITS - 1, COL_BITS, COL_BITS + 1]
+        .iter()
+        .any(|&shift| {
+            let pairs = stones & (stones >> shift);
+            pairs & (pairs >> (2 * shift)) != 0
+        })
 }
 
 /// Empty cells that would complete four in a row for `stones` (Pons' `compute_winning_position`).
@@ -115,14 +122,6 @@ fn winning_cells(stones: u64, mask: u64) -> u64 {
         r |= hi & (p >> (3 * shift));
     }
     r & (BOARD ^ mask)
-}
-
-/// The board flipped left-right (each column is a 7-bit chunk).
-fn mirror(bits: u64) -> u64 {
-    let chunk = (1 << COL_BITS) - 1;
-    (0..WIDTH).fold(0, |acc, col| {
-        acc | ((bits >> (col * COL_BITS)) & chunk) << ((WIDTH - 1 - col) * COL_BITS)
-    })
 }
 
 /// A Connect Four game: bitboards, the move record, and the winner if any.
@@ -354,12 +353,9 @@ impl Bits {
         }
     }
 
-    /// Unique per position up to left-right mirroring, which preserves the
-    /// score: the mover's stones plus a marker above each column, and the
-    /// smaller of that and its mirror image.
+    /// Unique per position: the mover's stones plus a marker above each column.
     fn key(self) -> u64 {
-        let key = self.current + self.mask;
-        key.min(mirror(key))
+        self.current + self.mask
     }
 
     /// The lowest empty cell of every non-full column.
@@ -455,33 +451,59 @@ fn ordered_moves(b: Bits, candidates: u64) -> MoveList {
 // Exact solver.
 
 const MIN_TABLE_BITS: u32 = 12;
-const MAX_TABLE_BITS: u32 = 23;
+/// 2^20 entries (8 MiB): larger tables measured slower overall, as cache and
+/// TLB misses outweighed the fewer collisions.
+const MAX_TABLE_BITS: u32 = 20;
 /// Keys are `current + mask` < 2^49.
 const KEY_BITS: u32 = 49;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
-/// Stored values are offset to be positive, so a zero entry means "empty".
+/// Stored values are offset to be non-negative 7-bit numbers.
 const VALUE_OFFSET: i32 = 64;
 const LOWER_FLAG: u64 = 1 << (KEY_BITS + 7);
+const EPOCH_SHIFT: u32 = KEY_BITS + 8;
+/// Epochs 1..=127 fit the top 7 bits; 0 never matches, so a zeroed table is empty.
+const MAX_EPOCH: u64 = (1 << (u64::BITS - EPOCH_SHIFT)) - 1;
+const EPOCH_MASK: u64 = MAX_EPOCH << EPOCH_SHIFT;
 
 enum Bound {
     Lower(i32),
     Upper(i32),
 }
 
-/// Always-replace transposition table: one u64 per entry packing key, value and bound kind.
+/// Always-replace transposition table: one u64 per entry packing key, value,
+/// bound kind and the epoch (solve call) that wrote it.
 struct Table {
     entries: Vec<u64>,
     shift: u32,
+    epoch: u64,
+}
+
+thread_local! {
+    /// Kept between solves (at most 8 MiB per thread that solves): faulting
+    /// in a fresh zeroed table costs more than a small search, and epochs
+    /// make clearing it unnecessary.
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table { entries: Vec::new(), shift: 0, epoch: 0 })
+    };
 }
 
 impl Table {
-    /// Sized to the node budget: a search cannot fill more entries than it visits.
-    fn new(node_limit: u64) -> Self {
+    /// Readies the table for a new search with a budget of `node_limit`
+    /// nodes. It grows to fit the budget (a search cannot fill more entries
+    /// than it visits) and never shrinks, so alternating budgets do not
+    /// reallocate.
+    fn start_search(&mut self, node_limit: u64) {
         let bits = (u64::BITS - node_limit.leading_zeros()).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS);
-        Table {
-            entries: vec![0; 1 << bits],
-            shift: u64::BITS - bits,
+        if self.entries.len() < 1 << bits {
+            self.entries = vec![0; 1 << bits];
+            self.shift = u64::BITS - bits;
+            self.epoch = 0;
         }
+        if self.epoch == MAX_EPOCH {
+            self.entries.fill(0);
+            self.epoch = 0;
+        }
+        self.epoch += 1;
     }
 
     fn index(&self, key: u64) -> usize {
@@ -490,7 +512,7 @@ impl Table {
 
     fn get(&self, key: u64) -> Option<Bound> {
         let entry = self.entries[self.index(key)];
-        if entry == 0 || entry & KEY_MASK != key {
+        if entry & (KEY_MASK | EPOCH_MASK) != key | self.epoch << EPOCH_SHIFT {
             return None;
         }
         let value = ((entry >> KEY_BITS) & 0x7f) as i32 - VALUE_OFFSET;
@@ -507,26 +529,32 @@ impl Table {
             Bound::Upper(v) => (v, 0),
         };
         let i = self.index(key);
-        self.entries[i] = key | ((value + VALUE_OFFSET) as u64) << KEY_BITS | flag;
+        self.entries[i] =
+            key | ((value + VALUE_OFFSET) as u64) << KEY_BITS | flag | self.epoch << EPOCH_SHIFT;
     }
 }
 
 /// Negamax solver with a node budget; results are meaningless once `aborted()`.
-struct Solver {
-    table: Table,
+struct Solver<'t> {
+    table: &'t mut Table,
     nodes: u64,
     limit: u64,
 }
 
-impl Solver {
-    fn new(node_limit: u64) -> Self {
-        Solver {
-            table: Table::new(node_limit),
+/// Runs `f` with a solver on this thread's table, budgeted to `node_limit` nodes.
+fn with_solver<R>(node_limit: u64, f: impl FnOnce(&mut Solver) -> R) -> R {
+    TABLE.with(|table| {
+        let mut table = table.borrow_mut();
+        table.start_search(node_limit);
+        f(&mut Solver {
+            table: &mut table,
             nodes: 0,
             limit: node_limit,
-        }
-    }
+        })
+    })
+}
 
+impl Solver<'_> {
     fn aborted(&self) -> bool {
         self.nodes > self.limit
     }
@@ -559,6 +587,20 @@ impl Solver {
             }
         }
         Some(min)
+    }
+
+    /// Whether playing `cell` scores at least `value` for the mover of `b`.
+    fn move_reaches(&mut self, b: Bits, cell: u64, value: i32) -> bool {
+        let cells = CELLS as i32;
+        if b.winning_cells() & cell != 0 {
+            return (cells + 1 - b.plies) / 2 >= value;
+        }
+        let child = b.play(cell);
+        if child.can_win_next() {
+            return -((cells + 1 - child.plies) / 2) >= value;
+        }
+        // Null window just above -value: a fail-low proves child <= -value.
+        self.negamax(child, -value, -value + 1) <= -value
     }
 
     /// Fail-soft alpha-beta; requires that the mover cannot win immediately.
@@ -635,35 +677,63 @@ pub fn solve(pos: &Connect4, node_limit: u64) -> Option<i32> {
     if let Some(score) = finished_score(pos) {
         return Some(score);
     }
-    Solver::new(node_limit).solve(Bits::of(pos))
+    with_solver(node_limit, |solver| solver.solve(Bits::of(pos)))
 }
 
 /// Scores of every legal move (from the mover's view, same convention) when solvable within the limit.
 ///
 /// The node limit is shared by all moves, and so is the transposition table.
+/// Exact scores of bad moves cost as much as good ones, so this is several
+/// times dearer than [`solve`].
 pub fn solve_moves(pos: &Connect4, node_limit: u64) -> Option<Vec<(Action, i32)>> {
     if pos.is_terminal() {
         return Some(Vec::new());
     }
     let b = Bits::of(pos);
     let win_now = (CELLS as i32 + 1 - b.plies) / 2;
-    let mut solver = Solver::new(node_limit);
-    // Solve center columns first: their results fill the table best.
-    let mut scores = Vec::with_capacity(WIDTH);
-    for col in CENTER_FIRST {
-        let cell = b.possible() & column_mask(col);
-        if cell == 0 {
-            continue;
+    with_solver(node_limit, |solver| {
+        // Solve center columns first: their results fill the table best.
+        let mut scores = Vec::with_capacity(WIDTH);
+        for col in CENTER_FIRST {
+            let cell = b.possible() & column_mask(col);
+            if cell == 0 {
+                continue;
+            }
+            let score = if b.winning_cells() & cell != 0 {
+                win_now
+            } else {
+                -solver.solve(b.play(cell))?
+            };
+            scores.push((col as Action, score));
         }
-        let score = if b.winning_cells() & cell != 0 {
-            win_now
-        } else {
-            -solver.solve(b.play(cell))?
-        };
-        scores.push((col as Action, score));
+        scores.sort_unstable();
+        Some(scores)
+    })
+}
+
+/// The exact value of an open position and all moves that achieve it.
+///
+/// Cheaper than [`solve_moves`]: one full solve, then one null-window test per
+/// move, all sharing the table and the node budget.
+fn optimal_moves(pos: &Connect4, node_limit: u64) -> Option<(i32, Vec<Action>)> {
+    if pos.is_terminal() {
+        return None;
     }
-    scores.sort_unstable();
-    Some(scores)
+    let b = Bits::of(pos);
+    with_solver(node_limit, |solver| {
+        let value = solver.solve(b)?;
+        let mut best = Vec::new();
+        for col in 0..WIDTH {
+            let cell = b.possible() & column_mask(col);
+            if cell != 0 && solver.move_reaches(b, cell, value) {
+                best.push(col as Action);
+            }
+            if solver.aborted() {
+                return None;
+            }
+        }
+        Some((value, best))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -874,8 +944,8 @@ fn plural(n: u32, word: &str) -> String {
 
 /// Text and optimal steps: exact when the solver finishes in budget, else heuristic.
 fn reference_solution(start: &Connect4) -> (String, Option<u32>) {
-    match solve_moves(start, GEN_NODE_BUDGET) {
-        Some(scores) => describe_solved(start, &scores),
+    match optimal_moves(start, GEN_NODE_BUDGET) {
+        Some((value, cols)) => describe_solved(start, value, &cols),
         None => {
             let col = best_move(start, GEN_HEURISTIC_DEPTH) + 1;
             let text = format!(
@@ -886,26 +956,22 @@ fn reference_solution(start: &Connect4) -> (String, Option<u32>) {
     }
 }
 
-fn describe_solved(start: &Connect4, scores: &[(Action, i32)]) -> (String, Option<u32>) {
-    let Some(best) = scores.iter().map(|&(_, s)| s).max() else {
-        return ("no legal move: the game is over".to_string(), None);
-    };
-    let cols = scores
+fn describe_solved(start: &Connect4, value: i32, cols: &[Action]) -> (String, Option<u32>) {
+    let cols = cols
         .iter()
-        .filter(|&&(_, s)| s == best)
-        .map(|&(a, _)| format!("col {}", a + 1))
+        .map(|&a| format!("col {}", a + 1))
         .collect::<Vec<_>>()
         .join(" or ");
     let plies = i32::from(start.plies);
-    match best {
+    match value {
         0 => (format!("draw with {cols}"), None),
-        s if s > 0 => {
-            let steps = steps_to_win(plies, s);
+        v if v > 0 => {
+            let steps = steps_to_win(plies, v);
             let text = format!("play {cols} (wins in {})", plural(steps, "move"));
             (text, Some(steps))
         }
-        s => {
-            let steps = steps_to_win(plies + 1, -s);
+        v => {
+            let steps = steps_to_win(plies + 1, -v);
             let text = format!(
                 "play {cols} (loses against perfect play: the opponent wins in {})",
                 plural(steps, "move")
@@ -919,6 +985,7 @@ fn describe_solved(start: &Connect4, scores: &[(Action, i32)]) -> (String, Optio
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use rand::Rng;
 
     fn game(moves: &str) -> Connect4 {
         Connect4::from_moves(moves).expect("valid test moves")
@@ -1013,7 +1080,9 @@ mod tests {
     fn full_column_is_illegal() {
         let g = game("111111");
         assert_eq!(legal(&g), vec![1, 2, 3, 4, 5, 6]);
-        assert!(Connect4::from_moves("1111111").unwrap_err().contains("column 1 is full"));
+        assert!(Connect4::from_moves("1111111")
+            .unwrap_err()
+            .contains("column 1 is full"));
     }
 
     #[test]
@@ -1045,7 +1114,10 @@ mod tests {
             assert!(err.contains("not a column digit"), "{bad:?}: {err}");
         }
         let err = Connect4::from_moves("12121212").unwrap_err();
-        assert!(err.contains("move 8") && err.contains("already ended"), "{err}");
+        assert!(
+            err.contains("move 8") && err.contains("already ended"),
+            "{err}"
+        );
         assert_eq!(game("").moves(), "");
     }
 
@@ -1054,7 +1126,10 @@ mod tests {
         let g = game("4453");
         assert_eq!(g.to_spec(), r#"{"moves":"4453"}"#);
         assert_eq!(Connect4::from_spec(&g.to_spec()).unwrap(), g);
-        assert_eq!(Connect4::from_spec(r#"{"moves": ""}"#).unwrap(), Connect4::new());
+        assert_eq!(
+            Connect4::from_spec(r#"{"moves": ""}"#).unwrap(),
+            Connect4::new()
+        );
         for (bad, needle) in [
             ("", "moves"),
             ("[]", "moves"),
@@ -1146,7 +1221,11 @@ mod tests {
             let g = game_of(&t);
             assert!(!g.is_terminal() && !legal(&g).is_empty());
             assert!(t.statement.contains("to move"), "{}", t.statement);
-            assert!(t.reference_solution.contains("col "), "{}", t.reference_solution);
+            assert!(
+                t.reference_solution.contains("col "),
+                "{}",
+                t.reference_solution
+            );
             solved += usize::from(!t.reference_solution.contains("heuristic"));
             if let Some(steps) = t.optimal_steps {
                 assert!(steps >= 2, "no immediate wins in starts: {t:?}");
@@ -1177,9 +1256,11 @@ mod tests {
         // O to move cannot stop X's open three 3-4-5 on the bottom row:
         // X wins with 6 stones on the board.
         assert_eq!(solve(&game("31475"), 1000), Some(-(43 - 6) / 2));
-        // O can block a one-sided three; the game goes on.
-        let s = solve(&game("21374"), 10_000_000).unwrap();
-        assert!(s > -(43 - 6) / 2, "{s}");
+        // X to move makes an open three on the bottom row with col 2 or col 5
+        // and wins on its second move, with 6 stones on the board.
+        let g = game("3344");
+        assert_eq!(solve(&g, 100_000), Some((43 - 6) / 2));
+        assert_eq!(optimal_moves(&g, 100_000), Some((18, vec![1, 4])));
         // A finished game scores as lost for the player to move.
         assert_eq!(solve(&game("1212121"), 10), Some(-(43 - 6) / 2));
     }
@@ -1201,6 +1282,12 @@ mod tests {
             let moves = solve_moves(&g, u64::MAX).unwrap();
             assert_eq!(moves.iter().map(|m| m.0).collect::<Vec<_>>(), legal(&g));
             assert_eq!(moves.iter().map(|m| m.1).max(), Some(expected));
+            let best: Vec<Action> = moves
+                .iter()
+                .filter(|m| m.1 == expected)
+                .map(|m| m.0)
+                .collect();
+            assert_eq!(optimal_moves(&g, u64::MAX), Some((expected, best)));
             for (a, score) in moves {
                 let mut child = g.clone();
                 child.step(a);
@@ -1222,16 +1309,13 @@ mod tests {
             let g = random_open_position(&mut rng, 16);
             let score = solve(&g, u64::MAX).unwrap();
             let moves = solve_moves(&g, u64::MAX).unwrap();
-            assert_eq!(moves.iter().map(|m| m.1).max(), Some(score), "{}", g.moves());
+            assert_eq!(
+                moves.iter().map(|m| m.1).max(),
+                Some(score),
+                "{}",
+                g.moves()
+            );
         }
-    }
-
-    /// The empty board is a first-player win with the last stone (Pons score 1).
-    /// Takes minutes; run with `cargo test --release -- --ignored`.
-    #[test]
-    #[ignore]
-    fn empty_board_is_a_first_player_win() {
-        assert_eq!(solve(&Connect4::new(), u64::MAX), Some(1));
     }
 
     #[test]
@@ -1311,11 +1395,4 @@ mod tests {
             let _ = Connect4::from_moves(&s);
         }
     }
-}
-
-#[doc(hidden)]
-pub fn tmp_solve_counted(pos: &Connect4, node_limit: u64) -> (Option<i32>, u64) {
-    let mut s = Solver::new(node_limit);
-    let r = s.solve(Bits::of(pos));
-    (r, s.nodes)
 }

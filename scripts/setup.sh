@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what is missing, idempotently: a project-local venv with the pinned
+# wheels that carry libtorch 2.11.0 (for tch 0.24.0) and ONNX Runtime 1.31.1
+# (for ort 2.0.0-rc.15, load-dynamic), then builds the release binary.
+# Everything comes from PyPI and crates.io; nothing else is downloaded.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PINS=(torch==2.11.0 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 onnxruntime==1.31.1)
+STAMP=.venv/.selfplay-pins
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+if [ "$(cat "$STAMP" 2>/dev/null)" != "${PINS[*]}" ]; then
+  echo "setup: installing ${PINS[*]} into .venv (CPU: no CUDA dependencies)" >&2
+  .venv/bin/pip install --quiet --no-deps "${PINS[@]}"
+  echo "${PINS[*]}" > "$STAMP"
+fi
+
+# Independent Parquet readers for the tests (the stores must open in them).
+TEST_PINS=(pyarrow==26.0.1 duckdb==2.0.1)
+TEST_STAMP=.venv/.selfplay-test-pins
+if [ "${1:-}" = "--test" ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PINS[*]}" ]; then
+  echo "setup: installing ${TEST_PINS[*]} into .venv (test readers)" >&2
+  .venv/bin/pip install --quiet "${TEST_PINS[@]}"
+  echo "${TEST_PINS[*]}" > "$TEST_STAMP"
+fi
+
+source scripts/env.sh
+if [ ! -f "$ORT_DYLIB_PATH" ] || [ ! -d "$LIBTORCH/lib" ]; then
+  echo "setup: expected $ORT_DYLIB_PATH and $LIBTORCH/lib after install" >&2
+  exit 1
+fi
+if [ "${SELFPLAY_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --quiet
+fi

@@ -1,0 +1,198 @@
+//! Bad input gets a one-line error naming the thing and what was expected,
+//! exit code 2, and no committed partial output; a killed `play` reruns
+//! to completion without duplicated rows.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn prepared_run() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&selfplay(&out, &["init"]));
+    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
+    (dir, out)
+}
+
+fn tasks_part(out: &Path) -> std::path::PathBuf {
+    out.join("tasks/iteration=000001/family=countdown/part-00000.parquet")
+}
+
+fn assert_no_play_commit(out: &Path) {
+    for store in ["episodes", "examples"] {
+        let d = out.join(store).join("iteration=000001");
+        assert!(
+            !d.join("_SUCCESS.00000").exists(),
+            "{store}: marker written after a failure"
+        );
+        assert!(
+            !d.join("part-00000.parquet").exists(),
+            "{store}: part committed after a failure"
+        );
+    }
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        &selfplay(dir.path(), &["--set", "mcts.num_simulatoins=3", "run"]),
+        &["num_simulatoins"],
+    );
+    fails_with(
+        &selfplay(dir.path(), &["--set", "mcts.c_puct=-1", "run"]),
+        &["mcts.c_puct"],
+    );
+}
+
+#[test]
+fn unknown_family_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        &selfplay(dir.path(), &["show", "--family", "chess"]),
+        &["chess", "countdown"],
+    );
+    let o = selfplay(
+        dir.path(),
+        &[
+            "--set",
+            "families.chess.weight=1",
+            "--set",
+            "families.chess.difficulty=[0.0, 1.0]",
+            "run",
+        ],
+    );
+    fails_with(&o, &["chess"]);
+}
+
+#[test]
+fn missing_tasks_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&selfplay(&out, &["init"]));
+    fails_with(
+        &selfplay(&out, &["play", "--iteration", "1"]),
+        &["no committed tasks", "tasks --iteration 1"],
+    );
+    assert_no_play_commit(&out);
+}
+
+#[test]
+fn corrupt_parquet_is_reported_with_its_path() {
+    let (_dir, out) = prepared_run();
+    std::fs::write(tasks_part(&out), b"PAR1 this is not parquet").unwrap();
+    let o = selfplay(&out, &["play", "--iteration", "1"]);
+    fails_with(&o, &["part-00000.parquet", "not a readable Parquet file"]);
+    assert_no_play_commit(&out);
+}
+
+#[test]
+fn schema_mismatch_names_expected_and_found() {
+    let (_dir, out) = prepared_run();
+    let metrics = files_with_suffix(&out.join("metrics"), ".parquet");
+    let eval_like = out.join("heldout/family=countdown/part-00000.parquet");
+    assert!(eval_like.exists());
+    // A valid Parquet file of another store where tasks belong.
+    let other = metrics.first().cloned().unwrap_or(eval_like);
+    std::fs::copy(&other, tasks_part(&out)).unwrap();
+    let o = selfplay(&out, &["play", "--iteration", "1"]);
+    if other.to_string_lossy().contains("metrics") {
+        fails_with(
+            &o,
+            &[
+                "schema mismatch",
+                "expected [task_id: utf8",
+                "found [shard: u32",
+            ],
+        );
+    } else {
+        ok(&o);
+    }
+}
+
+#[test]
+fn model_too_small_for_a_family_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A countdown-only config makes a model with countdown's dims only.
+    let small = std::fs::read_to_string(smoke_config()).unwrap().replace(
+        "[families.connect4]\nweight = 1.0\ndifficulty = [0.0, 0.4]\n",
+        "",
+    );
+    let cfg = dir.path().join("countdown.toml");
+    std::fs::write(&cfg, small).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_selfplay"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&run(&["init"]));
+    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
+    let o = selfplay(&out, &["play", "--iteration", "1"]);
+    fails_with(&o, &["iteration=000000", "connect4", "needs at least"]);
+    assert_no_play_commit(&out);
+}
+
+#[test]
+fn killed_play_reruns_without_duplicates() {
+    let (_dir, out) = prepared_run();
+    // Bigger tasks for a play long enough to kill mid-run.
+    let dir2 = out.join("big");
+    let args = ["--games-per-iteration", "3000", "--num-simulations", "64"];
+    let mut with = |extra: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend_from_slice(extra);
+        a
+    };
+    ok(&selfplay(&dir2, &with(&["init"])));
+    ok(&selfplay(&dir2, &with(&["tasks", "--iteration", "1"])));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_selfplay"))
+        .arg("--config")
+        .arg(smoke_config())
+        .arg("--out")
+        .arg(&dir2)
+        .args(with(&["play", "--iteration", "1"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = dir2.join("episodes/iteration=000001/part-00000.parquet.tmp");
+    let start = Instant::now();
+    while !tmp.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "play finished before it could be killed; make the test workload bigger"
+    );
+    let ep = dir2.join("episodes/iteration=000001");
+    assert!(!ep.join("_SUCCESS.00000").exists());
+    assert!(!ep.join("part-00000.parquet").exists());
+
+    ok(&selfplay(&dir2, &with(&["play", "--iteration", "1"])));
+    assert!(ep.join("_SUCCESS.00000").exists());
+    let py = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys, duckdb; p = sys.argv[1] + '/episodes/**/*.parquet'; \
+             print(*duckdb.sql(f\"select count(*), count(distinct task_id) from read_parquet('{p}')\").fetchone())",
+        )
+        .arg(&dir2)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    assert_eq!(stdout(&py).trim(), "3000 3000", "rows after rerun");
+    // A further rerun is a no-op.
+    ok(&selfplay(&dir2, &with(&["play", "--iteration", "1"])));
+    assert!(files_with_suffix(&dir2, ".tmp").is_empty());
+}

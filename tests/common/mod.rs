@@ -1,0 +1,86 @@
+//! One helper that touches the binary: run `selfplay` with arguments.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn smoke_config() -> PathBuf {
+    repo().join("pipelines/smoke.toml")
+}
+
+/// Runs `selfplay --config smoke.toml --out <out> <args...>`.
+pub fn selfplay(out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_selfplay"))
+        .arg("--config")
+        .arg(smoke_config())
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("the selfplay binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "selfplay failed: {}\n{}",
+        stderr(o),
+        stdout(o)
+    );
+    stdout(o)
+}
+
+/// Asserts a failure with exit code 2 and a one-line error containing all `needles`.
+pub fn fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}: {err}",
+        o.status.code()
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    for n in needles {
+        assert!(line.contains(n), "error line lacks '{n}': {line}");
+    }
+    assert!(!err.contains("panicked"), "panic: {err}");
+}
+
+/// Files under `dir` (recursively) whose names end with `suffix`.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_with_suffix(&p, suffix));
+        } else if p.to_string_lossy().ends_with(suffix) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The venv's python (with pyarrow and duckdb, installed by scripts/setup.sh --test).
+pub fn python() -> PathBuf {
+    repo().join(".venv/bin/python")
+}

@@ -1,0 +1,100 @@
+//! The whole loop on pipelines/smoke.toml, then every store read back by
+//! independent Parquet readers (pyarrow, DuckDB) with partitions as columns.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn smoke_run_writes_every_store_and_they_read_back_independently() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let table = ok(&selfplay(&out, &["run"]));
+    assert!(table.contains("countdown success"), "{table}");
+    for it in 0..=2 {
+        assert!(
+            table.lines().any(|l| l
+                .trim_start()
+                .starts_with(&format!("{it} iteration=00000{it}"))),
+            "no table row for iteration {it}: {table}"
+        );
+    }
+    assert!(out.join("models/BEST").is_file());
+    for it in 0..=2 {
+        let m = out.join(format!("models/iteration=00000{it}"));
+        for f in ["model.onnx", "weights.safetensors", "model.json"] {
+            assert!(m.join(f).is_file(), "missing {}", m.join(f).display());
+        }
+    }
+    assert!(
+        files_with_suffix(&out, ".tmp").is_empty(),
+        "temporary files left behind"
+    );
+
+    let py = Command::new(python())
+        .arg(repo().join("tests/read_stores.py"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "independent readers failed: {}",
+        stderr(&py)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    for store in [
+        "tasks", "heldout", "episodes", "examples", "evals", "metrics",
+    ] {
+        let s = &summary[store];
+        let rows = s["rows_pyarrow"].as_u64().unwrap_or(0);
+        assert!(rows > 0, "{store}: no rows read back: {summary}");
+        assert_eq!(
+            s["rows_duckdb"], s["rows_pyarrow"],
+            "{store}: readers disagree"
+        );
+        assert_eq!(s["schema_version"], "1", "{store}: metadata missing");
+    }
+    let cols = |store: &str| summary[store]["columns_duckdb"].to_string();
+    assert!(cols("tasks").contains("\"iteration\"") && cols("tasks").contains("\"family\""));
+    assert!(cols("episodes").contains("\"iteration\""));
+    assert!(cols("metrics").contains("\"stage\""));
+    // 64 games per iteration (32 + 32), two iterations.
+    assert_eq!(summary["episodes"]["rows_pyarrow"], 128);
+    assert_eq!(summary["episode_iterations"], serde_json::json!([1, 2]));
+
+    // A rerun finds everything committed and redoes nothing.
+    let again = ok(&selfplay(&out, &["run"]));
+    assert!(again.contains("done: 2 iterations"), "{again}");
+    let py = Command::new(python())
+        .arg(repo().join("tests/read_stores.py"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let summary2: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(
+        summary2["episodes"]["rows_pyarrow"], 128,
+        "rerun duplicated rows"
+    );
+
+    let inspect = ok(&selfplay(&out, &["inspect"]));
+    assert!(inspect.contains("episodes iteration 1"), "{inspect}");
+    assert!(inspect.contains("eval iteration 2"), "{inspect}");
+}
+
+#[test]
+fn show_prints_an_episode_step_by_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = ok(&selfplay(
+        dir.path(),
+        &["show", "--family", "math", "--seed", "42"],
+    ));
+    assert!(text.contains("step 1"), "{text}");
+    assert!(text.contains("visits"), "{text}");
+    assert!(text.contains("outcome: "), "{text}");
+    let text = ok(&selfplay(
+        dir.path(),
+        &["show", "--family", "connect4", "--seed", "7"],
+    ));
+    assert!(text.contains("col "), "{text}");
+    assert!(text.contains("outcome: "), "{text}");
+}
