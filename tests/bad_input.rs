@@ -145,12 +145,11 @@ fn killed_play_reruns_without_duplicates() {
     let (_dir, out) = prepared_run();
     // Bigger tasks for a play long enough to kill mid-run.
     let dir2 = out.join("big");
-    let args = ["--games-per-iteration", "3000", "--num-simulations", "64"];
-    let mut with = |extra: &[&str]| {
-        let mut a: Vec<&str> = args.to_vec();
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a: Vec<&str> = vec!["--games-per-iteration", "3000", "--num-simulations", "64"];
         a.extend_from_slice(extra);
         a
-    };
+    }
     ok(&selfplay(&dir2, &with(&["init"])));
     ok(&selfplay(&dir2, &with(&["tasks", "--iteration", "1"])));
     let mut child = Command::new(env!("CARGO_BIN_EXE_selfplay"))
@@ -185,7 +184,7 @@ fn killed_play_reruns_without_duplicates() {
         .arg("-c")
         .arg(
             "import sys, duckdb; p = sys.argv[1] + '/episodes/**/*.parquet'; \
-             print(*duckdb.sql(f\"select count(*), count(distinct task_id) from read_parquet('{p}')\").fetchone())",
+             print(*duckdb.connect().execute(f\"select count(*), count(distinct task_id) from read_parquet('{p}')\").fetchone())",
         )
         .arg(&dir2)
         .output()

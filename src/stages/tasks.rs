@@ -84,14 +84,21 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
         // repeated start repeats the game).
         let specs: Vec<(f32, u64)> = (0..n * 20)
             .map(|i| {
-                let d = if n > 1 { lo + (hi - lo) * (i % n) as f32 / (n - 1) as f32 } else { lo };
+                let d = if n > 1 {
+                    lo + (hi - lo) * (i % n) as f32 / (n - 1) as f32
+                } else {
+                    lo
+                };
                 (d, rng.random::<u64>() | EVAL_BIT)
             })
             .collect();
         let mut tasks: Vec<Task> = Vec::with_capacity(n);
         let mut seen = std::collections::HashSet::new();
         for chunk in specs.chunks(n) {
-            let batch: Vec<Task> = chunk.par_iter().map(|&(d, s)| family.generate(d, s)).collect();
+            let batch: Vec<Task> = chunk
+                .par_iter()
+                .map(|&(d, s)| family.generate(d, s))
+                .collect();
             for t in batch {
                 let fresh = family.num_players() == 1 || seen.insert(t.spec.clone());
                 if fresh && tasks.len() < n {

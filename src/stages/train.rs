@@ -15,8 +15,7 @@ pub fn run_train(ctx: &Ctx, iteration: u32) -> Result<ModelMeta> {
         .run
         .model_iterations()
         .into_iter()
-        .filter(|&i| i < iteration)
-        .last()
+        .rfind(|&i| i < iteration)
         .ok_or_else(|| {
             Error::Model(format!(
                 "{}: no model before iteration {iteration}; run `selfplay init` first",
