@@ -110,7 +110,8 @@ fn self_play(model: OnnxModel, cfg: &Config, spec: &MlpSpec, n: usize) -> Search
 fn search(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (path, spec, cfg) = default_model(dir.path());
-    let n = cfg.parallel_batch_size;
+    // Two slot-fulls of episodes, so finished slots are refilled as in `play`.
+    let n = 2 * cfg.parallel_batch_size;
     let probe = self_play(load(&path, &cfg), &cfg, &spec, n);
     let mut group = c.benchmark_group("self_play");
     group.sample_size(10);
@@ -127,7 +128,7 @@ fn search(c: &mut Criterion) {
     // The ratio, timed in this same run: search sims/s over network rows/s
     // at the wave's batch size (the network-bound limit).
     let mut model = load(&path, &cfg);
-    let rows = n.min(256);
+    let rows = cfg.parallel_batch_size;
     let obs = vec![0.5f32; rows * spec.obs_dim];
     let (mut p, mut v) = (vec![0.0; rows * spec.action_dim], vec![0.0; rows]);
     let t = Instant::now();
