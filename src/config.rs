@@ -42,7 +42,72 @@ pub struct FamilyConfig {
     /// Share of self-play episodes (normalised over families).
     pub weight: f64,
     /// Difficulty range [lo, hi] in [0, 1]; tasks draw uniformly from it.
+    /// With a curriculum, the range reached at the end of the ramp.
     pub difficulty: [f32; 2],
+    /// Curriculum: `constant` (default), `linear` or `step`.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Curriculum start range (iteration 1); defaults to `difficulty`.
+    #[serde(default)]
+    pub difficulty_start: Option<[f32; 2]>,
+    /// Iterations over which the range ramps to `difficulty` (0: all of them).
+    #[serde(default)]
+    pub ramp_iterations: u32,
+    /// Number of levels of the `step` schedule.
+    #[serde(default = "default_steps")]
+    pub steps: u32,
+}
+
+fn default_steps() -> u32 {
+    4
+}
+
+/// How a family's difficulty range moves over iterations.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// Straight line from `difficulty_start` to `difficulty`.
+    Linear,
+    /// `steps` equal levels from `difficulty_start` to `difficulty`.
+    Step,
+}
+
+impl FamilyConfig {
+    /// The difficulty range of `iteration` (1-based) in a run of `iterations`.
+    pub fn difficulty_at(&self, iteration: u32, iterations: u32) -> [f32; 2] {
+        let start = self.difficulty_start.unwrap_or(self.difficulty);
+        let ramp = if self.ramp_iterations == 0 {
+            iterations
+        } else {
+            self.ramp_iterations
+        }
+        .max(1);
+        let progress = |i: u32| (i.saturating_sub(1) as f32 / (ramp.max(2) - 1) as f32).min(1.0);
+        let t = match self.schedule {
+            Schedule::Constant => 1.0,
+            Schedule::Linear => progress(iteration),
+            Schedule::Step => {
+                let levels = self.steps.max(2) as f32;
+                ((progress(iteration) * levels).floor().min(levels - 1.0)) / (levels - 1.0)
+            }
+        };
+        let lerp = |a: f32, b: f32| a + (b - a) * t;
+        [
+            lerp(start[0], self.difficulty[0]),
+            lerp(start[1], self.difficulty[1]),
+        ]
+    }
+
+    /// The whole range the run covers (held-out tasks span it).
+    pub fn difficulty_span(&self) -> [f32; 2] {
+        let start = self.difficulty_start.unwrap_or(self.difficulty);
+        [
+            start[0].min(self.difficulty[0]),
+            start[1].max(self.difficulty[1]),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -145,11 +210,17 @@ impl Config {
         }
         for (name, fam) in &self.families {
             Family::parse(name).map_err(|e| format!("families.{name}: {e}"))?;
-            let [lo, hi] = fam.difficulty;
-            if !(0.0..=1.0).contains(&lo) || !(0.0..=1.0).contains(&hi) || lo > hi {
-                return Err(format!(
-                    "families.{name}.difficulty = [{lo}, {hi}]: expected 0 <= lo <= hi <= 1"
-                ));
+            let ranges = [
+                ("difficulty", Some(fam.difficulty)),
+                ("difficulty_start", fam.difficulty_start),
+            ];
+            for (key, range) in ranges {
+                let Some([lo, hi]) = range else { continue };
+                if !(0.0..=1.0).contains(&lo) || !(0.0..=1.0).contains(&hi) || lo > hi {
+                    return Err(format!(
+                        "families.{name}.{key} = [{lo}, {hi}]: expected 0 <= lo <= hi <= 1"
+                    ));
+                }
             }
             if !(fam.weight >= 0.0 && fam.weight.is_finite()) {
                 return Err(format!(
@@ -305,6 +376,31 @@ mod tests {
         let e =
             Config::load(None, &["families.countdown.difficulty=[0.9, 0.1]".into()]).unwrap_err();
         assert!(e.to_string().contains("difficulty"), "{e}");
+    }
+
+    #[test]
+    fn curricula_ramp_from_start_to_end() {
+        let mut f = FamilyConfig {
+            weight: 1.0,
+            difficulty: [0.5, 1.0],
+            schedule: Schedule::Linear,
+            difficulty_start: Some([0.0, 0.2]),
+            ramp_iterations: 5,
+            steps: 4,
+        };
+        assert_eq!(f.difficulty_at(1, 10), [0.0, 0.2]);
+        assert_eq!(f.difficulty_at(3, 10), [0.25, 0.6]);
+        assert_eq!(f.difficulty_at(5, 10), [0.5, 1.0]);
+        assert_eq!(f.difficulty_at(9, 10), [0.5, 1.0]);
+        f.schedule = Schedule::Step;
+        f.steps = 2;
+        assert_eq!(f.difficulty_at(2, 10), [0.0, 0.2]);
+        assert_eq!(f.difficulty_at(4, 10), [0.5, 1.0]);
+        f.schedule = Schedule::Constant;
+        assert_eq!(f.difficulty_at(1, 10), [0.5, 1.0]);
+        assert_eq!(f.difficulty_span(), [0.0, 1.0]);
+        let e = Config::load(None, &["families.countdown.schedule=\"wavy\"".into()]).unwrap_err();
+        assert!(e.to_string().contains("wavy"), "{e}");
     }
 
     #[test]

@@ -235,8 +235,9 @@ fn run(cli: Cli) -> Result<()> {
             let summary = stages::eval::run_eval(&ctx, iteration, &cand, inc.as_deref())?;
             for r in &summary.rows {
                 println!(
-                    "{:<10} {:<12} {:<17} vs {:<12} {:>5.1}% [{:.1}-{:.1}] n={}",
+                    "{:<10} {:<9} {:<12} {:<17} vs {:<12} {:>5.1}% [{:.1}-{:.1}] n={}",
                     r.family.name(),
+                    r.bucket,
                     r.agent,
                     r.model_id,
                     r.opponent,

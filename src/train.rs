@@ -87,7 +87,9 @@ pub fn train_model(
     let bs = (cfg.batch_size as i64).min(n);
     let (mut first, mut last) = (None, (0.0, 0.0));
     let mut ema = (0.0f64, 0.0f64);
+    let bar = crate::metrics::progress(cfg.train.steps as u64, "train");
     for step in 0..cfg.train.steps {
+        bar.inc(1);
         let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
         let (pl, vl) = batch.losses(&net, &idx);
         let loss = &pl + &vl * cfg.train.value_weight;
@@ -100,6 +102,7 @@ pub fn train_model(
         ema = (0.95 * ema.0 + 0.05 * p, 0.95 * ema.1 + 0.05 * v);
         last = ema;
     }
+    bar.finish_and_clear();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let meta = ModelMeta {
         id: model_id(iteration),
@@ -135,7 +138,7 @@ fn load_window(
     let mut out = Vec::new();
     let mut parts = Vec::new();
     'outer: for it in (0..=iteration).rev() {
-        for part in committed_parts(&run.examples(it)).into_iter().rev() {
+        for part in committed_parts(&run.examples(it))?.into_iter().rev() {
             for b in read_part(&part, &schema)? {
                 out.extend(train_examples_from_batch(&b)?);
             }

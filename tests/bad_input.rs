@@ -195,3 +195,12 @@ fn killed_play_reruns_without_duplicates() {
     ok(&selfplay(&dir2, &with(&["play", "--iteration", "1"])));
     assert!(files_with_suffix(&dir2, ".tmp").is_empty());
 }
+
+#[test]
+fn missing_part_behind_a_marker_is_reported() {
+    let (_dir, out) = prepared_run();
+    std::fs::remove_file(tasks_part(&out)).unwrap();
+    let o = selfplay(&out, &["play", "--iteration", "1"]);
+    fails_with(&o, &["part-00000.parquet", "missing", "_SUCCESS.00000"]);
+    assert_no_play_commit(&out);
+}

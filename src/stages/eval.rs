@@ -8,7 +8,7 @@ use super::{derive_seed, load_evaluator, Ctx};
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
 use crate::mcts::{BatchedSearch, EpisodeSpec, SearchParams};
-use crate::metrics::{report, StageMeter};
+use crate::metrics::{progress, report, StageMeter};
 use crate::store::parquet_io::{read_part, write_part, FileMeta};
 use crate::store::rows::{evals_batch, evals_from_batch, EvalRow};
 use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
@@ -34,6 +34,19 @@ const RANDOM: usize = 2;
 
 fn agent_name(i: usize) -> &'static str {
     ["candidate", "mcts_rollout", "random", "incumbent"][i]
+}
+
+/// Difficulty buckets of the per-bucket rows.
+const BUCKETS: [(f32, f32); 4] = [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)];
+
+/// One finished evaluation episode: agent `a` measured against `b`.
+struct Played {
+    a: usize,
+    b: usize,
+    outcome: Outcome,
+    /// 0 when `a` moved first.
+    colour: u8,
+    difficulty: f32,
 }
 
 /// Result of one evaluation: its rows and the gate decision.
@@ -79,9 +92,19 @@ pub fn run_eval(
         games_played += specs.len() as u64;
         let results = play_all(ctx, &mut agents, specs, sims)?;
         for (a, b) in pairings {
-            let res: Vec<&(usize, usize, Outcome, u8)> =
-                results.iter().filter(|r| (r.0, r.1) == (a, b)).collect();
-            rows.push(tally(&ids, family, a, b, &res, sims));
+            let res: Vec<&Played> = results.iter().filter(|r| (r.a, r.b) == (a, b)).collect();
+            rows.push(tally(&ids, family, a, b, "all", &res, sims));
+            for (lo, hi) in BUCKETS {
+                let name = format!("{lo:.2}-{hi:.2}");
+                let inside: Vec<&Played> = res
+                    .iter()
+                    .copied()
+                    .filter(|r| r.difficulty >= lo && (r.difficulty < hi || hi >= 1.0))
+                    .collect();
+                if !inside.is_empty() {
+                    rows.push(tally(&ids, family, a, b, &name, &inside, sims));
+                }
+            }
         }
     }
     let meta = FileMeta {
@@ -167,14 +190,13 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
     Ok(out)
 }
 
-/// Plays all episodes greedily; returns (a, b, outcome, colour of a) per episode,
-/// where a is the agent measured and b its opponent.
+/// Plays all episodes greedily.
 fn play_all(
     ctx: &Ctx,
     agents: &mut [Evaluator],
     specs: Vec<EpisodeSpec>,
     sims: u32,
-) -> Result<Vec<(usize, usize, Outcome, u8)>> {
+) -> Result<Vec<Played>> {
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = sims;
     let (obs_dim, action_dim) = ctx.cfg.model_dims();
@@ -186,7 +208,9 @@ fn play_all(
         parallel: ctx.cfg.parallel_batch_size,
     };
     let mut out = Vec::new();
+    let bar = progress(specs.len() as u64, "eval");
     search.run(specs.into_iter(), |f| {
+        bar.inc(1);
         let [p0, p1] = f.agents;
         // The measured agent is the lower index except for (x, CANDIDATE) colour swaps.
         let (a, b, colour) = if p0 == CANDIDATE || p1 != CANDIDATE {
@@ -194,9 +218,16 @@ fn play_all(
         } else {
             (p1, p0, 1)
         };
-        out.push((a, b, f.outcome, colour));
+        out.push(Played {
+            a,
+            b,
+            outcome: f.outcome,
+            colour,
+            difficulty: f.task.difficulty,
+        });
         Ok(())
     })?;
+    bar.finish_and_clear();
     Ok(out)
 }
 
@@ -205,12 +236,13 @@ fn tally(
     family: Family,
     a: usize,
     b: usize,
-    res: &[&(usize, usize, Outcome, u8)],
+    bucket: &str,
+    res: &[&Played],
     sims: u32,
 ) -> EvalRow {
     let (mut wins, mut draws, mut losses) = (0u32, 0u32, 0u32);
-    for &&(_, _, outcome, colour) in res {
-        match (outcome, colour) {
+    for p in res {
+        match (p.outcome, p.colour) {
             (Outcome::Success, _) | (Outcome::Win, 0) | (Outcome::Loss, 1) => wins += 1,
             (Outcome::Draw, _) => draws += 1,
             _ => losses += 1,
@@ -232,6 +264,7 @@ fn tally(
             agent_name(b).into()
         },
         family,
+        bucket: bucket.into(),
         games,
         wins,
         draws,
@@ -250,7 +283,9 @@ fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
     for (family, _) in ctx.cfg.families() {
         let find = |agent: &str, opp: &str| {
             rows.iter()
-                .find(|r| r.family == family && r.agent == agent && r.opponent == opp)
+                .find(|r| {
+                    r.family == family && r.bucket == "all" && r.agent == agent && r.opponent == opp
+                })
                 .map(|r| r.rate)
         };
         let adv = if family.num_players() == 1 {
@@ -275,7 +310,7 @@ fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
 pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
     let schema = Store::Evals.schema();
     let mut rows = Vec::new();
-    for part in committed_parts(dir) {
+    for part in committed_parts(dir)? {
         for b in read_part(&part, &schema)? {
             rows.extend(evals_from_batch(&b)?);
         }

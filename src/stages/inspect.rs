@@ -73,8 +73,9 @@ fn inspect_run(run: &RunDir) -> Result<String> {
     let episodes = Store::Episodes.schema();
     for (it, dir) in list_partition(&run.root.join("episodes"), "iteration") {
         let mut by: BTreeMap<(String, String), (u64, f64, u64)> = BTreeMap::new();
-        for part in committed_parts(&dir) {
-            for b in read_part(&part, &episodes)? {
+        let parts = committed_parts(&dir)?;
+        for part in &parts {
+            for b in read_part(part, &episodes)? {
                 for (fam, outcome, reward, len) in episode_summaries(&b)? {
                     let e = by.entry((fam, outcome)).or_default();
                     e.0 += 1;
@@ -83,7 +84,6 @@ fn inspect_run(run: &RunDir) -> Result<String> {
                 }
             }
         }
-        let parts = committed_parts(&dir).len();
         let cells: Vec<String> = by
             .iter()
             .map(|((f, o), (n, _, len))| {
@@ -92,7 +92,8 @@ fn inspect_run(run: &RunDir) -> Result<String> {
             .collect();
         let _ = writeln!(
             out,
-            "episodes iteration {it}: {parts} parts; {}",
+            "episodes iteration {it}: {} parts; {}",
+            parts.len(),
             cells.join(", ")
         );
     }
@@ -100,8 +101,9 @@ fn inspect_run(run: &RunDir) -> Result<String> {
         for r in read_evals(&dir)? {
             let _ = writeln!(
                 out,
-                "eval iteration {it}: {:<10} {:<13} {:<17} vs {:<13} {:>5.1}% [{:.1}-{:.1}] over {} ({}W {}D {}L)",
+                "eval iteration {it}: {:<10} {:<9} {:<13} {:<17} vs {:<13} {:>5.1}% [{:.1}-{:.1}] over {} ({}W {}D {}L)",
                 r.family.name(),
+                r.bucket,
                 r.agent,
                 r.model_id,
                 r.opponent,

@@ -114,7 +114,7 @@ fn headline(s: &EvalSummary, f: Family) -> Option<f64> {
     };
     s.rows
         .iter()
-        .find(|r| r.family == f && r.agent == "candidate" && r.opponent == opp)
+        .find(|r| r.family == f && r.bucket == "all" && r.agent == "candidate" && r.opponent == opp)
         .map(|r| r.rate)
 }
 
@@ -155,7 +155,9 @@ fn line(r: &Row, families: &[Family]) -> String {
             .summary
             .rows
             .iter()
-            .find(|x| x.family == *f && x.agent == "candidate" && x.opponent == opp)
+            .find(|x| {
+                x.family == *f && x.bucket == "all" && x.agent == "candidate" && x.opponent == opp
+            })
             .map(|x| {
                 format!(
                     "{:.1}% [{:.0}-{:.0}]",

@@ -3,6 +3,7 @@
 
 use super::{derive_seed, Ctx};
 use crate::error::{Error, Result};
+use crate::metrics::{report, StageMeter};
 use crate::store::parquet_io::{read_part, write_part, FileMeta};
 use crate::store::rows::{tasks_batch, tasks_from_batch};
 use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
@@ -32,7 +33,9 @@ pub fn family_counts(ctx: &Ctx) -> Vec<(Family, usize)> {
 
 /// Generates tasks/iteration=N/family=F for this shard (skips committed ones).
 pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
+    let meter = StageMeter::start();
     let mut written = 0;
+    let mut ranges = serde_json::Map::new();
     for ((family, count), (_, fc)) in family_counts(ctx).into_iter().zip(ctx.cfg.families()) {
         let dir = ctx.run.tasks(iteration, family.name());
         if is_committed(&dir, ctx.shard.index) {
@@ -44,7 +47,8 @@ pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
             iteration as u64,
             family as u64,
         ]));
-        let [lo, hi] = fc.difficulty;
+        let [lo, hi] = fc.difficulty_at(iteration, ctx.cfg.iterations);
+        ranges.insert(family.name().to_string(), serde_json::json!([lo, hi]));
         let specs: Vec<(f32, u64)> = (0..count)
             .map(|_| {
                 (
@@ -65,6 +69,21 @@ pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
             .collect();
         written += commit_tasks(ctx, &dir, &tasks, "tasks")?;
     }
+    let fig = meter.finish();
+    if written > 0 {
+        let detail = serde_json::json!({ "difficulty": ranges });
+        report(
+            &ctx.run,
+            "tasks",
+            iteration,
+            ctx.shard.index,
+            written,
+            "tasks",
+            &fig,
+            detail,
+            &ctx.cfg.hash(),
+        )?;
+    }
     Ok(written)
 }
 
@@ -78,7 +97,7 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
         let n = heldout_count(ctx, family);
         let mut rng =
             ChaCha8Rng::seed_from_u64(derive_seed(&[ctx.cfg.seed, STREAM_EVAL, family as u64]));
-        let [lo, hi] = fc.difficulty;
+        let [lo, hi] = fc.difficulty_span();
         // Evenly spread over the difficulty range, so buckets are comparable;
         // games keep distinct start positions only (greedy play from a
         // repeated start repeats the game).
@@ -156,7 +175,7 @@ fn commit_tasks(ctx: &Ctx, dir: &Path, tasks: &[Task], stage: &str) -> Result<u6
 pub fn read_tasks(dir: &Path, family: Family) -> Result<Vec<Task>> {
     let schema = Store::Tasks.schema();
     let mut out = Vec::new();
-    for part in committed_parts(dir) {
+    for part in committed_parts(dir)? {
         for b in read_part(&part, &schema)? {
             out.extend(tasks_from_batch(&b, family)?);
         }

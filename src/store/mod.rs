@@ -155,25 +155,38 @@ pub fn clear_marker(dir: &Path, shard: u32) -> Result<()> {
     }
 }
 
-/// Committed parts of a partition folder, sorted by shard.
-pub fn committed_parts(dir: &Path) -> Vec<PathBuf> {
+/// Committed parts of a partition folder, sorted by shard: every part with a
+/// marker. A marker whose part is gone is an error (the store was damaged).
+pub fn committed_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mut parts: Vec<(u32, PathBuf)> = entries
+    let mut shards: Vec<u32> = entries
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let shard: u32 = name
-                .strip_prefix("part-")?
-                .strip_suffix(".parquet")?
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("_SUCCESS.")?
                 .parse()
-                .ok()?;
-            is_committed(dir, shard).then(|| (shard, e.path()))
+                .ok()
         })
         .collect();
-    parts.sort();
-    parts.into_iter().map(|(_, p)| p).collect()
+    shards.sort_unstable();
+    shards
+        .into_iter()
+        .map(|shard| {
+            let part = part_path(dir, shard);
+            if part.is_file() {
+                Ok(part)
+            } else {
+                Err(Error::Data(format!(
+                    "{}: missing, but its marker {} says it was committed; expected the part file (rerun the stage after removing the marker)",
+                    part.display(),
+                    marker_path(dir, shard).display()
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Write to `path.tmp`, fsync, rename: readers see the old file or the new one.
@@ -220,6 +233,7 @@ mod tests {
             agent: "candidate".into(),
             opponent: "none".into(),
             family: Family::Countdown,
+            bucket: "all".into(),
             games: 10,
             wins: 3,
             draws: 0,
@@ -244,7 +258,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            committed_parts(d).is_empty(),
+            committed_parts(d).unwrap().is_empty(),
             "a part without a marker is not committed"
         );
         let marker = Marker {
@@ -257,7 +271,7 @@ mod tests {
             producer: producer(),
         };
         write_marker(d, &marker).unwrap();
-        let parts = committed_parts(d);
+        let parts = committed_parts(d).unwrap();
         assert_eq!(parts, vec![d.join("part-00003.parquet")]);
         let back = evals_from_batch(&read_part(&parts[0], &schema).unwrap()[0]).unwrap();
         assert_eq!(back, vec![row]);

@@ -50,6 +50,8 @@ pub struct EvalRow {
     pub agent: String,
     pub opponent: String,
     pub family: Family,
+    /// `all`, or a difficulty bucket such as `0.25-0.50`.
+    pub bucket: String,
     pub games: u32,
     pub wins: u32,
     pub draws: u32,
@@ -203,6 +205,7 @@ pub fn evals_batch(rows: &[EvalRow]) -> Result<RecordBatch> {
             strings(rows.iter().map(|r| r.agent.as_str())),
             strings(rows.iter().map(|r| r.opponent.as_str())),
             strings(rows.iter().map(|r| r.family.name())),
+            strings(rows.iter().map(|r| r.bucket.as_str())),
             u32s(rows.iter().map(|r| r.games)),
             u32s(rows.iter().map(|r| r.wins)),
             u32s(rows.iter().map(|r| r.draws)),
@@ -309,6 +312,7 @@ pub fn evals_from_batch(b: &RecordBatch) -> Result<Vec<EvalRow>> {
     let u = |n| col(b, n).map(|c| c.as_primitive::<UInt32Type>().clone());
     let f = |n| col(b, n).map(|c| c.as_primitive::<Float64Type>().clone());
     let (model, agent, opp, fam) = (s("model_id")?, s("agent")?, s("opponent")?, s("family")?);
+    let bucket = s("bucket")?;
     let (games, wins, draws, losses, sims) = (
         u("games")?,
         u("wins")?,
@@ -324,6 +328,7 @@ pub fn evals_from_batch(b: &RecordBatch) -> Result<Vec<EvalRow>> {
                 agent: agent.value(i).into(),
                 opponent: opp.value(i).into(),
                 family: Family::parse(fam.value(i))?,
+                bucket: bucket.value(i).into(),
                 games: games.value(i),
                 wins: wins.value(i),
                 draws: draws.value(i),
