@@ -52,7 +52,8 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
             s["rows_duckdb"], s["rows_pyarrow"],
             "{store}: readers disagree"
         );
-        assert_eq!(s["schema_version"], "1", "{store}: metadata missing");
+        let want = if store == "evals" { "2" } else { "1" };
+        assert_eq!(s["schema_version"], want, "{store}: schema version metadata");
     }
     let cols = |store: &str| summary[store]["columns_duckdb"].to_string();
     assert!(cols("tasks").contains("\"iteration\"") && cols("tasks").contains("\"family\""));
