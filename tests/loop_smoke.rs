@@ -53,7 +53,10 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
             "{store}: readers disagree"
         );
         let want = if store == "evals" { "2" } else { "1" };
-        assert_eq!(s["schema_version"], want, "{store}: schema version metadata");
+        assert_eq!(
+            s["schema_version"], want,
+            "{store}: schema version metadata"
+        );
     }
     let cols = |store: &str| summary[store]["columns_duckdb"].to_string();
     assert!(cols("tasks").contains("\"iteration\"") && cols("tasks").contains("\"family\""));
