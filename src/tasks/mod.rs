@@ -6,81 +6,114 @@
 //! that decides success from the final state alone, and an exact or strong
 //! solver that proves generated tasks solvable.
 
-pub mod connect4;
-pub mod countdown;
-
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Action index into a family's fixed action space.
 pub type Action = u16;
 
-/// A task family, as named in configs, CLI flags and the `family` column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Countdown,
-    Connect4,
+/// The one table of families: variant => module::State, name, kind, players.
+/// The order is part of the seed derivation (`family as u64`): append only.
+macro_rules! families {
+    ($($variant:ident => $module:ident :: $state:ident, $name:literal, $kind:literal, $players:literal;)*) => {
+        $(pub mod $module;)*
+
+        /// A task family, as named in configs, CLI flags and the `family` column.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Family {
+            $($variant),*
+        }
+
+        impl Family {
+            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Family::$variant => $name),* }
+            }
+
+            /// The mission's category of the family (`kind` column).
+            pub fn kind(self) -> &'static str {
+                match self { $(Family::$variant => $kind),* }
+            }
+
+            /// Players taking turns: 1 for puzzles, 2 for zero-sum games.
+            pub fn num_players(self) -> u8 {
+                match self { $(Family::$variant => $players),* }
+            }
+
+            /// Length of the observation this family writes (model obs_dim must be >=).
+            pub fn obs_dim(self) -> usize {
+                match self { $(Family::$variant => $module::OBS_DIM),* }
+            }
+
+            /// Size of this family's action space (model action_dim must be >=).
+            pub fn action_dim(self) -> usize {
+                match self { $(Family::$variant => $module::ACTION_DIM),* }
+            }
+
+            /// Generate one task. Pure function of (difficulty, seed).
+            pub fn generate(self, difficulty: f32, seed: u64) -> Task {
+                match self { $(Family::$variant => $module::generate(difficulty, seed)),* }
+            }
+        }
+
+        /// A live environment state of any family.
+        #[derive(Clone, Debug)]
+        pub enum Game {
+            $($variant($module::$state)),*
+        }
+
+        macro_rules! dispatch {
+            ($self_:expr, $g:ident => $e:expr) => {
+                match $self_ { $(Game::$variant($g) => $e),* }
+            };
+        }
+
+        impl Game {
+            /// Parse a task's spec into its start state; errors name the task id.
+            pub fn from_task(task: &Task) -> Result<Game> {
+                let parsed = match task.family {
+                    $(Family::$variant => $module::$state::from_spec(&task.spec).map(Game::$variant)),*
+                };
+                parsed.map_err(|why| {
+                    Error::Data(format!(
+                        "task {}: bad {} spec {}: {why}",
+                        task.task_id, task.family, task.spec
+                    ))
+                })
+            }
+
+            pub fn family(&self) -> Family {
+                match self { $(Game::$variant(_) => Family::$variant),* }
+            }
+        }
+    };
+}
+
+families! {
+    Countdown => countdown::Countdown, "countdown", "math", 1;
+    Connect4 => connect4::Connect4, "connect4", "search", 2;
 }
 
 impl Family {
-    pub const ALL: [Family; 2] = [Family::Countdown, Family::Connect4];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Countdown => "countdown",
-            Family::Connect4 => "connect4",
-        }
-    }
-
-    /// The mission's category of the family (`kind` column).
-    pub fn kind(self) -> &'static str {
-        match self {
-            Family::Countdown => "math",
-            Family::Connect4 => "search",
-        }
-    }
-
+    /// A family by name, or by kind (the kind's first family: math, search).
     pub fn parse(s: &str) -> Result<Family> {
-        match s {
-            "countdown" | "math" => Ok(Family::Countdown),
-            "connect4" | "search" => Ok(Family::Connect4),
-            _ => Err(Error::Config(format!(
-                "unknown family '{s}': expected one of countdown (math), connect4 (search)"
-            ))),
-        }
-    }
-
-    /// Players taking turns: 1 for puzzles, 2 for zero-sum games.
-    pub fn num_players(self) -> u8 {
-        match self {
-            Family::Countdown => 1,
-            Family::Connect4 => 2,
-        }
-    }
-
-    /// Length of the observation this family writes (model obs_dim must be >=).
-    pub fn obs_dim(self) -> usize {
-        match self {
-            Family::Countdown => countdown::OBS_DIM,
-            Family::Connect4 => connect4::OBS_DIM,
-        }
-    }
-
-    /// Size of this family's action space (model action_dim must be >=).
-    pub fn action_dim(self) -> usize {
-        match self {
-            Family::Countdown => countdown::ACTION_DIM,
-            Family::Connect4 => connect4::ACTION_DIM,
-        }
-    }
-
-    /// Generate one task. Pure function of (difficulty, seed).
-    pub fn generate(self, difficulty: f32, seed: u64) -> Task {
-        match self {
-            Family::Countdown => countdown::generate(difficulty, seed),
-            Family::Connect4 => connect4::generate(difficulty, seed),
-        }
+        Family::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .or_else(|| Family::ALL.iter().copied().find(|f| f.kind() == s))
+            .ok_or_else(|| {
+                let names: Vec<String> = Family::ALL
+                    .iter()
+                    .map(|f| format!("{} ({})", f.name(), f.kind()))
+                    .collect();
+                Error::Config(format!(
+                    "unknown family '{s}': expected one of {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 
@@ -140,44 +173,7 @@ impl Outcome {
     }
 }
 
-/// A live environment state of any family.
-#[derive(Clone, Debug)]
-pub enum Game {
-    Countdown(countdown::Countdown),
-    Connect4(connect4::Connect4),
-}
-
-macro_rules! dispatch {
-    ($self:expr, $g:ident => $e:expr) => {
-        match $self {
-            Game::Countdown($g) => $e,
-            Game::Connect4($g) => $e,
-        }
-    };
-}
-
 impl Game {
-    /// Parse a task's spec into its start state; errors name the task id.
-    pub fn from_task(task: &Task) -> Result<Game> {
-        let parsed = match task.family {
-            Family::Countdown => countdown::Countdown::from_spec(&task.spec).map(Game::Countdown),
-            Family::Connect4 => connect4::Connect4::from_spec(&task.spec).map(Game::Connect4),
-        };
-        parsed.map_err(|why| {
-            Error::Data(format!(
-                "task {}: bad {} spec {}: {why}",
-                task.task_id, task.family, task.spec
-            ))
-        })
-    }
-
-    pub fn family(&self) -> Family {
-        match self {
-            Game::Countdown(_) => Family::Countdown,
-            Game::Connect4(_) => Family::Connect4,
-        }
-    }
-
     /// Legal actions, ascending.
     pub fn legal_actions(&self, out: &mut Vec<Action>) {
         out.clear();
