@@ -90,7 +90,13 @@ pub fn run_eval(
         let pairings = pairings(family, agents.len());
         let specs = match_specs(ctx, &tasks, &pairings)?;
         games_played += specs.len() as u64;
-        let results = play_all(ctx, &mut agents, specs, sims)?;
+        let results = play_all(
+            ctx,
+            (cand_meta.spec.obs_dim, cand_meta.spec.action_dim),
+            &mut agents,
+            specs,
+            sims,
+        )?;
         for (a, b) in pairings {
             let res: Vec<&Played> = results.iter().filter(|r| (r.a, r.b) == (a, b)).collect();
             rows.push(tally(&ids, family, a, b, "all", &res, sims));
@@ -193,13 +199,14 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
 /// Plays all episodes greedily.
 fn play_all(
     ctx: &Ctx,
+    dims: (usize, usize),
     agents: &mut [Evaluator],
     specs: Vec<EpisodeSpec>,
     sims: u32,
 ) -> Result<Vec<Played>> {
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = sims;
-    let (obs_dim, action_dim) = ctx.cfg.model_dims();
+    let (obs_dim, action_dim) = dims;
     let mut search = BatchedSearch {
         params,
         agents,

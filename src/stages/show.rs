@@ -20,20 +20,22 @@ pub fn run_show(
 ) -> Result<String> {
     let task = family.generate(difficulty, seed);
     let game = Game::from_task(&task)?;
-    let (evaluator, name) = match model {
+    // The search works in the model's spaces, or the family's own without one.
+    let (evaluator, name, (obs_dim, action_dim)) = match model {
         Some(dir) => {
             let (e, m) = load_evaluator(&ctx.cfg, dir)?;
-            (e, m.id)
+            m.check_family(family)?;
+            (e, m.id, (m.spec.obs_dim, m.spec.action_dim))
         }
         None => (
             Evaluator::Rollout,
             "mcts_rollout (no model given)".to_string(),
+            (family.obs_dim(), family.action_dim()),
         ),
     };
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = ctx.cfg.eval_simulations();
     params.record_stats = true;
-    let (obs_dim, action_dim) = ctx.cfg.model_dims();
     let mut agents = [evaluator];
     let mut search = BatchedSearch {
         params,

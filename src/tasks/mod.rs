@@ -94,6 +94,9 @@ macro_rules! families {
 families! {
     Countdown => countdown::Countdown, "countdown", "math", 1;
     Connect4 => connect4::Connect4, "connect4", "search", 2;
+    Deduction => deduction::Deduction, "deduction", "reasoning", 1;
+    Sudoku => sudoku::Sudoku, "sudoku", "reasoning", 1;
+    ListDsl => listdsl::ListDsl, "listdsl", "code", 1;
 }
 
 impl Family {
