@@ -97,6 +97,8 @@ families! {
     Deduction => deduction::Deduction, "deduction", "reasoning", 1;
     Sudoku => sudoku::Sudoku, "sudoku", "reasoning", 1;
     ListDsl => listdsl::ListDsl, "listdsl", "code", 1;
+    Linear => linear::Linear, "linear", "math", 1;
+    Knapsack => knapsack::Knapsack, "knapsack", "search", 1;
 }
 
 impl Family {
