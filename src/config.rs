@@ -186,9 +186,12 @@ impl Config {
                 DEFAULT_TOML.into(),
             ),
         };
-        let mut value: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::Config(format!("{name}: {}", one_line(&e.to_string())))
-        })?;
+        let parse = |text: &str| {
+            text.parse::<toml::Table>()
+                .map_err(|e| Error::Config(format!("{name}: {}", one_line(&e.to_string()))))
+        };
+        let mut value = parse(DEFAULT_TOML)?;
+        merge(&mut value, parse(&text)?);
         for kv in overrides {
             apply_override(&mut value, kv)?;
         }
@@ -317,6 +320,22 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Overlays a config file on the embedded default: tables merge key by key,
+/// except `families`, which a file that names it replaces whole (so a run can
+/// drop a family).
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if key != "families" => {
+                merge(b, o)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 /// Applies `a.b.c=value` to a TOML table; the value is parsed as TOML, else taken as a string.
 fn apply_override(table: &mut toml::Table, kv: &str) -> Result<()> {
     let (key, raw) = kv
@@ -357,6 +376,21 @@ mod tests {
         let c = Config::load(None, &["mcts.num_simulations=12".into(), "seed=7".into()]).unwrap();
         assert_eq!(c.mcts.num_simulations, 12);
         assert_eq!(c.seed, 7);
+    }
+
+    #[test]
+    fn a_file_overlays_the_default_and_replaces_families() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "iterations = 3\n[mcts]\nc_puct = 2.0\n[families.sudoku]\nweight = 1.0\ndifficulty = [0.0, 0.2]\n").unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        assert_eq!(c.iterations, 3);
+        assert_eq!(c.mcts.c_puct, 2.0);
+        assert_eq!(
+            c.mcts.num_simulations,
+            Config::load(None, &[]).unwrap().mcts.num_simulations
+        );
+        assert_eq!(c.families.keys().collect::<Vec<_>>(), vec!["sudoku"]);
     }
 
     #[test]

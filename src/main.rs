@@ -115,6 +115,11 @@ enum Command {
     Run,
     /// Summarise a run directory (default: --out) or one Parquet file.
     Inspect { path: Option<PathBuf> },
+    /// Markdown results table of an evaluated iteration (default: the newest).
+    Report {
+        #[arg(long)]
+        iteration: Option<u32>,
+    },
     /// Play one episode and print it step by step.
     Show {
         /// countdown (math) or connect4 (search).
@@ -258,6 +263,12 @@ fn run(cli: Cli) -> Result<()> {
             print!(
                 "{}",
                 stages::inspect::run_inspect(path.as_deref().unwrap_or(&c.out))?
+            );
+        }
+        Command::Report { iteration } => {
+            print!(
+                "{}",
+                stages::report::run_report(&RunDir::new(&c.out), iteration)?
             );
         }
         Command::Show {

@@ -5,6 +5,7 @@ pub mod eval;
 pub mod init;
 pub mod inspect;
 pub mod play;
+pub mod report;
 pub mod run;
 pub mod show;
 pub mod tasks;
