@@ -99,6 +99,9 @@ families! {
     ListDsl => listdsl::ListDsl, "listdsl", "code", 1;
     Linear => linear::Linear, "linear", "math", 1;
     Knapsack => knapsack::Knapsack, "knapsack", "search", 1;
+    Sokoban => sokoban::Sokoban, "sokoban", "reasoning", 1;
+    GridPath => gridpath::GridPath, "gridpath", "search", 1;
+    TicTacToe => tictactoe::TicTacToe, "tictactoe", "search", 2;
 }
 
 impl Family {
