@@ -102,3 +102,53 @@ fn show_prints_an_episode_step_by_step() {
     assert!(text.contains("col "), "{text}");
     assert!(text.contains("outcome: "), "{text}");
 }
+
+#[test]
+fn mixed_run_of_every_family_reports_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mixed");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_selfplay"))
+        .arg("--config")
+        .arg(repo().join("pipelines/mixed.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--iterations",
+            "1",
+            "--games-per-iteration",
+            "120",
+            "--num-simulations",
+            "8",
+        ])
+        .args([
+            "--set",
+            "eval.heldout_tasks=8",
+            "--set",
+            "eval.games=4",
+            "--set",
+            "train.steps=5",
+        ])
+        .args([
+            "--set",
+            "model.hidden=16",
+            "--set",
+            "model.value_hidden=8",
+            "--set",
+            "infer.threads=1",
+        ])
+        .arg("run")
+        .output()
+        .unwrap();
+    ok(&o);
+    let report = ok(&selfplay(&out, &["report"]));
+    for f in selfplay::tasks::Family::ALL {
+        assert!(
+            report.contains(&format!("| {} | {} |", f.name(), f.kind())),
+            "{f} missing:\n{report}"
+        );
+    }
+    assert!(
+        report.contains("0.00-0.25"),
+        "no difficulty buckets:\n{report}"
+    );
+}
