@@ -204,3 +204,37 @@ fn missing_part_behind_a_marker_is_reported() {
     fails_with(&o, &["part-00000.parquet", "missing", "_SUCCESS.00000"]);
     assert_no_play_commit(&out);
 }
+
+#[test]
+fn hand_edited_task_spec_is_rejected_naming_the_task() {
+    for (bad, needle) in [
+        ("{\"numbers\": [3, 5", "EOF"),
+        ("{\"numbers\": [3, 5000], \"target\": 8}", "numbers[1]"),
+    ] {
+        let (_dir, out) = prepared_run();
+        let part = tasks_part(&out);
+        let py = Command::new(python())
+            .arg("-c")
+            .arg(
+                "import sys, pyarrow as pa, pyarrow.parquet as pq\n\
+                 t = pq.read_table(sys.argv[1])\n\
+                 specs = t.column('spec').to_pylist(); ids = t.column('task_id').to_pylist()\n\
+                 specs[0] = sys.argv[2]\n\
+                 t = t.set_column(t.schema.get_field_index('spec'), t.schema.field('spec'), pa.array(specs, pa.string()))\n\
+                 pq.write_table(t, sys.argv[1])\n\
+                 print(ids[0])",
+            )
+            .arg(&part)
+            .arg(bad)
+            .output()
+            .unwrap();
+        assert!(py.status.success(), "{}", stderr(&py));
+        let task_id = stdout(&py).trim().to_string();
+        let o = selfplay(&out, &["play", "--iteration", "1"]);
+        fails_with(
+            &o,
+            &[&format!("task {task_id}"), "bad countdown spec", needle],
+        );
+        assert_no_play_commit(&out);
+    }
+}
