@@ -14,7 +14,11 @@ fn generation(c: &mut Criterion) {
             group.throughput(Throughput::Elements(n));
             let id = BenchmarkId::new(family.name(), difficulty);
             group.bench_with_input(id, &difficulty, |b, &d| {
-                b.iter(|| (0..n).map(|s| family.generate(d, s).spec.len()).sum::<usize>())
+                b.iter(|| {
+                    (0..n)
+                        .map(|s| family.generate(d, s).spec.len())
+                        .sum::<usize>()
+                })
             });
         }
     }

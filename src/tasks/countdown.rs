@@ -55,7 +55,7 @@
 //! The pair block lines up with the action space (`action / 4`), so a small
 //! MLP can read "which combination gets close" directly.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -311,30 +311,6 @@ impl Countdown {
 
     pub fn is_terminal(&self) -> bool {
         self.is_success() || !(0..ACTION_DIM as Action).any(|a| self.decode(a).is_some())
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if self.is_success() {
-            Some(Outcome::Success)
-        } else if self.is_terminal() {
-            Some(Outcome::Failure)
-        } else {
-            None
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -727,22 +703,22 @@ pub fn generate(difficulty: f32, seed: u64) -> Task {
 }
 
 /// A draw that passed the hard checks (solvable, target not an input).
-struct Puzzle {
+struct Draw {
     numbers: Vec<u32>,
     target: u32,
     solution: Vec<Step>,
     in_range: bool,
 }
 
-impl Puzzle {
+impl Draw {
     fn rank(&self) -> (bool, usize) {
         (self.in_range, self.solution.len())
     }
 }
 
 /// Draws until a puzzle meets the band; after [`MAX_ATTEMPTS`] keeps the best.
-fn pick_puzzle(band: &Band, rng: &mut ChaCha8Rng) -> Puzzle {
-    let mut best: Option<Puzzle> = None;
+fn pick_puzzle(band: &Band, rng: &mut ChaCha8Rng) -> Draw {
+    let mut best: Option<Draw> = None;
     for attempt in 0.. {
         if attempt >= MAX_ATTEMPTS {
             if let Some(p) = best.take() {
@@ -761,7 +737,7 @@ fn pick_puzzle(band: &Band, rng: &mut ChaCha8Rng) -> Puzzle {
         let Some(solution) = solve(&numbers, target) else {
             continue;
         };
-        let puzzle = Puzzle {
+        let puzzle = Draw {
             numbers,
             target,
             solution,
@@ -834,6 +810,16 @@ fn random_target(numbers: &[u32], band: &Band, rng: &mut ChaCha8Rng) -> u32 {
         last = Some(r);
     }
     last.unwrap_or(0)
+}
+
+impl Puzzle for Countdown {
+    fn is_success(&self) -> bool {
+        Countdown::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Countdown::is_terminal(self)
+    }
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@
 //! The rule block lines up with the action space, so a small MLP can read
 //! "fireable and close to the goal" per action directly.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -336,30 +336,6 @@ impl Deduction {
 
     pub fn is_terminal(&self) -> bool {
         self.is_success() || self.budget_spent() || !(0..MAX_RULES).any(|r| self.fireable(r))
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if self.is_success() {
-            Some(Outcome::Success)
-        } else if self.is_terminal() {
-            Some(Outcome::Failure)
-        } else {
-            None
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -1066,6 +1042,16 @@ fn shuffle<T>(items: &mut [T], rng: &mut ChaCha8Rng) {
     for i in (1..items.len()).rev() {
         let j = rng.random_range(0..=i);
         items.swap(i, j);
+    }
+}
+
+impl Puzzle for Deduction {
+    fn is_success(&self) -> bool {
+        Deduction::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Deduction::is_terminal(self)
     }
 }
 

@@ -48,7 +48,7 @@
 //! | 401     | (goal row - agent row) / 10                               |
 //! | 402     | (goal col - agent col) / 10                               |
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
@@ -318,30 +318,6 @@ impl GridPath {
 
     pub fn is_terminal(&self) -> bool {
         self.is_success() || self.steps >= self.budget || !self.can_move()
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if self.is_success() {
-            Some(Outcome::Success)
-        } else if self.is_terminal() {
-            Some(Outcome::Failure)
-        } else {
-            None
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -676,6 +652,16 @@ fn open_corridor(band: &Band) -> Draw {
         start: 0,
         goal,
         dist: manhattan(0, goal),
+    }
+}
+
+impl Puzzle for GridPath {
+    fn is_success(&self) -> bool {
+        GridPath::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        GridPath::is_terminal(self)
     }
 }
 

@@ -64,7 +64,7 @@
 //! The item block lines up with the action space (action `i` = item `i`), so
 //! a small MLP can read "which item keeps the optimum in reach" directly.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -269,30 +269,6 @@ impl Knapsack {
     /// The verifier: the chosen items fit and reach the optimal value.
     pub fn is_success(&self) -> bool {
         self.weight <= self.capacity && self.value == self.optimum
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if !self.is_terminal() {
-            None
-        } else if self.is_success() {
-            Some(Outcome::Success)
-        } else {
-            Some(Outcome::Failure)
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Fractional-knapsack bound: the most value the items with index
@@ -816,6 +792,16 @@ fn draw_instance(band: &Band, n: usize, rng: &mut ChaCha8Rng) -> Draw {
         values,
         capacity,
         best,
+    }
+}
+
+impl Puzzle for Knapsack {
+    fn is_success(&self) -> bool {
+        Knapsack::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Knapsack::is_terminal(self)
     }
 }
 

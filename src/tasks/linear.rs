@@ -87,7 +87,7 @@
 //! | 47 + i      | `÷(i + 2)` legal (`i` 0..11)                               |
 //! | 58          | `÷(-1)` legal                                              |
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -690,30 +690,6 @@ impl Linear {
         let mut any = false;
         self.eq.for_each_move(|_, _, _| any = true);
         !any
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if self.is_success() {
-            Some(Outcome::Success)
-        } else if self.is_terminal() {
-            Some(Outcome::Failure)
-        } else {
-            None
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -1393,6 +1369,16 @@ fn draw_equation(band: &Band, rng: &mut ChaCha8Rng) -> Option<Equation> {
         };
     }
     Some(eq)
+}
+
+impl Puzzle for Linear {
+    fn is_success(&self) -> bool {
+        Linear::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Linear::is_terminal(self)
+    }
 }
 
 #[cfg(test)]

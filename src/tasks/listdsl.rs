@@ -113,7 +113,7 @@
 //! program so far run on the visible inputs, so the network sees how close
 //! it is.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -644,28 +644,6 @@ impl ListDsl {
 
     pub fn is_terminal(&self) -> bool {
         self.ended
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        match (self.ended, self.success) {
-            (false, _) => None,
-            (true, true) => Some(Outcome::Success),
-            (true, false) => Some(Outcome::Failure),
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// The program so far on each visible input (`None` = it fails).
@@ -1489,6 +1467,16 @@ fn degenerate(outputs: &[Value], visible: usize) -> bool {
         .filter(|v| matches!(v, Value::List(xs) if xs.is_empty()))
         .count();
     all_equal(outputs) || all_equal(&outputs[..visible]) || 3 * empty > outputs.len()
+}
+
+impl Puzzle for ListDsl {
+    fn is_success(&self) -> bool {
+        ListDsl::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        ListDsl::is_terminal(self)
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,35 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// What every single-player family shares: the verdict follows from the
+/// verifier (`is_success`) and `is_terminal` alone.
+pub trait Puzzle {
+    fn is_success(&self) -> bool;
+    fn is_terminal(&self) -> bool;
+
+    fn outcome(&self) -> Option<Outcome> {
+        match (self.is_terminal(), self.is_success()) {
+            (false, _) => None,
+            (true, true) => Some(Outcome::Success),
+            (true, false) => Some(Outcome::Failure),
+        }
+    }
+
+    /// +1 on success, -1 on failure, 0 while the episode runs.
+    fn terminal_value(&self) -> f32 {
+        match self.outcome() {
+            Some(Outcome::Success) => 1.0,
+            Some(_) => -1.0,
+            None => 0.0,
+        }
+    }
+
+    /// A puzzle: always player 0.
+    fn to_move(&self) -> u8 {
+        0
+    }
+}
+
 /// One row of the tasks store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Task {

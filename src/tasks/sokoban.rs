@@ -61,7 +61,7 @@
 //! | 256      | budget left / budget                                  |
 //! | 257      | fraction of boxes on goals                            |
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
@@ -454,30 +454,6 @@ impl Sokoban {
 
     pub fn is_terminal(&self) -> bool {
         self.is_success() || self.steps >= self.budget || self.is_deadlocked() || !self.can_move()
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if self.is_success() {
-            Some(Outcome::Success)
-        } else if self.is_terminal() {
-            Some(Outcome::Failure)
-        } else {
-            None
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -1082,6 +1058,16 @@ fn flood(open: u64, from: Cell) -> u64 {
             return area;
         }
         area = grown;
+    }
+}
+
+impl Puzzle for Sokoban {
+    fn is_success(&self) -> bool {
+        Sokoban::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Sokoban::is_terminal(self)
     }
 }
 

@@ -58,7 +58,7 @@
 //! | 972, 973, 974  | size one-hot: 4x4, 6x6, 9x9                                    |
 //! | 975            | filled cells / n^2                                             |
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -438,30 +438,6 @@ impl Sudoku {
 
     pub fn is_terminal(&self) -> bool {
         self.board.empty == 0 || self.board.is_stuck()
-    }
-
-    /// +1 on success, -1 on failure, 0 while the episode runs.
-    pub fn terminal_value(&self) -> f32 {
-        match self.outcome() {
-            Some(Outcome::Success) => 1.0,
-            Some(_) => -1.0,
-            None => 0.0,
-        }
-    }
-
-    pub fn outcome(&self) -> Option<Outcome> {
-        if !self.is_terminal() {
-            None
-        } else if self.is_success() {
-            Some(Outcome::Success)
-        } else {
-            Some(Outcome::Failure)
-        }
-    }
-
-    /// A puzzle: always player 0.
-    pub fn to_move(&self) -> u8 {
-        0
     }
 
     /// Writes the observation (layout in the module docs) into
@@ -899,6 +875,16 @@ fn shuffle<T>(items: &mut [T], rng: &mut ChaCha8Rng) {
     for i in (1..items.len()).rev() {
         let j = rng.random_range(0..=i);
         items.swap(i, j);
+    }
+}
+
+impl Puzzle for Sudoku {
+    fn is_success(&self) -> bool {
+        Sudoku::is_success(self)
+    }
+
+    fn is_terminal(&self) -> bool {
+        Sudoku::is_terminal(self)
     }
 }
 
