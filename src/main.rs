@@ -73,10 +73,21 @@ struct ShardArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate an iteration's tasks (and the held-out set, once).
+    /// Generate an iteration's tasks (and the held-out set, once), or import
+    /// a public task set with --import/--format.
     Tasks {
+        /// Required unless --import.
+        #[arg(long, required_unless_present = "import")]
+        iteration: Option<u32>,
+        /// A public task file to import into imported/name=NAME/.
+        #[arg(long, requires = "format")]
+        import: Option<PathBuf>,
+        /// countdown-parquet, game24, connect4-pons or sudoku.
         #[arg(long)]
-        iteration: u32,
+        format: Option<String>,
+        /// Name of the imported store (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         shard: ShardArgs,
     },
@@ -99,8 +110,9 @@ enum Command {
     },
     /// Evaluate a model on the held-out set vs the incumbent and baselines.
     Eval {
+        /// Required unless --tasks.
         #[arg(long)]
-        iteration: u32,
+        iteration: Option<u32>,
         /// The candidate (default: the model of this iteration).
         #[arg(long)]
         model: Option<String>,
@@ -110,6 +122,9 @@ enum Command {
         /// Write models/BEST when the candidate passes the gate.
         #[arg(long)]
         promote: bool,
+        /// Evaluate on this tasks store instead (e.g. OUT/imported/name=NAME).
+        #[arg(long)]
+        tasks: Option<PathBuf>,
     },
     /// The whole loop: init, then tasks -> play -> train -> eval -> gate per iteration.
     Run,
@@ -198,10 +213,28 @@ fn run(cli: Cli) -> Result<()> {
     let c = &cli.common;
     match cli.command {
         Command::Tasks {
+            import: Some(file),
+            format,
+            name,
+            ..
+        } => {
+            let ctx = ctx(c, Shard::ALL)?;
+            let name = name.unwrap_or_else(|| {
+                let stem = file.file_stem().map(|s| s.to_string_lossy().to_string());
+                stem.unwrap_or_else(|| "imported".into())
+            });
+            let format = format.unwrap_or_default();
+            let (family, rows) = stages::import::run_import(&ctx, &file, &format, &name)?;
+            let dir = stages::import::imported_dir(&ctx, &name);
+            println!("{}: {rows} {family} tasks", dir.display());
+        }
+        Command::Tasks {
             iteration,
             shard: s,
+            ..
         } => {
             let ctx = ctx(c, shard(s)?)?;
+            let iteration = iteration.unwrap_or(0);
             let n = stages::tasks::run_tasks(&ctx, iteration)?;
             if ctx.shard.index == 0 {
                 stages::tasks::ensure_heldout(&ctx)?;
@@ -226,12 +259,37 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train { iteration } => train(&ctx(c, Shard::ALL)?, iteration)?,
         Command::Eval {
+            model,
+            tasks: Some(dir),
+            ..
+        } => {
+            let ctx = ctx(c, Shard::ALL)?;
+            let cand = selfplay::model::resolve(&ctx.run, model.as_deref().unwrap_or("best"))?;
+            for r in stages::eval::run_eval_tasks(&ctx, &dir, &cand)? {
+                println!(
+                    "{:<10} {:<5} {:<17} vs {:<7} {:>5.1}% [{:.1}-{:.1}] n={}",
+                    r.family.name(),
+                    r.bucket,
+                    r.model_id,
+                    r.opponent,
+                    r.rate * 100.0,
+                    r.ci_low * 100.0,
+                    r.ci_high * 100.0,
+                    r.games
+                );
+            }
+        }
+        Command::Eval {
             iteration,
             model,
             incumbent,
             promote,
+            ..
         } => {
             let ctx = ctx(c, Shard::ALL)?;
+            let iteration = iteration.ok_or_else(|| {
+                Error::Config("eval: expected --iteration N (or --tasks DIR)".into())
+            })?;
             let cand = match model {
                 Some(m) => selfplay::model::resolve(&ctx.run, &m)?,
                 None => selfplay::model::resolve(&ctx.run, &selfplay::model::model_id(iteration))?,

@@ -325,6 +325,143 @@ pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
     Ok(rows)
 }
 
+/// Node budget per position when checking Connect Four moves with the solver.
+const C4_CHECK_NODES: u64 = 2_000_000;
+
+/// Evaluates `candidate` on an imported (or any) tasks folder holding
+/// `family=F` parts: puzzles by success rate; games by the share of positions
+/// whose first chosen move is game-theoretically optimal (solver-checked),
+/// with rows per class (win / draw / loss for the side to move).
+pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<Vec<EvalRow>> {
+    let families: Vec<(Family, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| crate::error::Error::io(dir, e))?
+        .flatten()
+        .filter_map(|e| {
+            super::tasks::family_of_dir(&e.path())
+                .ok()
+                .map(|f| (f, e.path()))
+        })
+        .collect();
+    if families.is_empty() {
+        return Err(crate::error::Error::Data(format!(
+            "{}: no family=NAME folders; expected a tasks store such as imported/name=NAME",
+            dir.display()
+        )));
+    }
+    let (cand, meta) = load_evaluator(&ctx.cfg, candidate)?;
+    let mut agents = vec![cand];
+    let sims = ctx.cfg.eval_simulations();
+    let ids = vec![meta.id.clone()];
+    let mut rows = Vec::new();
+    for (family, fdir) in families {
+        meta.check_family(family)?;
+        let tasks = read_tasks(&fdir, family)?;
+        let specs = match_specs(ctx, &tasks, &[(CANDIDATE, CANDIDATE)])?;
+        let mut firsts = Vec::new();
+        let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
+        params.num_simulations = sims;
+        let mut search = BatchedSearch {
+            params,
+            agents: &mut agents,
+            obs_dim: meta.spec.obs_dim,
+            action_dim: meta.spec.action_dim,
+            parallel: ctx.cfg.parallel_batch_size,
+        };
+        let bar = progress(specs.len() as u64, "eval");
+        search.run(specs.into_iter(), |f| {
+            bar.inc(1);
+            firsts.push((
+                f.task.task_id.clone(),
+                f.outcome,
+                f.steps.first().map(|s| s.action),
+            ));
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        if family.num_players() == 1 {
+            let played: Vec<Played> = firsts
+                .iter()
+                .map(|(_, outcome, _)| Played {
+                    a: 0,
+                    b: 0,
+                    outcome: *outcome,
+                    colour: 0,
+                    difficulty: 0.0,
+                })
+                .collect();
+            let refs: Vec<&Played> = played.iter().collect();
+            rows.push(tally(&ids, family, 0, 0, "all", &refs, sims));
+        } else {
+            rows.extend(optimal_move_rows(&ids, family, &tasks, &firsts, sims)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// Rows of the optimal-first-move share, overall and per position class.
+fn optimal_move_rows(
+    ids: &[String],
+    family: Family,
+    tasks: &[Task],
+    firsts: &[(String, Outcome, Option<crate::tasks::Action>)],
+    sims: u32,
+) -> Result<Vec<EvalRow>> {
+    let by_id: std::collections::HashMap<&str, &Task> =
+        tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    let mut checked: Vec<(&'static str, bool)> = Vec::new();
+    for (id, _, action) in firsts {
+        let (Some(task), Some(action)) = (by_id.get(id.as_str()), action) else {
+            continue;
+        };
+        let scores = match Game::from_task(task)? {
+            Game::Connect4(pos) => crate::tasks::connect4::solve_moves(&pos, C4_CHECK_NODES),
+            Game::TicTacToe(pos) => Some(crate::tasks::tictactoe::solve_moves(&pos)),
+            _ => None,
+        };
+        let Some(scores) = scores else { continue };
+        let best = scores.iter().map(|s| s.1).max().unwrap_or(0);
+        let class = match best.signum() {
+            1 => "win",
+            0 => "draw",
+            _ => "loss",
+        };
+        let optimal = scores.iter().any(|s| s.0 == *action && s.1 == best);
+        checked.push((class, optimal));
+    }
+    let row = |bucket: &str, xs: Vec<bool>| {
+        let played: Vec<Played> = xs
+            .iter()
+            .map(|&ok| Played {
+                a: 0,
+                b: 0,
+                outcome: if ok {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+                colour: 0,
+                difficulty: 0.0,
+            })
+            .collect();
+        let refs: Vec<&Played> = played.iter().collect();
+        let mut r = tally(ids, family, 0, 0, bucket, &refs, sims);
+        r.opponent = "solver".into();
+        r
+    };
+    let mut rows = vec![row("all", checked.iter().map(|c| c.1).collect())];
+    for class in ["win", "draw", "loss"] {
+        let xs: Vec<bool> = checked
+            .iter()
+            .filter(|c| c.0 == class)
+            .map(|c| c.1)
+            .collect();
+        if !xs.is_empty() {
+            rows.push(row(class, xs));
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

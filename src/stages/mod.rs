@@ -2,6 +2,7 @@
 //! each a subcommand. `run` chains them in-process.
 
 pub mod eval;
+pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod play;

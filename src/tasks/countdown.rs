@@ -116,12 +116,18 @@ pub fn pair_index(i: usize, j: usize) -> usize {
 /// The result of `a op b` under the game's rules (`a >= b >= 1`), or `None`
 /// when the move is illegal.
 fn apply(op: usize, a: u32, b: u32) -> Option<u32> {
+    apply_rule(op, a, b, 2)
+}
+
+/// [`apply`] with the smallest allowed `*`/`/` operand: 2 prunes neutral
+/// moves; 1 keeps them, as use-all puzzles (Game of 24) need them to spend a 1.
+fn apply_rule(op: usize, a: u32, b: u32, min_factor: u32) -> Option<u32> {
     let (a64, b64) = (u64::from(a), u64::from(b));
     let r = match op {
         0 => a64 + b64,
         1 if a > b => a64 - b64,
-        2 if b > 1 => a64 * b64,
-        3 if b > 1 && a % b == 0 => a64 / b64,
+        2 if b >= min_factor => a64 * b64,
+        3 if b >= min_factor && a % b == 0 => a64 / b64,
         _ => return None,
     };
     u32::try_from(r).ok().filter(|&r| r <= RESULT_CAP)
@@ -165,6 +171,9 @@ pub struct Countdown {
     len: u8,
     history: [Step; MAX_STEPS],
     steps: u8,
+    /// Use-all rules (Game of 24, TinyZero): success only when every number
+    /// has been combined into the target.
+    use_all: bool,
 }
 
 impl Countdown {
@@ -193,7 +202,18 @@ impl Countdown {
             len,
             history: [(0, '+', 0, 0); MAX_STEPS],
             steps: 0,
+            use_all: false,
         })
+    }
+
+    /// The same puzzle under use-all rules (every number must be used).
+    pub fn with_use_all(mut self, use_all: bool) -> Self {
+        self.use_all = use_all;
+        self
+    }
+
+    pub fn use_all(&self) -> bool {
+        self.use_all
     }
 
     /// Parses `{"numbers":[..],"target":T}`; never panics.
@@ -204,11 +224,20 @@ impl Countdown {
         let obj = value
             .as_object()
             .ok_or_else(|| format!("spec: expected a JSON object {SHAPE}, got {value}"))?;
-        if let Some(key) = obj.keys().find(|k| *k != "numbers" && *k != "target") {
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["numbers", "target", "use_all"].contains(&k.as_str()))
+        {
             return Err(format!(
-                "spec: unknown field \"{key}\"; expected only \"numbers\" and \"target\""
+                "spec: unknown field \"{key}\"; expected only \"numbers\", \"target\" and \"use_all\""
             ));
         }
+        let use_all = match obj.get("use_all") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| format!("use_all: expected true or false, got {v}"))?,
+        };
         let numbers = obj
             .get("numbers")
             .ok_or_else(|| format!("numbers: missing; expected {SHAPE}"))?
@@ -229,7 +258,7 @@ impl Countdown {
             .get("target")
             .ok_or_else(|| format!("target: missing; expected {SHAPE}"))?;
         let target = json_int("target", target, MAX_TARGET)?;
-        Countdown::new(&numbers, target)
+        Ok(Countdown::new(&numbers, target)?.with_use_all(use_all))
     }
 
     /// The start state's spec (the task's parameters, not the current state),
@@ -239,8 +268,9 @@ impl Countdown {
             .iter()
             .map(u32::to_string)
             .collect();
+        let use_all = if self.use_all { ",\"use_all\":true" } else { "" };
         format!(
-            "{{\"numbers\":[{}],\"target\":{}}}",
+            "{{\"numbers\":[{}],\"target\":{}{use_all}}}",
             numbers.join(","),
             self.target
         )
@@ -269,7 +299,8 @@ impl Countdown {
         if j >= self.len as usize {
             return None;
         }
-        apply(op, self.nums[i], self.nums[j]).map(|r| (i, j, op, r))
+        let min_factor = if self.use_all { 1 } else { 2 };
+        apply_rule(op, self.nums[i], self.nums[j], min_factor).map(|r| (i, j, op, r))
     }
 
     /// Whether `action` may be played now.
@@ -304,9 +335,14 @@ impl Countdown {
         self.steps += 1;
     }
 
-    /// The verifier: the target is among the current numbers.
+    /// The verifier: the target is among the current numbers (use-all
+    /// rules: it is the only number left).
     pub fn is_success(&self) -> bool {
-        self.numbers().contains(&self.target)
+        if self.use_all {
+            self.numbers() == [self.target]
+        } else {
+            self.numbers().contains(&self.target)
+        }
     }
 
     pub fn is_terminal(&self) -> bool {
@@ -558,6 +594,47 @@ pub fn format_solution(steps: &[Step]) -> String {
 /// after the last step (an empty solution passes only if the target is an
 /// input). Unlike the game, `*1` and `/1` are accepted (harmless) and
 /// intermediate results are bounded only by `u64` arithmetic.
+/// Exact solver under use-all rules: a sequence of `numbers.len() - 1` steps
+/// that combines every number into `target` (`*1` and `/1` allowed).
+pub fn solve_all(numbers: &[u32], target: u32) -> Option<Vec<Step>> {
+    if numbers.is_empty() || numbers.len() > MAX_NUMBERS {
+        return None;
+    }
+    let mut nums: Vec<u32> = numbers.to_vec();
+    nums.sort_unstable_by(|a, b| b.cmp(a));
+    let mut steps = Vec::new();
+    solve_all_from(&nums, target, &mut steps).then_some(steps)
+}
+
+fn solve_all_from(nums: &[u32], target: u32, steps: &mut Vec<Step>) -> bool {
+    if nums.len() == 1 {
+        return nums[0] == target;
+    }
+    for i in 0..nums.len() {
+        for j in i + 1..nums.len() {
+            for (op, &sym) in OPS.iter().enumerate() {
+                let Some(r) = apply_rule(op, nums[i], nums[j], 1) else { continue };
+                let (next, len) = combine(nums, i, j, r);
+                steps.push((nums[i], sym, nums[j], r));
+                if solve_all_from(&next[..len], target, steps) {
+                    return true;
+                }
+                steps.pop();
+            }
+        }
+    }
+    false
+}
+
+/// [`verify_solution`] under use-all rules: also every number was used.
+pub fn verify_solution_all(numbers: &[u32], target: u32, solution: &str) -> bool {
+    let steps = solution
+        .split([',', ';', '\n'])
+        .filter(|t| !t.trim().is_empty())
+        .count();
+    steps + 1 == numbers.len() && verify_solution(numbers, target, solution)
+}
+
 pub fn verify_solution(numbers: &[u32], target: u32, solution: &str) -> bool {
     let mut pool: Vec<u64> = numbers.iter().map(|&v| u64::from(v)).collect();
     for text in solution.split([',', ';', '\n']) {
@@ -1317,4 +1394,32 @@ mod tests {
             prop_assert_eq!(verdict, g.is_success());
         }
     }
+    #[test]
+    fn use_all_rules_need_every_number() {
+        let spec = r#"{"numbers":[1,1,4,6],"target":24,"use_all":true}"#;
+        let g = Countdown::from_spec(spec).unwrap();
+        assert!(g.use_all());
+        assert_eq!(Countdown::from_spec(&g.to_spec()).unwrap(), g);
+        let steps = solve_all(&[1, 1, 4, 6], 24).expect("1 1 4 6 makes 24");
+        assert_eq!(steps.len(), 3);
+        let text = format_solution(&steps);
+        assert!(verify_solution_all(&[1, 1, 4, 6], 24, &text), "{text}");
+        assert!(!verify_solution_all(&[1, 1, 4, 6], 24, "6*4=24"));
+        // Replaying the solution reaches success only once every number is used.
+        let mut g = g;
+        for (k, step) in steps.iter().enumerate() {
+            assert!(!g.is_success());
+            let mut legal = Vec::new();
+            g.legal_actions(&mut legal);
+            let a = legal
+                .into_iter()
+                .find(|&a| g.label(a) == format!("{}{}{}={}", step.0, step.1, step.2, step.3))
+                .unwrap_or_else(|| panic!("step {k} {step:?} not legal in {}", g.render()));
+            g.step(a);
+        }
+        assert!(g.is_success() && g.is_terminal());
+        assert!(solve_all(&[1, 1, 1, 1], 24).is_none());
+        assert!(Countdown::from_spec(r#"{"numbers":[1,2],"target":3,"use_all":1}"#).is_err());
+    }
+
 }

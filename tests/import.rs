@@ -1,0 +1,130 @@
+//! Importing public task formats from sample files written here, then
+//! `eval --tasks` on each imported store.
+
+mod common;
+use common::*;
+use selfplay::tasks::connect4::{self, Connect4};
+use std::process::Command;
+
+/// Pons-format lines for a few late random positions, scored by our solver.
+fn pons_lines() -> String {
+    let mut out = String::new();
+    let mut seed = 7u64;
+    while out.lines().count() < 6 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut pos = Connect4::new();
+        let mut moves = String::new();
+        let mut legal = Vec::new();
+        for k in 0..24u64 {
+            legal.clear();
+            pos.legal_actions(&mut legal);
+            if legal.is_empty() {
+                break;
+            }
+            let a = legal[((seed >> (k % 50)) as usize + k as usize) % legal.len()];
+            pos.step(a);
+            moves.push(char::from(b'1' + a as u8));
+        }
+        if pos.is_terminal() {
+            continue;
+        }
+        if let Some(score) = connect4::solve(&pos, 5_000_000) {
+            out += &format!("{moves} {score}\n");
+        }
+    }
+    out
+}
+
+#[test]
+fn every_format_imports_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A model whose spaces cover sudoku too.
+    let with_sudoku = |args: &[&str]| {
+        let mut a = vec![
+            "--set",
+            "families.sudoku.weight=1",
+            "--set",
+            "families.sudoku.difficulty=[0.0, 0.2]",
+        ];
+        a.extend_from_slice(args);
+        selfplay(&out, &a)
+    };
+    ok(&with_sudoku(&["init"]));
+
+    let cd = dir.path().join("countdown.parquet");
+    let py = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys, pyarrow as pa, pyarrow.parquet as pq\n\
+             pq.write_table(pa.table({'target': [24, 10, 98], 'nums': [[1, 1, 4, 6], [2, 3, 4], [44, 19, 35]]}), sys.argv[1])",
+        )
+        .arg(&cd)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    let g24 = dir.path().join("24.csv");
+    std::fs::write(&g24, "Rank,Puzzles,AMT (s),Solved rate\n1,1 1 4 6,5.4,99%\n2,3 3 8 8,6.1,80%\n3,1 2 3 4,4.0,99%\n").unwrap();
+    let c4 = dir.path().join("Test_L3_R1");
+    std::fs::write(&c4, pons_lines()).unwrap();
+    let su = dir.path().join("sudoku.csv");
+    std::fs::write(
+        &su,
+        "quizzes,solutions\n530070000600195000098000060800060003400803001700020006060000280000419005000080079,x\n",
+    )
+    .unwrap();
+
+    for (file, format, family, rows) in [
+        (&cd, "countdown-parquet", "countdown", 3),
+        (&g24, "game24", "countdown", 3),
+        (&c4, "connect4-pons", "connect4", 6),
+        (&su, "sudoku", "sudoku", 1),
+    ] {
+        let f = file.to_str().unwrap();
+        let text = ok(&selfplay(
+            &out,
+            &["tasks", "--import", f, "--format", format],
+        ));
+        assert!(
+            text.contains(&format!("{rows} {family} tasks")),
+            "{format}: {text}"
+        );
+        let stem = file.file_stem().unwrap().to_string_lossy().to_string();
+        let store = out.join(format!("imported/name={stem}"));
+        let store = store.to_str().unwrap();
+        let report = ok(&selfplay(
+            &out,
+            &["eval", "--tasks", store, "--model", "best"],
+        ));
+        let want = if family == "connect4" {
+            "vs solver"
+        } else {
+            "vs none"
+        };
+        assert!(
+            report.contains(family) && report.contains("all") && report.contains(want),
+            "{format}: {report}"
+        );
+        assert!(report.contains(&format!("n={rows}")), "{format}: {report}");
+    }
+}
+
+#[test]
+fn bad_import_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let f = dir.path().join("hands.txt");
+    std::fs::write(&f, "1 2 3 4\n1 2 x 4\n").unwrap();
+    let f = f.to_str().unwrap();
+    fails_with(
+        &selfplay(&out, &["tasks", "--import", f, "--format", "game24"]),
+        &["hands.txt", "row 2", "four integers"],
+    );
+    fails_with(
+        &selfplay(&out, &["tasks", "--import", f, "--format", "chess-pgn"]),
+        &["--format chess-pgn", "game24"],
+    );
+    assert!(!out.join("imported").exists());
+}
