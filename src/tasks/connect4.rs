@@ -35,7 +35,7 @@
 //! The budget keeps generation near a millisecond per task, so only positions
 //! close to a decision are proven; open ones carry the heuristic reference.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Action, Family, Outcome, Task, TwoPlayer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -229,30 +229,6 @@ impl Connect4 {
 
     pub fn is_terminal(&self) -> bool {
         self.winner.is_some() || usize::from(self.plies) == CELLS
-    }
-
-    /// -1 when the previous mover just won, else 0 (draw or still running).
-    pub fn terminal_value(&self) -> f32 {
-        if self.winner.is_some() {
-            -1.0
-        } else {
-            0.0
-        }
-    }
-
-    /// Win / Loss from the first player's (X's) view, Draw on a full board.
-    pub fn outcome(&self) -> Option<Outcome> {
-        match self.winner {
-            Some(0) => Some(Outcome::Win),
-            Some(_) => Some(Outcome::Loss),
-            None if usize::from(self.plies) == CELLS => Some(Outcome::Draw),
-            None => None,
-        }
-    }
-
-    /// 0 = X (moves first), 1 = O.
-    pub fn to_move(&self) -> u8 {
-        self.plies & 1
     }
 
     /// Writes own stones to `out[..42]` and opponent stones to `out[42..84]`,
@@ -978,6 +954,20 @@ fn describe_solved(start: &Connect4, value: i32, cols: &[Action]) -> (String, Op
             );
             (text, None)
         }
+    }
+}
+
+impl TwoPlayer for Connect4 {
+    fn winner(&self) -> Option<u8> {
+        self.winner
+    }
+
+    fn plies(&self) -> u32 {
+        u32::from(self.plies)
+    }
+
+    fn cells(&self) -> u32 {
+        CELLS as u32
     }
 }
 

@@ -160,6 +160,40 @@ pub trait Puzzle {
     }
 }
 
+/// What every two-player board game shares: players alternate from the
+/// first, and the verdict follows from the winner and a full board.
+pub trait TwoPlayer {
+    /// The player (0 or 1) with a winning line, if any.
+    fn winner(&self) -> Option<u8>;
+    /// Stones on the board.
+    fn plies(&self) -> u32;
+    /// Stones on a full board.
+    fn cells(&self) -> u32;
+
+    /// Win/Loss from the first player's view, Draw on a full board.
+    fn outcome(&self) -> Option<Outcome> {
+        match self.winner() {
+            Some(0) => Some(Outcome::Win),
+            Some(_) => Some(Outcome::Loss),
+            None if self.plies() == self.cells() => Some(Outcome::Draw),
+            None => None,
+        }
+    }
+
+    /// For the player to move: the previous mover won (-1) or nothing yet / draw (0).
+    fn terminal_value(&self) -> f32 {
+        if self.winner().is_some() {
+            -1.0
+        } else {
+            0.0
+        }
+    }
+
+    fn to_move(&self) -> u8 {
+        (self.plies() & 1) as u8
+    }
+}
+
 /// One row of the tasks store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Task {

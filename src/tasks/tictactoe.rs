@@ -59,7 +59,7 @@
 //! From the mover's view: `out[cell]` = 1 for the mover's stones, then
 //! `out[9 + cell]` = 1 for the opponent's, cell index 0..=8 as above.
 
-use crate::tasks::{Action, Family, Outcome, Task};
+use crate::tasks::{Action, Family, Outcome, Task, TwoPlayer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -205,30 +205,6 @@ impl TicTacToe {
 
     pub fn is_terminal(&self) -> bool {
         self.winner.is_some() || usize::from(self.plies) == CELLS
-    }
-
-    /// -1 when the previous mover just won, else 0 (draw or still running).
-    pub fn terminal_value(&self) -> f32 {
-        if self.winner.is_some() {
-            -1.0
-        } else {
-            0.0
-        }
-    }
-
-    /// Win / Loss from the first player's (X's) view, Draw on a full board.
-    pub fn outcome(&self) -> Option<Outcome> {
-        match self.winner {
-            Some(0) => Some(Outcome::Win),
-            Some(_) => Some(Outcome::Loss),
-            None if usize::from(self.plies) == CELLS => Some(Outcome::Draw),
-            None => None,
-        }
-    }
-
-    /// 0 = X (moves first), 1 = O.
-    pub fn to_move(&self) -> u8 {
-        self.plies & 1
     }
 
     /// Writes own stones to `out[..9]` and opponent stones to `out[9..18]`;
@@ -638,6 +614,20 @@ fn statement(start: &TicTacToe) -> String {
          Give the value with perfect play and the optimal cells",
         player_name(start.to_move())
     )
+}
+
+impl TwoPlayer for TicTacToe {
+    fn winner(&self) -> Option<u8> {
+        self.winner
+    }
+
+    fn plies(&self) -> u32 {
+        u32::from(self.plies)
+    }
+
+    fn cells(&self) -> u32 {
+        CELLS as u32
+    }
 }
 
 #[cfg(test)]
