@@ -1111,26 +1111,6 @@ mod tests {
         assert!(!verify_solution(&[1, 2], &[1], 5, "take item 1"));
     }
 
-    #[test]
-    fn difficulty_is_clamped() {
-        let nan = generate(f32::NAN, 3);
-        assert_eq!(nan.difficulty, 0.0);
-        assert_eq!(nan.spec, generate(0.0, 3).spec);
-        assert_eq!(generate(7.0, 3).spec, generate(1.0, 3).spec);
-        assert_eq!(generate(-1.0, 3).difficulty, 0.0);
-    }
-
-    #[test]
-    fn generation_is_deterministic() {
-        for seed in [0, 1, u64::MAX] {
-            let t = generate(0.7, seed);
-            assert_eq!(t, generate(0.7, seed));
-            assert_eq!(t.task_id, format!("knapsack-{seed:016x}"));
-            assert_eq!(t.family, Family::Knapsack);
-        }
-        assert_eq!(generate(0.0, 0x2a).task_id, "knapsack-000000000000002a");
-    }
-
     /// Sets the verifier must reject, derived from an optimal set.
     fn corruptions(g: &Knapsack, best: &[usize]) -> Vec<(&'static str, Vec<usize>)> {
         let n = g.weights().len();

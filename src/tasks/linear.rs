@@ -1738,26 +1738,6 @@ mod tests {
     }
 
     #[test]
-    fn difficulty_is_clamped() {
-        let nan = generate(f32::NAN, 3);
-        assert_eq!(nan.difficulty, 0.0);
-        assert_eq!(nan.spec, generate(0.0, 3).spec);
-        assert_eq!(generate(7.0, 3).spec, generate(1.0, 3).spec);
-        assert_eq!(generate(-1.0, 3).difficulty, 0.0);
-    }
-
-    #[test]
-    fn generation_is_deterministic() {
-        for seed in [0, 1, u64::MAX] {
-            let t = generate(0.7, seed);
-            assert_eq!(t, generate(0.7, seed));
-            assert_eq!(t.task_id, format!("linear-{seed:016x}"));
-            assert_eq!(t.family, Family::Linear);
-        }
-        assert_eq!(generate(0.0, 0x2a).task_id, "linear-000000000000002a");
-    }
-
-    #[test]
     fn encode_is_bounded() {
         let g = game(br(3, 1, 2, 0, 0), lin(1, 10), 8);
         let mut obs = vec![0.0; OBS_DIM + 3];

@@ -303,3 +303,37 @@ impl Game {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generator contract every family keeps: a pure function of
+    /// (difficulty, seed), difficulty clamped to [0, 1] (NaN = 0), ids
+    /// `<family>-<seed as 16 hex digits>`.
+    #[test]
+    fn every_generator_is_deterministic_and_clamped() {
+        for &family in Family::ALL {
+            let nan = family.generate(f32::NAN, 3);
+            assert_eq!(nan.difficulty, 0.0, "{family}");
+            assert_eq!(nan.spec, family.generate(0.0, 3).spec, "{family}");
+            assert_eq!(
+                family.generate(7.0, 3).spec,
+                family.generate(1.0, 3).spec,
+                "{family}"
+            );
+            assert_eq!(family.generate(-1.0, 3).difficulty, 0.0, "{family}");
+            for seed in [0, 1, u64::MAX] {
+                let t = family.generate(0.7, seed);
+                assert_eq!(t, family.generate(0.7, seed), "{family}");
+                assert_eq!(t.task_id, format!("{family}-{seed:016x}"));
+                assert_eq!(t.family, family);
+                Game::from_task(&t).unwrap_or_else(|e| panic!("{family}: {e}"));
+            }
+            assert_eq!(
+                family.generate(0.0, 0x2a).task_id,
+                format!("{family}-000000000000002a")
+            );
+        }
+    }
+}

@@ -1354,23 +1354,7 @@ mod tests {
     }
 
     #[test]
-    fn difficulty_is_clamped() {
-        let nan = generate(f32::NAN, 3);
-        assert_eq!(nan.difficulty, 0.0);
-        assert_eq!(nan.spec, generate(0.0, 3).spec);
-        assert_eq!(generate(7.0, 3).spec, generate(1.0, 3).spec);
-        assert_eq!(generate(-1.0, 3).difficulty, 0.0);
-    }
-
-    #[test]
-    fn generation_is_deterministic() {
-        for seed in [0, 1, u64::MAX] {
-            let t = generate(0.7, seed);
-            assert_eq!(t, generate(0.7, seed));
-            assert_eq!(t.task_id, format!("sokoban-{seed:016x}"));
-            assert_eq!(t.family, Family::Sokoban);
-        }
-        assert_eq!(generate(0.0, 0x2a).task_id, "sokoban-000000000000002a");
+    fn generation_gives_distinct_tasks() {
         let distinct: HashSet<String> = (0..100).map(|s| generate(1.0, s).spec).collect();
         assert_eq!(distinct.len(), 100);
     }
