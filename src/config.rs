@@ -56,6 +56,11 @@ pub struct FamilyConfig {
     /// Number of levels of the `step` schedule.
     #[serde(default = "default_steps")]
     pub steps: u32,
+    /// Weight of a random-playout value mixed into the network's leaf value
+    /// for this family (0: network only). Helps long-horizon puzzles whose
+    /// sparse successes leave the value head little to learn from early on.
+    #[serde(default)]
+    pub rollout_mix: f32,
 }
 
 fn default_steps() -> u32 {
@@ -225,6 +230,12 @@ impl Config {
                     ));
                 }
             }
+            if !(0.0..=1.0).contains(&fam.rollout_mix) {
+                return Err(format!(
+                    "families.{name}.rollout_mix = {}: expected a value in [0, 1]",
+                    fam.rollout_mix
+                ));
+            }
             if !(fam.weight >= 0.0 && fam.weight.is_finite()) {
                 return Err(format!(
                     "families.{name}.weight = {}: expected >= 0",
@@ -270,6 +281,15 @@ impl Config {
             .collect();
         out.sort_by_key(|(f, _)| *f);
         out
+    }
+
+    /// Rollout mix weight per family, indexed by `family as usize`.
+    pub fn rollout_mix(&self) -> Vec<f32> {
+        let mut mix = vec![0.0; Family::ALL.len()];
+        for (f, c) in self.families() {
+            mix[f as usize] = c.rollout_mix;
+        }
+        mix
     }
 
     /// Observation and action sizes the run's model needs: the max over families.
@@ -421,6 +441,7 @@ mod tests {
             difficulty_start: Some([0.0, 0.2]),
             ramp_iterations: 5,
             steps: 4,
+            rollout_mix: 0.0,
         };
         assert_eq!(f.difficulty_at(1, 10), [0.0, 0.2]);
         assert_eq!(f.difficulty_at(3, 10), [0.25, 0.6]);

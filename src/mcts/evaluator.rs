@@ -10,8 +10,14 @@ use rayon::prelude::*;
 
 /// How an agent scores leaves. One `evaluate` call serves a whole wave.
 pub enum Evaluator {
-    /// Policy logits and value from the network.
-    Network { model: Box<OnnxModel>, id: String },
+    /// Policy logits and value from the network; for a family with a
+    /// rollout mix `l > 0` the value is `(1 - l) * net + l * rollout`
+    /// (AlphaGo's leaf evaluation), indexed by `family as usize`.
+    Network {
+        model: Box<OnnxModel>,
+        id: String,
+        rollout_mix: Vec<f32>,
+    },
     /// Uniform priors; value from one random playout to the end.
     Rollout,
     /// Uniform priors, value 0: search guided by nothing but terminal states.
@@ -47,7 +53,11 @@ impl Evaluator {
         values.clear();
         values.resize(n, 0.0);
         match self {
-            Evaluator::Network { model, id } => {
+            Evaluator::Network {
+                model,
+                id,
+                rollout_mix,
+            } => {
                 scratch.clear();
                 scratch.resize(n * obs_dim, 0.0);
                 scratch
@@ -56,7 +66,9 @@ impl Evaluator {
                     .for_each(|(row, (game, _))| game.encode(row));
                 model
                     .run(scratch, n, logits, values)
-                    .map_err(|e| Error::Model(format!("{id}: {e}")))
+                    .map_err(|e| Error::Model(format!("{id}: {e}")))?;
+                mix_rollouts(rollout_mix, leaves, values);
+                Ok(())
             }
             Evaluator::Rollout => {
                 values
@@ -68,6 +80,23 @@ impl Evaluator {
             Evaluator::Uniform | Evaluator::Random => Ok(()),
         }
     }
+}
+
+/// Blends each leaf's network value with a random playout where its
+/// family's mix weight is positive.
+fn mix_rollouts(mix: &[f32], leaves: &[(&Game, u64)], values: &mut [f32]) {
+    if mix.iter().all(|&l| l <= 0.0) {
+        return;
+    }
+    values
+        .par_iter_mut()
+        .zip(leaves.par_iter())
+        .for_each(|(v, (game, seed))| {
+            let l = mix.get(game.family() as usize).copied().unwrap_or(0.0);
+            if l > 0.0 {
+                *v = (1.0 - l) * *v + l * rollout_value(game, *seed);
+            }
+        });
 }
 
 /// Value of one random playout, from the view of the leaf's mover.

@@ -183,11 +183,19 @@ impl Slot {
             && self.sims_done + (self.pending.len() as u32) < p.num_simulations
         {
             let tree = &mut self.trees[t];
+            if tree.root().solved {
+                // A proven success needs no more search: move now.
+                self.sims_done = p.num_simulations - self.pending.len() as u32;
+                break;
+            }
             let (node, game) = descend(tree, &self.game, p);
             tree.add_virtual_loss(node);
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
                 tree.backup(node, game.to_move(), game.terminal_value());
+                if game.family().num_players() == 1 && game.outcome() == Some(Outcome::Success) {
+                    tree.mark_solved(node);
+                }
                 self.sims_done += 1;
                 terminal_sims += 1;
                 continue;
@@ -255,7 +263,14 @@ impl Slot {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
         let total: u32 = stats.iter().map(|s| s.1).sum();
-        let policy: Vec<(Action, f32)> = if total == 0 {
+        let solved = self.trees[t].solved_child();
+        let policy: Vec<(Action, f32)> = if let Some(a) = solved {
+            // The search proved this move reaches success: teach exactly it.
+            stats
+                .iter()
+                .map(|s| (s.0, if s.0 == a { 1.0 } else { 0.0 }))
+                .collect()
+        } else if total == 0 {
             stats.iter().map(|s| (s.0, s.3)).collect()
         } else {
             stats
@@ -265,7 +280,9 @@ impl Slot {
         };
         let sample =
             p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
-        let action = if sample {
+        let action = if let Some(a) = solved {
+            a
+        } else if sample {
             sample_action(&stats, p.temperature, &mut self.rng)
         } else {
             greedy_action(&stats)

@@ -22,6 +22,8 @@ pub struct Node {
     pub value_sum: f32,
     /// Network value of this state from its mover's view (for first-play urgency).
     pub net_value: f32,
+    /// A puzzle success was reached through this node: its chooser can force it.
+    pub solved: bool,
 }
 
 impl Node {
@@ -38,6 +40,7 @@ impl Node {
             visits: 0,
             value_sum: 0.0,
             net_value: 0.0,
+            solved: false,
         }
     }
 
@@ -135,6 +138,25 @@ impl Tree {
             node.value_sum += v + VIRTUAL_LOSS;
             n = parent;
         }
+    }
+
+    /// Marks `leaf` and its ancestors solved: in a single-player puzzle every
+    /// node on the path chose it, so each can force the success below.
+    pub fn mark_solved(&mut self, leaf: u32) {
+        let mut n = leaf;
+        while n != NONE && !self.nodes[n as usize].solved {
+            self.nodes[n as usize].solved = true;
+            n = self.nodes[n as usize].parent;
+        }
+    }
+
+    /// The root's most visited solved child, if search proved one.
+    pub fn solved_child(&self) -> Option<Action> {
+        self.children(0)
+            .map(|i| &self.nodes[i])
+            .filter(|c| c.solved)
+            .max_by_key(|c| c.visits)
+            .map(|c| c.action)
     }
 
     /// Expands `n` with children for `legal`, priors from masked-softmax logits.
@@ -297,6 +319,24 @@ mod tests {
         assert_eq!(acts, vec![1, 2]);
         t.advance(9, 0);
         assert_eq!(t.nodes.len(), 1);
+    }
+
+    #[test]
+    fn solved_marks_the_path_and_survives_advance() {
+        let mut t = Tree::new(0);
+        let logits = [0.0; 8];
+        t.expand(0, 0, &[3, 5], &logits, 0.0);
+        let c = (t.children(0).start + 1) as u32;
+        t.expand(c, 0, &[1, 2], &logits, 0.0);
+        let g = t.children(c).start as u32;
+        assert_eq!(t.solved_child(), None);
+        t.mark_solved(g);
+        assert!(t.root().solved && t.nodes[c as usize].solved);
+        assert!(!t.nodes[(c - 1) as usize].solved);
+        assert_eq!(t.solved_child(), Some(5));
+        t.advance(5, 0);
+        assert!(t.root().solved);
+        assert_eq!(t.solved_child(), Some(1));
     }
 
     #[test]

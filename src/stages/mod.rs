@@ -101,6 +101,7 @@ pub fn load_evaluator(cfg: &Config, dir: &Path) -> Result<(Evaluator, ModelMeta)
         Evaluator::Network {
             model: Box::new(model),
             id: meta.id.clone(),
+            rollout_mix: cfg.rollout_mix(),
         },
         meta,
     ))
