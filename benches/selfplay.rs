@@ -94,6 +94,7 @@ fn self_play(model: OnnxModel, cfg: &Config, spec: &MlpSpec, n: usize) -> Search
     let mut agents = [Evaluator::Network {
         model: Box::new(model),
         id: "bench".into(),
+        rollout_mix: cfg.rollout_mix(),
     }];
     let mut search = BatchedSearch {
         params: SearchParams::from_config(&cfg.mcts, true),

@@ -433,6 +433,15 @@ mod tests {
     }
 
     #[test]
+    fn rollout_mix_outside_unit_interval_is_refused() {
+        let e = Config::load(None, &["families.countdown.rollout_mix=1.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("rollout_mix"), "{e}");
+        let c = Config::load(None, &["families.countdown.rollout_mix=0.25".into()]).unwrap();
+        assert_eq!(c.rollout_mix()[Family::Countdown as usize], 0.25);
+        assert_eq!(c.rollout_mix()[Family::Connect4 as usize], 0.0);
+    }
+
+    #[test]
     fn curricula_ramp_from_start_to_end() {
         let mut f = FamilyConfig {
             weight: 1.0,

@@ -641,6 +641,25 @@ mod tests {
     }
 
     #[test]
+    fn solved_puzzles_are_played_out_without_spending_the_budget() {
+        // Countdown with one step to go: the first simulations prove it.
+        let task = Family::Countdown.generate(0.0, 7);
+        let spec = EpisodeSpec {
+            game: Game::from_task(&task).unwrap(),
+            task,
+            seed: 1,
+            agents: [0, 0],
+        };
+        let f = play(vec![spec], &mut [Evaluator::Uniform], params(4000, 1));
+        assert_eq!(f[0].outcome, Outcome::Success);
+        let last = f[0].steps.last().unwrap();
+        let total: u32 = last.stats.iter().map(|s| s.1).sum();
+        assert!(total < 4000, "search stopped once solved, visits {total}");
+        let p: Vec<f32> = last.policy.iter().map(|p| p.1).filter(|&p| p > 0.0).collect();
+        assert_eq!(p, vec![1.0], "proven move is the whole target");
+    }
+
+    #[test]
     fn two_agents_play_their_own_colours() {
         // Random vs rollout MCTS: every game ends, and the record alternates movers.
         let specs = (0..6)

@@ -918,6 +918,66 @@ fn plural(n: u32, word: &str) -> String {
     }
 }
 
+/// Node budget of [`verify_solution`]'s re-solve (every move scored).
+pub const VERIFY_NODE_BUDGET: u64 = 2_000_000;
+
+/// Checks a reference claim such as `play col 3 or col 5 (wins in 4 moves)`,
+/// `draw with col 4` or `play col 2 (loses against perfect play: ...)`
+/// against the spec by full-window solves of the position and of each
+/// listed move (not the generator's null-window tests). The claim must
+/// state the exact value and list at least one column, each legal and
+/// achieving it. Heuristic (unproven) references, positions not solved
+/// within [`VERIFY_NODE_BUDGET`] nodes per solve and bad specs fail.
+pub fn verify_solution(spec: &str, solution: &str) -> bool {
+    let Ok(pos) = Connect4::from_spec(spec) else {
+        return false;
+    };
+    let Some((cols, claim)) = split_claim(solution) else {
+        return false;
+    };
+    if pos.is_terminal() || cols.is_empty() {
+        return false;
+    }
+    let Some(value) = solve(&pos, VERIFY_NODE_BUDGET) else {
+        return false;
+    };
+    let achieves = |col: Action| {
+        let mut legal = Vec::new();
+        pos.legal_actions(&mut legal);
+        if !legal.contains(&col) {
+            return false;
+        }
+        let mut child = pos.clone();
+        child.step(col);
+        solve(&child, VERIFY_NODE_BUDGET).is_some_and(|v| -v == value)
+    };
+    let (expected, _) = describe_solved(&pos, value, &cols);
+    split_claim(&expected).is_some_and(|e| e.1 == claim) && cols.iter().all(|&c| achieves(c))
+}
+
+/// Splits claim text into its 0-based columns (`col N`, joined by `or`)
+/// and the rest, lower-cased with single spaces.
+fn split_claim(text: &str) -> Option<(Vec<Action>, String)> {
+    let lower = text.trim().to_lowercase();
+    let mut tokens = lower.split_whitespace().peekable();
+    let (mut cols, mut rest) = (Vec::new(), Vec::new());
+    while let Some(t) = tokens.next() {
+        if t == "col" {
+            let n: usize = tokens.next()?.trim_end_matches(',').parse().ok()?;
+            if !(1..=WIDTH).contains(&n) || cols.contains(&((n - 1) as Action)) {
+                return None;
+            }
+            cols.push((n - 1) as Action);
+            if tokens.peek() == Some(&"or") {
+                tokens.next();
+            }
+        } else {
+            rest.push(t);
+        }
+    }
+    Some((cols, rest.join(" ")))
+}
+
 /// Text and optimal steps: exact when the solver finishes in budget, else heuristic.
 fn reference_solution(start: &Connect4) -> (String, Option<u32>) {
     match optimal_moves(start, GEN_NODE_BUDGET) {
@@ -1224,6 +1284,40 @@ mod tests {
             }
         }
         assert!(solved > 0);
+    }
+
+    #[test]
+    fn verifier_accepts_exact_references_and_rejects_corruptions() {
+        let mut checked = 0;
+        for seed in 0..150 {
+            let t = generate(1.0, seed);
+            if t.reference_solution.contains("heuristic") {
+                assert!(!verify_solution(&t.spec, &t.reference_solution));
+                continue;
+            }
+            checked += 1;
+            assert!(verify_solution(&t.spec, &t.reference_solution), "{t:?}");
+            let pos = Connect4::from_spec(&t.spec).unwrap();
+            let (cols, _) = split_claim(&t.reference_solution).unwrap();
+            let mut legal = Vec::new();
+            pos.legal_actions(&mut legal);
+            // The reference lists every optimal move: an unlisted legal
+            // move in place of the first listed one is worse and fails.
+            if let Some(bad) = legal.iter().find(|c| !cols.contains(c)) {
+                let text = t
+                    .reference_solution
+                    .replace(&format!("col {}", cols[0] + 1), &format!("col {}", bad + 1));
+                assert!(!verify_solution(&t.spec, &text), "{text}");
+            }
+            // A wrong claim about the value fails.
+            let text = t.reference_solution.replace("wins in", "loses in");
+            if text != t.reference_solution {
+                assert!(!verify_solution(&t.spec, &text));
+            }
+            assert!(!verify_solution(&t.spec, "play col 9"));
+            assert!(!verify_solution(&t.spec, ""));
+        }
+        assert!(checked >= 10, "only {checked} exact references");
     }
 
     #[test]

@@ -626,6 +626,20 @@ fn solve_all_from(nums: &[u32], target: u32, steps: &mut Vec<Step>) -> bool {
     false
 }
 
+/// Verifies `solution` against a task spec under the spec's rules
+/// (use-all or not); a bad spec fails.
+pub fn verify_spec(spec: &str, solution: &str) -> bool {
+    let Ok(p) = Countdown::from_spec(spec) else {
+        return false;
+    };
+    let numbers = &p.start[..usize::from(p.start_len)];
+    if p.use_all {
+        verify_solution_all(numbers, p.target, solution)
+    } else {
+        verify_solution(numbers, p.target, solution)
+    }
+}
+
 /// [`verify_solution`] under use-all rules: also every number was used.
 pub fn verify_solution_all(numbers: &[u32], target: u32, solution: &str) -> bool {
     let steps = solution

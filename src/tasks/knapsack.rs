@@ -525,6 +525,12 @@ pub fn format_solution(weights: &[u32], values: &[u32], capacity: u32, items: &[
 // Verifier
 // ---------------------------------------------------------------------------
 
+/// [`verify_solution`] on a task spec; a bad spec fails.
+pub fn verify_spec(spec: &str, solution: &str) -> bool {
+    Knapsack::from_spec(spec)
+        .is_ok_and(|k| verify_solution(k.weights(), k.values(), k.capacity, solution))
+}
+
 /// Checks human text like `"take items 1, 4, 5 (weight 17/20, value 31)"`
 /// against the instance, independently of the game and the DP: items are
 /// 1-based, distinct, separated by commas and/or spaces ("and" allowed), in

@@ -131,6 +131,27 @@ impl std::fmt::Display for Family {
     }
 }
 
+impl Task {
+    /// Checks `solution` (text in the form of `reference_solution`) against
+    /// this task's spec with the family's own verifier, which shares no code
+    /// with the generator's solver. A bad spec or solution is `false`.
+    pub fn verify(&self, solution: &str) -> bool {
+        let spec = self.spec.as_str();
+        match self.family {
+            Family::Countdown => countdown::verify_spec(spec, solution),
+            Family::Connect4 => connect4::verify_solution(spec, solution),
+            Family::Deduction => deduction::verify_solution(spec, solution),
+            Family::Sudoku => sudoku::verify_solution(spec, solution),
+            Family::ListDsl => listdsl::verify_solution(spec, solution),
+            Family::Linear => linear::verify_solution(spec, solution),
+            Family::Knapsack => knapsack::verify_spec(spec, solution),
+            Family::Sokoban => sokoban::verify_solution(spec, solution),
+            Family::GridPath => gridpath::verify_solution(spec, solution),
+            Family::TicTacToe => tictactoe::verify_solution(spec, solution),
+        }
+    }
+}
+
 /// What every single-player family shares: the verdict follows from the
 /// verifier (`is_success`) and `is_terminal` alone.
 pub trait Puzzle {
@@ -334,6 +355,28 @@ mod tests {
                 family.generate(0.0, 0x2a).task_id,
                 format!("{family}-000000000000002a")
             );
+        }
+    }
+
+    /// `Task::verify` routes to each family's verifier: references pass
+    /// (Connect Four: exact ones), other tasks' references and junk fail.
+    #[test]
+    fn task_verify_accepts_references_and_rejects_others() {
+        for &family in Family::ALL {
+            let mut passed = 0;
+            for seed in 0..20 {
+                let t = family.generate(1.0, seed);
+                let exact = !t.reference_solution.contains("heuristic");
+                assert_eq!(t.verify(&t.reference_solution), exact, "{t:?}");
+                passed += usize::from(exact);
+                assert!(!t.verify("nonsense ###"), "{family}");
+                let mut bad = t.clone();
+                bad.spec = "{".into();
+                assert!(!bad.verify(&t.reference_solution), "{family}");
+            }
+            // Most Connect Four openings carry heuristic references.
+            let min = if family == Family::Connect4 { 1 } else { 20 };
+            assert!(passed >= min, "{family}: {passed} exact references");
         }
     }
 }
