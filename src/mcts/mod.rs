@@ -655,7 +655,12 @@ mod tests {
         let last = f[0].steps.last().unwrap();
         let total: u32 = last.stats.iter().map(|s| s.1).sum();
         assert!(total < 4000, "search stopped once solved, visits {total}");
-        let p: Vec<f32> = last.policy.iter().map(|p| p.1).filter(|&p| p > 0.0).collect();
+        let p: Vec<f32> = last
+            .policy
+            .iter()
+            .map(|p| p.1)
+            .filter(|&p| p > 0.0)
+            .collect();
         assert_eq!(p, vec![1.0], "proven move is the whole target");
     }
 
