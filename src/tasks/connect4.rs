@@ -941,9 +941,9 @@ pub fn verify_solution(spec: &str, solution: &str) -> bool {
     let Some(value) = solve(&pos, VERIFY_NODE_BUDGET) else {
         return false;
     };
+    let mut legal = Vec::new();
+    pos.legal_actions(&mut legal);
     let achieves = |col: Action| {
-        let mut legal = Vec::new();
-        pos.legal_actions(&mut legal);
         if !legal.contains(&col) {
             return false;
         }
