@@ -295,7 +295,7 @@ impl Config {
     /// Observation and action sizes the run's model needs: the max over families.
     pub fn model_dims(&self) -> (usize, usize) {
         let fams = self.families();
-        let obs = fams.iter().map(|(f, _)| f.obs_dim()).max().unwrap_or(0);
+        let obs = fams.iter().map(|(f, _)| f.input_dim()).max().unwrap_or(0);
         let act = fams.iter().map(|(f, _)| f.action_dim()).max().unwrap_or(0);
         (obs, act)
     }

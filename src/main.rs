@@ -137,7 +137,8 @@ enum Command {
     },
     /// Play one episode and print it step by step.
     Show {
-        /// countdown (math) or connect4 (search).
+        /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
+        /// sokoban, gridpath, tictactoe, connect4) or a kind (its first family).
         #[arg(long)]
         family: String,
         #[arg(long, default_value_t = 42)]

@@ -173,7 +173,8 @@ impl Batch {
         let mut policy = vec![0f32; n * ad];
         let mut value = vec![0f32; n];
         for (i, e) in examples.iter().enumerate() {
-            let bad = e.obs.len() > od
+            let bad = e.family.input_dim() > od
+                || e.obs.len() != e.family.obs_dim()
                 || e.legal
                     .iter()
                     .chain(&e.policy_actions)
@@ -181,11 +182,13 @@ impl Batch {
                 || e.policy_actions.len() != e.policy_probs.len();
             if bad {
                 return Err(Error::Data(format!(
-                    "example {i}: obs length {} / actions do not fit the model (obs_dim {od}, action_dim {ad})",
-                    e.obs.len()
+                    "example {i} ({}): obs length {} (expected {}) / actions do not fit the model (obs_dim {od}, action_dim {ad})",
+                    e.family,
+                    e.obs.len(),
+                    e.family.obs_dim()
                 )));
             }
-            obs[i * od..i * od + e.obs.len()].copy_from_slice(&e.obs);
+            e.family.write_input(&e.obs, &mut obs[i * od..(i + 1) * od]);
             e.legal
                 .iter()
                 .for_each(|&a| mask[i * ad + a as usize] = 1.0);

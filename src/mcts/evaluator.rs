@@ -63,7 +63,7 @@ impl Evaluator {
                 scratch
                     .par_chunks_mut(obs_dim)
                     .zip(leaves.par_iter())
-                    .for_each(|(row, (game, _))| game.encode(row));
+                    .for_each(|(row, (game, _))| game.encode_input(row));
                 model
                     .run(scratch, n, logits, values)
                     .map_err(|e| Error::Model(format!("{id}: {e}")))?;

@@ -68,14 +68,14 @@ impl ModelMeta {
 
     /// Errors when a family's observation or action space does not fit.
     pub fn check_family(&self, family: Family) -> Result<()> {
-        if family.obs_dim() > self.spec.obs_dim || family.action_dim() > self.spec.action_dim {
+        if family.input_dim() > self.spec.obs_dim || family.action_dim() > self.spec.action_dim {
             return Err(Error::Model(format!(
                 "model {} has obs_dim {} / action_dim {}, but family {} needs at least {} / {}",
                 self.id,
                 self.spec.obs_dim,
                 self.spec.action_dim,
                 family,
-                family.obs_dim(),
+                family.input_dim(),
                 family.action_dim()
             )));
         }

@@ -30,7 +30,7 @@ pub fn run_show(
         None => (
             Evaluator::Rollout,
             "mcts_rollout (no model given)".to_string(),
-            (family.obs_dim(), family.action_dim()),
+            (family.input_dim(), family.action_dim()),
         ),
     };
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);

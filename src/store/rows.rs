@@ -273,6 +273,7 @@ pub fn tasks_from_batch(b: &RecordBatch, family: Family) -> Result<Vec<Task>> {
 /// Training view of an example row: what the trainer needs, nothing else.
 #[derive(Clone, Debug)]
 pub struct TrainExample {
+    pub family: Family,
     pub obs: Vec<f32>,
     pub legal: Vec<u16>,
     pub policy_actions: Vec<u16>,
@@ -282,6 +283,7 @@ pub struct TrainExample {
 }
 
 pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
+    let family = str_col(b, "family")?;
     let obs = col(b, "obs")?.as_list::<i32>();
     let legal = col(b, "legal")?.as_list::<i32>();
     let pa = col(b, "policy_actions")?.as_list::<i32>();
@@ -294,16 +296,20 @@ pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
     let u16_list = |l: &arrow::array::ListArray, i: usize| -> Vec<u16> {
         l.value(i).as_primitive::<UInt16Type>().values().to_vec()
     };
-    Ok((0..b.num_rows())
-        .map(|i| TrainExample {
-            obs: f32_list(obs, i),
-            legal: u16_list(legal, i),
-            policy_actions: u16_list(pa, i),
-            policy_probs: f32_list(pp, i),
-            value: value.value(i),
-            weight: weight.value(i),
+    (0..b.num_rows())
+        .map(|i| {
+            Ok(TrainExample {
+                family: Family::parse(family.value(i))
+                    .map_err(|e| Error::Data(format!("examples row {i}: column family: {e}")))?,
+                obs: f32_list(obs, i),
+                legal: u16_list(legal, i),
+                policy_actions: u16_list(pa, i),
+                policy_probs: f32_list(pp, i),
+                value: value.value(i),
+                weight: weight.value(i),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Reads eval rows back (inspect, run table).

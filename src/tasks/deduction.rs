@@ -41,11 +41,19 @@
 //! [`MAX_ATTEMPTS`] misses the deepest draw seen is kept, which the tests
 //! check does not happen in practice.
 //!
-//! # Observation ([`OBS_DIM`] = 384 floats, all within `[0, 4]`)
+//! # Observation ([`OBS_DIM`] = 452 floats, all within `[-4, 4]`)
 //!
 //! Costs are delete-relaxation estimates from the current derived set:
 //! `h_add(a)` (sum of body costs + 1, an over-estimate under sharing) and
-//! `h_max(a)` (max of body costs + 1, a lower bound on firings). `rel(a)` is
+//! `h_max(a)` (max of body costs + 1, a lower bound on firings). The
+//! *relaxed plan* is FF's (Hoffmann & Nebel 2001): from the goal back, each
+//! underived atom takes its cheapest rule under `h_add`. Derivation has no
+//! deletes, so that plan is a real derivation and its size `h_ff` bounds the
+//! optimum from above: with `h_max <= optimum <= h_ff`, the two slacks below
+//! tell "doomed" (negative lower-bound slack) from "a plan fits" (plan
+//! slack at least 0), which one clamped slack could not; both verdicts come as
+//! flags, since a small network reads a flag far more easily than the sign
+//! of a scaled difference. `rel(a)` is
 //! `1 / (1 + hops)` where `hops` counts rules from `a` forward to the goal in
 //! the rule graph (0 when `a` cannot contribute to the goal). Costs are
 //! scaled by `/8` and capped at 4 (4 = underivable).
@@ -58,10 +66,14 @@
 //! | 3            | `h_max(goal)` scaled                                         |
 //! | 4            | `min(fireable rules, 32) / 8`                                |
 //! | 5            | derived atoms / 24                                           |
-//! | 6            | `clamp((budget left - h_max(goal)) / 8, 0, 4)` (0 = no slack or underivable) |
+//! | 6            | `clamp((budget left - h_max(goal)) / 8, -4, 4)` (< 0: doomed; -4 when underivable) |
 //! | 7            | goal still derivable (1/0)                                   |
-//! | 8 + 5a..     | atom `a` (0..24): present, derived, is goal, `h_add(a)` scaled, `rel(a)` |
-//! | 128 + 8r..   | rule `r` (0..32, action order): present, fireable, head derived, head is goal, body size / 3, underived body atoms / 3, `rel(head)`, `(1 + sum of body h_add)` scaled |
+//! | 8            | `clamp((budget left - h_ff(goal)) / 8, -4, 4)` (>= 0: the relaxed plan fits; -4 when underivable) |
+//! | 9            | `h_ff(goal)` scaled                                          |
+//! | 10           | the relaxed plan fits the budget left (1/0)                  |
+//! | 11           | doomed: underivable, or `h_max(goal)` > budget left (1/0)    |
+//! | 12 + 5a..    | atom `a` (0..24): present, derived, is goal, `h_add(a)` scaled, `rel(a)` |
+//! | 132 + 10r..  | rule `r` (0..32, action order): present, fireable, head derived, head is goal, body size / 3, underived body atoms / 3, `rel(head)`, `(1 + sum of body h_add)` scaled, in the relaxed plan, fireable and in the relaxed plan (FF's helpful action) |
 //!
 //! The rule block lines up with the action space, so a small MLP can read
 //! "fireable and close to the goal" per action directly.
@@ -88,9 +100,9 @@ pub const ATOM_NAMES: [&str; MAX_ATOMS] = [
     "nut", "oak", "pine", "quill", "reed", "sand", "tide", "urn", "vine", "wolf", "yak",
 ];
 
-const GLOBAL_FEATURES: usize = 8;
+const GLOBAL_FEATURES: usize = 12;
 const ATOM_FEATURES: usize = 5;
-const RULE_FEATURES: usize = 8;
+const RULE_FEATURES: usize = 10;
 const ATOM_BASE: usize = GLOBAL_FEATURES;
 const RULE_BASE: usize = ATOM_BASE + MAX_ATOMS * ATOM_FEATURES;
 /// Observation length; see the module docs for the layout.
@@ -346,6 +358,7 @@ impl Deduction {
         let h_max = relaxed_costs(self.rules(), self.derived, u32::max);
         let rel = goal_hops(self.rules(), self.goal());
         let goal = self.goal();
+        let plan = relaxed_plan(self.rules(), self.derived, goal, &h_add);
         let left = u32::from(self.budget.saturating_sub(self.steps));
         let fireable = (0..MAX_RULES).filter(|&r| self.fireable(r)).count();
         out[0] = f32::from(self.steps) / f32::from(self.budget);
@@ -354,9 +367,19 @@ impl Deduction {
         out[3] = scaled_cost(h_max[goal]);
         out[4] = fireable as f32 / 8.0;
         out[5] = self.derived.count_ones() as f32 / MAX_ATOMS as f32;
+        let slack = |need: u32| ((left as f32 - need as f32) / 8.0).clamp(-4.0, 4.0);
+        out[6] = -4.0;
+        out[8] = -4.0;
+        out[9] = 4.0;
+        out[11] = 1.0;
         if h_max[goal] != INF {
-            out[6] = ((left as f32 - h_max[goal] as f32) / 8.0).clamp(0.0, 4.0);
+            let h_ff = plan.count_ones();
+            out[6] = slack(h_max[goal]);
             out[7] = 1.0;
+            out[8] = slack(h_ff);
+            out[9] = scaled_cost(h_ff);
+            out[10] = flag(h_ff <= left);
+            out[11] = flag(h_max[goal] > left);
         }
         for a in 0..self.atoms() {
             let f = &mut out[ATOM_BASE + a * ATOM_FEATURES..][..ATOM_FEATURES];
@@ -380,6 +403,8 @@ impl Deduction {
             f[5] = (rule.body & !self.derived).count_ones() as f32 / 3.0;
             f[6] = relevance(rel[head]);
             f[7] = scaled_cost(body_cost);
+            f[8] = flag(plan & (1 << r) != 0);
+            f[9] = flag(plan & (1 << r) != 0 && self.fireable(r));
         }
     }
 
@@ -502,6 +527,48 @@ fn relaxed_costs(rules: &[Rule], derived: u32, combine: fn(u32, u32) -> u32) -> 
             return cost;
         }
     }
+}
+
+/// FF's relaxed plan as a bit set of rule indices: from the goal back, each
+/// underived atom takes the rule with the cheapest body under `h_add`
+/// (lowest index on ties), whose underived body atoms follow. Best
+/// supporters have strictly cheaper bodies, so the plan is acyclic and can
+/// fire in order: its size bounds the optimal firings from above. Empty when
+/// the goal is derived or underivable.
+fn relaxed_plan(rules: &[Rule], derived: u32, goal: usize, h_add: &[u32; MAX_ATOMS]) -> u32 {
+    if h_add[goal] == INF {
+        return 0;
+    }
+    let body_cost = |rule: &Rule| {
+        rule.body_atoms()
+            .try_fold(0u32, |c, b| (h_add[b] != INF).then(|| c.saturating_add(h_add[b])))
+    };
+    let (mut plan, mut seen) = (0u32, derived);
+    let mut stack = [0usize; MAX_ATOMS];
+    let mut len = 0;
+    if seen & (1 << goal) == 0 {
+        seen |= 1 << goal;
+        stack[0] = goal;
+        len = 1;
+    }
+    while len > 0 {
+        len -= 1;
+        let atom = stack[len];
+        let best = (0..rules.len())
+            .filter(|&r| usize::from(rules[r].head) == atom)
+            .filter_map(|r| body_cost(&rules[r]).map(|c| (c, r)))
+            .min();
+        let Some((_, r)) = best else { continue };
+        plan |= 1 << r;
+        for b in rules[r].body_atoms() {
+            if seen & (1 << b) == 0 {
+                seen |= 1 << b;
+                stack[len] = b;
+                len += 1;
+            }
+        }
+    }
+    plan
 }
 
 /// Fewest rule hops from each atom forward to the goal (goal = 0, INF when
@@ -1201,11 +1268,13 @@ mod tests {
         let g = sample();
         let mut obs = vec![0.0; OBS_DIM + 3];
         g.encode(&mut obs);
-        assert!(obs.iter().all(|x| x.is_finite() && (0.0..=4.0).contains(x)));
+        assert!(obs.iter().all(|x| x.is_finite() && (-4.0..=4.0).contains(x)));
         assert_eq!(&obs[OBS_DIM..], &[0.0; 3]);
         assert_eq!(obs[3], 2.0 / 8.0, "h_max(goal) = 2");
         assert_eq!(obs[6], 1.0 / 8.0, "budget 3, needs 2");
         assert_eq!(obs[7], 1.0);
+        assert_eq!((obs[8], obs[9]), (1.0 / 8.0, 2.0 / 8.0), "plan: cat, elm");
+        assert_eq!((obs[10], obs[11]), (1.0, 0.0), "the plan fits, not doomed");
         let atom = |a: usize, f: usize| obs[ATOM_BASE + a * ATOM_FEATURES + f];
         assert_eq!(atom(0, 1), 1.0, "ash known");
         assert_eq!(atom(4, 2), 1.0, "elm is the goal");
@@ -1218,10 +1287,15 @@ mod tests {
         assert_eq!(rule_f(5, 2), 1.0, "dew => ash: ash known");
         assert_eq!(rule_f(5, 6), 1.0 / 3.0, "ash is two hops from elm");
         assert_eq!(rule_f(6, 0), 0.0, "only 6 rules");
+        let in_plan: Vec<usize> = (0..6).filter(|&r| rule_f(r, 8) == 1.0).collect();
+        assert_eq!(in_plan, [1, 4], "ash and bee => cat, cat => elm");
+        assert_eq!((rule_f(1, 9), rule_f(4, 9)), (1.0, 0.0), "only cat's rule can fire");
         let blocked = game(3, &[0], &[rule(&[1], 2)], 2, 2);
         let mut obs = vec![0.0; OBS_DIM];
         blocked.encode(&mut obs);
         assert_eq!((obs[2], obs[3], obs[7]), (4.0, 4.0, 0.0));
+        assert_eq!((obs[6], obs[8], obs[9]), (-4.0, -4.0, 4.0), "underivable");
+        assert_eq!((obs[10], obs[11]), (0.0, 1.0), "underivable");
     }
 
     #[test]
@@ -1507,6 +1581,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn relaxed_plan_brackets_the_optimum_and_fires() {
+        for seed in 0..1500u64 {
+            let difficulty = (seed % 11) as f32 / 10.0;
+            let mut g = Deduction::from_spec(&generate(difficulty, seed).spec).unwrap();
+            let opt = solve(&g).unwrap().len() as u32;
+            let h_add = relaxed_costs(g.rules(), g.derived, |a, b| a.saturating_add(b));
+            let h_max = relaxed_costs(g.rules(), g.derived, u32::max);
+            let mut plan = relaxed_plan(g.rules(), g.derived, g.goal(), &h_add);
+            assert!(h_max[g.goal()] <= opt && opt <= plan.count_ones(), "seed {seed}");
+            // Fire the plan's rules whenever one is ready: it must reach the goal.
+            while let Some(r) = (0..MAX_RULES).find(|&r| plan & (1 << r) != 0 && g.fireable(r)) {
+                plan &= !(1 << r);
+                g.derived |= g.rules[r].head_bit();
+            }
+            assert!(g.is_success(), "seed {seed}: plan left {plan:b}");
+        }
+    }
+
     /// Share of random playouts that succeed from the start of `task`.
     fn random_success_rate(task: &Task, rng: &mut ChaCha8Rng) -> f64 {
         let mut wins = 0;
@@ -1576,7 +1669,7 @@ mod tests {
             loop {
                 obs.fill(0.0);
                 g.encode(&mut obs);
-                prop_assert!(obs.iter().all(|x| x.is_finite() && (0.0..=4.0).contains(x)));
+                prop_assert!(obs.iter().all(|x| x.is_finite() && (-4.0..=4.0).contains(x)));
                 let acts = legal(&g);
                 prop_assert_eq!(acts.is_empty(), g.is_terminal());
                 prop_assert!(acts.windows(2).all(|w| w[0] < w[1]));

@@ -104,7 +104,26 @@ families! {
     TicTacToe => tictactoe::TicTacToe, "tictactoe", "search", 2;
 }
 
+/// Leading floats of every model input: a one-hot of the family. One
+/// network serves a mixed run, and the families' observation layouts
+/// overlap position by position; the tag tells the network which layout it
+/// reads (and gives each family its own value and policy bias).
+pub const FAMILY_TAG: usize = Family::ALL.len();
+
 impl Family {
+    /// Floats of this family's model input: the tag, then the observation.
+    pub fn input_dim(self) -> usize {
+        FAMILY_TAG + self.obs_dim()
+    }
+
+    /// Writes a model input row: the family tag, then `obs` (a stored
+    /// observation of this family); the rest of `out` is zeroed.
+    pub fn write_input(self, obs: &[f32], out: &mut [f32]) {
+        out.fill(0.0);
+        out[self as usize] = 1.0;
+        out[FAMILY_TAG..FAMILY_TAG + obs.len()].copy_from_slice(obs);
+    }
+
     /// A family by name, or by kind (the kind's first family: math, search).
     pub fn parse(s: &str) -> Result<Family> {
         Family::ALL
@@ -301,6 +320,14 @@ impl Game {
         dispatch!(self, g => g.encode(out))
     }
 
+    /// Writes the model input row: the family tag ([`FAMILY_TAG`] floats),
+    /// then the observation; the rest is zeroed.
+    pub fn encode_input(&self, out: &mut [f32]) {
+        out.fill(0.0);
+        out[self.family() as usize] = 1.0;
+        dispatch!(self, g => g.encode(&mut out[FAMILY_TAG..]))
+    }
+
     /// Human-readable label of a legal action in this state, e.g. "8-4=4" or "col 4".
     pub fn label(&self, action: Action) -> String {
         dispatch!(self, g => g.label(action))
@@ -355,6 +382,26 @@ mod tests {
                 family.generate(0.0, 0x2a).task_id,
                 format!("{family}-000000000000002a")
             );
+        }
+    }
+
+    /// A model input row is the family one-hot, then the observation, and
+    /// a stored observation (training) writes the same row as a live state.
+    #[test]
+    fn model_input_is_tag_then_observation() {
+        let width = Family::ALL.iter().map(|f| f.input_dim()).max().unwrap_or(0) + 3;
+        for &family in Family::ALL {
+            let game = Game::from_task(&family.generate(0.5, 7)).unwrap();
+            let mut obs = vec![0.0; family.obs_dim()];
+            game.encode(&mut obs);
+            let (mut live, mut stored) = (vec![9.0; width], vec![9.0; width]);
+            game.encode_input(&mut live);
+            family.write_input(&obs, &mut stored);
+            assert_eq!(live, stored, "{family}");
+            let tag: Vec<usize> = (0..FAMILY_TAG).filter(|&i| live[i] != 0.0).collect();
+            assert_eq!(tag, [family as usize], "{family}");
+            assert_eq!(&live[FAMILY_TAG..family.input_dim()], &obs[..], "{family}");
+            assert!(live[family.input_dim()..].iter().all(|&x| x == 0.0));
         }
     }
 

@@ -47,10 +47,16 @@
 //! [`MAX_ATTEMPTS`] the longest solved draw is kept (the tests check that
 //! this fallback does not fire in practice).
 //!
-//! # Observation ([`OBS_DIM`] = 258 floats, all within `[0, 1]`)
+//! # Observation ([`OBS_DIM`] = 404 floats, all within `[0, 1]`)
 //!
-//! Four planes over the 8x8 frame, cell `(r, c)` at `plane * 64 + r * 8 + c`,
-//! then two scalars:
+//! Six planes over the 8x8 frame, cell `(r, c)` at `plane * 64 + r * 8 + c`,
+//! then four scalars and four features per move. The last two planes and
+//! what follows them are what a Sokoban player sees at a glance and an MLP
+//! cannot derive in one step: how far each square is from a goal in pushes
+//! (dead squares read 1), where the player can walk without pushing, the
+//! pushes still needed, and what each move does. A *useful push* moves a box
+//! to a square nearer a goal; the move block lines up with the action space,
+//! like the rule block of deduction, so the policy reads it per action.
 //!
 //! | index    | feature                                               |
 //! |----------|-------------------------------------------------------|
@@ -58,8 +64,13 @@
 //! | 64..128  | box                                                   |
 //! | 128..192 | goal                                                  |
 //! | 192..256 | player                                                |
-//! | 256      | budget left / budget                                  |
-//! | 257      | fraction of boxes on goals                            |
+//! | 256..320 | floor: `min(pushes from here to the nearest goal, 16) / 16`, 1 on dead squares |
+//! | 320..384 | floor the player can walk to without pushing           |
+//! | 384      | budget left / budget                                  |
+//! | 385      | fraction of boxes on goals                            |
+//! | 386      | `min(push lower bound, 16) / 16` (boxes matched to distinct goals; 1 when none fits) |
+//! | 387      | doomed: no matching, or more pushes needed than moves left (1/0) |
+//! | 388 + 4d.. | move `d` (up, down, left, right): legal, a push that lowers the push bound, a push that raises it or loses the position, a walk that brings the player nearer a useful push |
 
 use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
@@ -83,9 +94,13 @@ pub const MAX_BUDGET: u32 = 1000;
 pub const GEN_NODE_LIMIT: usize = 5_000;
 /// Generator retries before settling for the best draw seen.
 pub const MAX_ATTEMPTS: usize = 300;
-const PLANES: usize = 4;
+const PLANES: usize = 6;
 /// Observation length; see the module docs for the layout.
-pub const OBS_DIM: usize = PLANES * CELLS + 2;
+const SCALARS: usize = 4;
+const MOVE_FEATURES: usize = 4;
+pub const OBS_DIM: usize = PLANES * CELLS + SCALARS + ACTION_DIM * MOVE_FEATURES;
+/// Push distances at or beyond this read 1 in the observation.
+const FAR_PUSHES: f32 = 16.0;
 
 /// Frame cell index `r * 8 + c`.
 type Cell = u8;
@@ -472,10 +487,43 @@ impl Sokoban {
             out[2 * CELLS + usize::from(cell)] = 1.0;
         }
         out[3 * CELLS + usize::from(self.player)] = 1.0;
+        let far = |d: u16| (f32::from(d) / FAR_PUSHES).min(1.0);
+        let dist = push_distances(self.room.floor, self.room.goals);
+        for cell in cells_of(self.room.floor) {
+            out[4 * CELLS + usize::from(cell)] = far(dist[usize::from(cell)]);
+        }
+        for cell in cells_of(walkable(self.room.floor & !self.boxes, self.player)) {
+            out[5 * CELLS + usize::from(cell)] = 1.0;
+        }
         let base = PLANES * CELLS;
         out[base] = f32::from(self.budget - self.steps.min(self.budget)) / f32::from(self.budget);
         out[base + 1] = (self.boxes & self.room.goals).count_ones() as f32
             / self.boxes.count_ones().max(1) as f32;
+        let bound = PushBound::new(&self.room);
+        let pushes = bound.pushes(self.boxes);
+        let left = self.budget - self.steps.min(self.budget);
+        out[base + 2] = far(pushes.unwrap_or(u16::MAX));
+        out[base + 3] = flag(pushes.is_none_or(|p| p > left));
+        let open = self.room.floor & !self.boxes;
+        let useful = walk_distances_from(open, useful_push_cells(&self.room, self.boxes, &dist));
+        for dir in 0..ACTION_DIM {
+            let f = &mut out[base + SCALARS + dir * MOVE_FEATURES..][..MOVE_FEATURES];
+            let Some((next, pushed)) = self.room.try_move(self.boxes, self.player, dir) else {
+                continue;
+            };
+            f[0] = 1.0;
+            match pushed {
+                Some(beyond) => {
+                    let after = bound.pushes((self.boxes & !bit(next)) | bit(beyond));
+                    f[1] = flag(after.zip(pushes).is_some_and(|(a, b)| a < b));
+                    f[2] = flag(after.is_none_or(|a| pushes.is_some_and(|b| a > b)));
+                }
+                None => {
+                    let (here, there) = (useful[usize::from(self.player)], useful[usize::from(next)]);
+                    f[3] = flag(there < here);
+                }
+            }
+        }
     }
 
     /// `"up"` .. `"right"`, or `"push up"` .. when the move pushes a box.
@@ -621,6 +669,59 @@ const COL_LAST: u64 = COL_FIRST << (MAX_SIDE - 1);
 /// `mask` grown by one step in every direction (still within the frame).
 fn spread(mask: u64) -> u64 {
     ((mask << 1) & !COL_FIRST) | ((mask >> 1) & !COL_LAST) | (mask << MAX_SIDE) | (mask >> MAX_SIDE)
+}
+
+/// Cells the player could push from to bring a box one push nearer a goal
+/// (`dist` from [`push_distances`]).
+fn useful_push_cells(room: &Room, boxes: u64, dist: &[u16; CELLS]) -> u64 {
+    let open = room.floor & !boxes;
+    let mut cells = 0;
+    for b in cells_of(boxes) {
+        for dir in 0..ACTION_DIM {
+            let from = neighbor(b, opposite(dir)).filter(|&p| open & bit(p) != 0);
+            let to = neighbor(b, dir).filter(|&t| open & bit(t) != 0);
+            if let (Some(p), Some(t)) = (from, to) {
+                if dist[usize::from(t)] < dist[usize::from(b)] {
+                    cells |= bit(p);
+                }
+            }
+        }
+    }
+    cells
+}
+
+/// Plain-move distances over `open` cells from the nearest cell of
+/// `sources` (`u8::MAX` where none is reachable).
+fn walk_distances_from(open: u64, sources: u64) -> [u8; CELLS] {
+    let mut dist = [u8::MAX; CELLS];
+    let (mut seen, mut front, mut d) = (sources, sources, 0);
+    while front != 0 {
+        for c in cells_of(front) {
+            dist[usize::from(c)] = d;
+        }
+        front = spread(front) & open & !seen;
+        seen |= front;
+        d += 1;
+    }
+    dist
+}
+
+fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Cells the player reaches from `from` over `open` cells (flood fill).
+fn walkable(open: u64, from: Cell) -> u64 {
+    let (mut seen, mut front) = (bit(from), bit(from));
+    while front != 0 {
+        front = spread(front) & open & !seen;
+        seen |= front;
+    }
+    seen
 }
 
 /// Plain-move distances over `open` cells from `from` to the cells of
@@ -1230,18 +1331,31 @@ mod tests {
         g.encode(&mut out);
         assert!(out.iter().all(|x| x.is_finite() && (0.0..=1.0).contains(x)));
         assert_eq!(&out[OBS_DIM..], &[0.0, 0.0]);
+        let plane = |p: usize, r: usize, c: usize| out[p * CELLS + r * MAX_SIDE + c];
+        assert_eq!(plane(4, 0, 2), 1.0 / 16.0, "box one push from the goal");
+        assert_eq!(plane(4, 0, 3), 0.0, "on the goal");
+        assert_eq!(plane(4, 1, 3), 1.0, "bottom-right corner is dead");
+        assert_eq!(plane(5, 0, 0), 1.0, "walk back left");
+        assert_eq!(plane(5, 0, 3), 1.0, "around the box");
+        assert_eq!(plane(5, 0, 2), 0.0, "the box's cell");
+        assert_eq!(out[386], 1.0 / 16.0, "one push left");
+        assert_eq!(out[387], 0.0, "not doomed");
+        let mv = |d: usize| &out[388 + d * 4..][..4];
+        assert_eq!(mv(R as usize), &[1.0, 1.0, 0.0, 0.0], "right pushes onto the goal");
+        assert_eq!(mv(L as usize), &[1.0, 0.0, 0.0, 0.0], "left walks away");
+        assert_eq!(mv(0), &[0.0; 4], "up is the frame edge");
         assert_eq!(out[0], 0.0);
         assert_eq!(out[4], 1.0, "outside the room is wall");
         assert_eq!(out[16], 1.0, "row 2 is outside");
         assert_eq!(out[CELLS + 2], 1.0, "box at (0,2)");
         assert_eq!(out[2 * CELLS + 3], 1.0, "goal at (0,3)");
         assert_eq!(out[3 * CELLS + 1], 1.0, "player at (0,1)");
-        assert!((out[256] - 0.9).abs() < 1e-6);
-        assert_eq!(out[257], 0.0);
+        assert!((out[384] - 0.9).abs() < 1e-6);
+        assert_eq!(out[385], 0.0);
         g.step(R);
         out.fill(0.0);
         g.encode(&mut out);
-        assert_eq!(out[257], 1.0);
+        assert_eq!((out[385], out[386]), (1.0, 0.0));
     }
 
     #[test]
