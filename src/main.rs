@@ -266,7 +266,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let ctx = ctx(c, Shard::ALL)?;
             let cand = selfplay::model::resolve(&ctx.run, model.as_deref().unwrap_or("best"))?;
-            for r in stages::eval::run_eval_tasks(&ctx, &dir, &cand)? {
+            let (rows, written) = stages::eval::run_eval_tasks(&ctx, &dir, &cand)?;
+            for r in rows {
                 println!(
                     "{:<10} {:<5} {:<17} vs {:<7} {:>5.1}% [{:.1}-{:.1}] n={}",
                     r.family.name(),
@@ -279,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
                     r.games
                 );
             }
+            println!("wrote {}", written.display());
         }
         Command::Eval {
             iteration,

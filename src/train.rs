@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::model::mlp::{weights_of, MlpNet};
 use crate::model::onnx::export_mlp;
-use crate::model::{model_id, Losses, MlpSpec, ModelMeta};
+use crate::model::{model_id, Losses, MlpSpec, ModelMeta, INPUT_LAYOUT};
 use crate::store::parquet_io::read_part;
 use crate::store::rows::{train_examples_from_batch, TrainExample};
 use crate::store::{committed_parts, write_atomic, RunDir, Store};
@@ -32,6 +32,7 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32) -> Result<ModelMet
     let _net = MlpNet::new(&vs.root(), &spec);
     let meta = ModelMeta {
         id: model_id(iteration),
+        input_layout: INPUT_LAYOUT,
         iteration,
         arch: cfg.model.arch.clone(),
         spec,
@@ -106,6 +107,7 @@ pub fn train_model(
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let meta = ModelMeta {
         id: model_id(iteration),
+        input_layout: INPUT_LAYOUT,
         iteration,
         arch: parent.arch.clone(),
         spec,

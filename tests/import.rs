@@ -108,6 +108,31 @@ fn every_format_imports_and_evaluates() {
             "{format}: {report}"
         );
         assert!(report.contains(&format!("n={rows}")), "{format}: {report}");
+        // The same rows land in a committed evals-schema store.
+        let written = out.join(format!("imported_evals/name={stem}"));
+        let model = std::fs::read_dir(&written)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        assert!(model.join("_SUCCESS.00000").exists(), "{}", model.display());
+        let py = Command::new(python())
+            .arg("-c")
+            .arg(
+                "import sys, pyarrow.parquet as pq\n\
+                  t = pq.read_table(sys.argv[1]).to_pylist()\n\
+                  print(sorted((r['family'], r['bucket'], r['games']) for r in t))",
+            )
+            .arg(model.join("part-00000.parquet"))
+            .output()
+            .unwrap();
+        assert!(py.status.success(), "{}", stderr(&py));
+        let rows_text = String::from_utf8_lossy(&py.stdout).to_string();
+        assert!(
+            rows_text.contains(&format!("('{family}', 'all', {rows})")),
+            "{format}: {rows_text}"
+        );
     }
 }
 

@@ -15,11 +15,20 @@ pub use onnx::MlpSpec;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Input layout of current models: the family one-hot
+/// ([`crate::tasks::FAMILY_TAG`] floats), then the family's observation.
+/// Layout 0 (no tag) models would read shifted inputs, so they are refused.
+pub const INPUT_LAYOUT: u32 = 1;
+
 /// `model.json`: what a model is and where it came from.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
     /// `iteration=NNNNNN`, also the folder name.
     pub id: String,
+    /// Layout of the input rows the model was trained on; see
+    /// [`INPUT_LAYOUT`]. Absent (0) in models from before the family tag.
+    #[serde(default)]
+    pub input_layout: u32,
     pub iteration: u32,
     pub arch: String,
     pub spec: MlpSpec,
@@ -53,12 +62,20 @@ impl ModelMeta {
     pub fn load(dir: &Path) -> Result<ModelMeta> {
         let path = dir.join("model.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
+        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| {
             Error::Model(format!(
                 "{}: {e}; expected a model.json written by selfplay",
                 path.display()
             ))
-        })
+        })?;
+        if meta.input_layout != INPUT_LAYOUT {
+            return Err(Error::Model(format!(
+                "{}: input_layout {} but this selfplay reads layout {INPUT_LAYOUT} (family one-hot, then the observation); retrain the model",
+                path.display(),
+                meta.input_layout
+            )));
+        }
+        Ok(meta)
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -114,4 +131,52 @@ pub fn resolve(run: &RunDir, reference: &str) -> Result<std::path::PathBuf> {
         )));
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> ModelMeta {
+        ModelMeta {
+            id: model_id(3),
+            input_layout: INPUT_LAYOUT,
+            iteration: 3,
+            arch: "mlp".into(),
+            spec: MlpSpec {
+                obs_dim: 94,
+                action_dim: 60,
+                hidden: 8,
+                blocks: 1,
+                value_hidden: 4,
+            },
+            parent: None,
+            trained_on: Vec::new(),
+            config_hash: "x".into(),
+            seed: 0,
+            train_steps: 0,
+            examples_seen: 0,
+            losses: None,
+            producer: "test".into(),
+        }
+    }
+
+    /// A model.json from before the family tag (no `input_layout`) would
+    /// read shifted inputs: it is refused with a message naming the file.
+    #[test]
+    fn models_without_the_family_tag_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        meta().save(dir.path()).unwrap();
+        assert_eq!(ModelMeta::load(dir.path()).unwrap(), meta());
+        let path = dir.path().join("model.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old = text.replace("\"input_layout\": 1,", "");
+        assert_ne!(old, text);
+        std::fs::write(&path, old).unwrap();
+        let err = ModelMeta::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("model.json") && err.contains("input_layout 0"),
+            "{err}"
+        );
+    }
 }

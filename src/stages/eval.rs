@@ -11,9 +11,9 @@ use crate::mcts::{BatchedSearch, EpisodeSpec, SearchParams};
 use crate::metrics::{progress, report, StageMeter};
 use crate::store::parquet_io::{read_part, write_part, FileMeta};
 use crate::store::rows::{evals_batch, evals_from_batch, EvalRow};
-use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
+use crate::store::{clear_marker, committed_parts, is_committed, write_marker, Marker, Store};
 use crate::tasks::{Family, Game, Outcome, Task};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Wilson score interval (95%) for `p` observed over `n` trials.
 pub fn wilson(p: f64, n: u32) -> (f64, f64) {
@@ -113,30 +113,7 @@ pub fn run_eval(
             }
         }
     }
-    let meta = FileMeta {
-        stage: "eval".into(),
-        config_hash: ctx.cfg.hash(),
-        model_id: Some(cand_meta.id.clone()),
-    };
-    let n = write_part(
-        &dir,
-        0,
-        &Store::Evals.schema(),
-        &meta,
-        &[evals_batch(&rows)?],
-    )?;
-    write_marker(
-        &dir,
-        &Marker {
-            stage: "eval".into(),
-            shard: 0,
-            rows: n,
-            seed: ctx.cfg.seed,
-            config_hash: ctx.cfg.hash(),
-            inputs: ids.clone(),
-            producer: crate::store::producer(),
-        },
-    )?;
+    write_rows(ctx, &dir, "eval", &ids, &rows)?;
     let fig = meter.finish();
     report(
         &ctx.run,
@@ -332,7 +309,7 @@ const C4_CHECK_NODES: u64 = 2_000_000;
 /// `family=F` parts: puzzles by success rate; games by the share of positions
 /// whose first chosen move is game-theoretically optimal (solver-checked),
 /// with rows per class (win / draw / loss for the side to move).
-pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<Vec<EvalRow>> {
+pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<EvalRow>, PathBuf)> {
     let families: Vec<(Family, std::path::PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| crate::error::Error::io(dir, e))?
         .flatten()
@@ -395,7 +372,49 @@ pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<Vec<Eva
             rows.extend(optimal_move_rows(&ids, family, &tasks, &firsts, sims)?);
         }
     }
-    Ok(rows)
+    let out = ctx.run.imported_evals(&store_name(dir), &meta.id);
+    write_rows(ctx, &out, "eval_tasks", &ids, &rows)?;
+    Ok((rows, out))
+}
+
+/// The name of an imported tasks store: `NAME` of `.../name=NAME`, else
+/// the folder's own name.
+fn store_name(dir: &Path) -> String {
+    let last = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "tasks".into());
+    last.strip_prefix("name=").unwrap_or(&last).to_string()
+}
+
+/// Replaces the evals part in `dir` by `rows`, then commits it with a
+/// marker; `agents[0]` is the candidate.
+fn write_rows(
+    ctx: &Ctx,
+    dir: &Path,
+    stage: &str,
+    agents: &[String],
+    rows: &[EvalRow],
+) -> Result<()> {
+    clear_marker(dir, 0)?;
+    let meta = FileMeta {
+        stage: stage.into(),
+        config_hash: ctx.cfg.hash(),
+        model_id: agents.first().cloned(),
+    };
+    let n = write_part(dir, 0, &Store::Evals.schema(), &meta, &[evals_batch(rows)?])?;
+    write_marker(
+        dir,
+        &Marker {
+            stage: stage.into(),
+            shard: 0,
+            rows: n,
+            seed: ctx.cfg.seed,
+            config_hash: ctx.cfg.hash(),
+            inputs: agents.to_vec(),
+            producer: crate::store::producer(),
+        },
+    )
 }
 
 /// Rows of the optimal-first-move share, overall and per position class.

@@ -52,6 +52,15 @@ impl RunDir {
         self.root.join(format!("evals/iteration={iteration:06}"))
     }
 
+    /// Results of `eval --tasks` on an imported tasks store `name`, one
+    /// folder per model (`=` in the model id becomes `-`).
+    pub fn imported_evals(&self, name: &str, model_id: &str) -> PathBuf {
+        self.root.join(format!(
+            "imported_evals/name={name}/model={}",
+            model_id.replace('=', "-")
+        ))
+    }
+
     pub fn metrics(&self, stage: &str, iteration: u32) -> PathBuf {
         self.root
             .join(format!("metrics/stage={stage}/iteration={iteration:06}"))
