@@ -46,9 +46,14 @@
 //! [`MAX_ATTEMPTS`] the emptiest draw is kept, which the tests check does
 //! not happen in practice.
 //!
-//! # Observation ([`OBS_DIM`] = 976 floats, all within `[0, 1]`)
+//! # Observation ([`OBS_DIM`] = 979 floats, all within `[0, 1]`)
 //!
 //! Cell slots follow the 9x9 layout; cells outside a smaller grid are 0.
+//! The last three floats come from constraint propagation (naked and hidden
+//! singles applied until nothing changes), the first thing a person does:
+//! a wrong placement usually shows up there as a contradiction long before
+//! the grid runs into a dead end, so the value can see it and search can
+//! steer away from it.
 //!
 //! | index          | feature                                                        |
 //! |----------------|----------------------------------------------------------------|
@@ -57,6 +62,9 @@
 //! | 891 + cell     | empty cell is forced: one candidate, or the only place for some digit in one of its row, column or box |
 //! | 972, 973, 974  | size one-hot: 4x4, 6x6, 9x9                                    |
 //! | 975            | filled cells / n^2                                             |
+//! | 976            | propagation reaches a contradiction (1/0)                      |
+//! | 977            | propagation fills the whole grid (1/0)                         |
+//! | 978            | cells propagation fills / n^2                                  |
 
 use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
@@ -78,8 +86,9 @@ const CAND_BASE: usize = PLANES * CELLS;
 const FORCED_BASE: usize = CAND_BASE + CELLS;
 const SIZE_BASE: usize = FORCED_BASE + CELLS;
 const FILLED_INDEX: usize = SIZE_BASE + SIZES.len();
+const PROPAGATION_BASE: usize = FILLED_INDEX + 1;
 /// Observation length; see the module docs for the layout.
-pub const OBS_DIM: usize = FILLED_INDEX + 1;
+pub const OBS_DIM: usize = PROPAGATION_BASE + 3;
 const _: () = assert!(OBS_DIM <= 1024, "the brief caps sudoku at 1024 features");
 
 /// Cell lists of one grid size: its cells, each cell's box, and its units
@@ -471,6 +480,13 @@ impl Sudoku {
         let k = SIZES.iter().position(|&s| s == g.size).unwrap_or(2);
         out[SIZE_BASE + k] = 1.0;
         out[FILLED_INDEX] = 1.0 - f32::from(b.empty) / (n * n);
+        let mut after = *b;
+        if propagate(&mut after) {
+            out[PROPAGATION_BASE + 1] = flag(after.empty == 0);
+            out[PROPAGATION_BASE + 2] = f32::from(b.empty - after.empty) / (n * n);
+        } else {
+            out[PROPAGATION_BASE] = 1.0;
+        }
     }
 
     /// Human label of an action, e.g. `"r2c3=7"` (1-based).
@@ -532,6 +548,14 @@ impl Sudoku {
 
 /// Digit bits that have exactly one empty cell left in `unit` and are not
 /// yet placed there.
+fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 fn hidden_singles(b: &Board, unit: &[u8]) -> u16 {
     let (mut once, mut twice) = (0u16, 0u16);
     for &i in unit {
@@ -1247,6 +1271,8 @@ mod tests {
         nine.encode(&mut obs);
         assert_eq!(obs[SIZE_BASE..SIZE_BASE + 3], [0.0, 0.0, 1.0]);
         assert_eq!(obs[5 * CELLS], 1.0, "r1c1 holds 5");
+        assert_eq!(obs[PROPAGATION_BASE], 0.0, "no contradiction");
+        assert!(obs[PROPAGATION_BASE + 2] > 0.0, "singles fill cells");
         assert!(
             (0..CELLS).any(|i| obs[FORCED_BASE + i] == 1.0),
             "the classic has singles"
@@ -1302,6 +1328,36 @@ mod tests {
         assert!(g.empty_cells() >= band.empty.0, "fallback fired: {task:?}");
         assert!(g.empty_cells() <= band.empty.1, "{task:?}");
         assert!(task.statement.starts_with("Fill the "));
+    }
+
+    /// Propagation never contradicts a grid that agrees with the solution,
+    /// and often exposes a wrong placement at once.
+    #[test]
+    fn propagation_features_flag_wrong_placements() {
+        let (mut wrong, mut caught) = (0, 0);
+        for seed in 0..300u64 {
+            let task = generate((seed % 8) as f32 / 8.0, seed);
+            let g = Sudoku::from_spec(&task.spec).unwrap();
+            let mut obs = vec![0.0; OBS_DIM];
+            g.encode(&mut obs);
+            assert_eq!(obs[PROPAGATION_BASE], 0.0, "{task:?}");
+            let solution: Vec<u8> = task.reference_solution.bytes().map(|c| c - b'0').collect();
+            for a in legal(&g) {
+                let (idx, d) = g.decode(a).unwrap();
+                let (r, c) = (idx / MAX_SIZE, idx % MAX_SIZE);
+                let mut child = g.clone();
+                child.step(a);
+                obs.fill(0.0);
+                child.encode(&mut obs);
+                if solution[r * g.size() + c] == d {
+                    assert_eq!(obs[PROPAGATION_BASE], 0.0, "right placement, {task:?}");
+                } else {
+                    wrong += 1;
+                    caught += usize::from(obs[PROPAGATION_BASE] == 1.0);
+                }
+            }
+        }
+        assert!(caught * 2 > wrong, "caught {caught} of {wrong} wrong placements");
     }
 
     #[test]
