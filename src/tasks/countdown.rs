@@ -55,7 +55,7 @@
 //! The pair block lines up with the action space (`action / 4`), so a small
 //! MLP can read "which combination gets close" directly.
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -430,7 +430,6 @@ fn json_int(field: &str, value: &serde_json::Value, max: u32) -> Result<u32, Str
 /// The 7 per-slot features of value `v` against target `t`.
 fn slot_features(v: u32, t: u32, out: &mut [f32]) {
     let (vf, tf) = (v as f32, t as f32);
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     out[0] = 1.0;
     out[1] = (vf / tf).min(4.0);
     out[2] = (vf + 1.0).ln() / 7.0;

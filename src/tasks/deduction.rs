@@ -78,7 +78,7 @@
 //! The rule block lines up with the action space, so a small MLP can read
 //! "fireable and close to the goal" per action directly.
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -467,14 +467,6 @@ impl Deduction {
 
 fn can_fire(rule: Rule, derived: u32) -> bool {
     rule.body & !derived == 0 && derived & rule.head_bit() == 0
-}
-
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
 }
 
 /// A relaxed cost `/8`, capped at 4 (4 also stands for "underivable").

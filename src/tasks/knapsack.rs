@@ -64,7 +64,7 @@
 //! The item block lines up with the action space (action `i` = item `i`), so
 //! a small MLP can read "which item keeps the optimum in reach" directly.
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -385,14 +385,6 @@ impl Knapsack {
             None => {}
         }
         s
-    }
-}
-
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
     }
 }
 

@@ -87,7 +87,7 @@
 //! | 47 + i      | `÷(i + 2)` legal (`i` 0..11)                               |
 //! | 58          | `÷(-1)` legal                                              |
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -758,14 +758,6 @@ impl Linear {
             None => {}
         }
         s
-    }
-}
-
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
     }
 }
 

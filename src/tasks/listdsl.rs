@@ -113,7 +113,7 @@
 //! program so far run on the visible inputs, so the network sees how close
 //! it is.
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -725,14 +725,6 @@ impl ListDsl {
         };
         s.push_str(&format!("+{} hidden tests | {status}", t.hidden.len()));
         s
-    }
-}
-
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
     }
 }
 

@@ -104,6 +104,15 @@ families! {
     TicTacToe => tictactoe::TicTacToe, "tictactoe", "search", 2;
 }
 
+/// 1.0 or 0.0: a yes/no feature of an observation.
+pub(crate) fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Leading floats of every model input: a one-hot of the family. One
 /// network serves a mixed run, and the families' observation layouts
 /// overlap position by position; the tag tells the network which layout it

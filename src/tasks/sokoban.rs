@@ -72,7 +72,7 @@
 //! | 387      | doomed: no matching, or more pushes needed than moves left (1/0) |
 //! | 388 + 4d.. | move `d` (up, down, left, right): legal, a push that lowers the push bound, a push that raises it or loses the position, a walk that brings the player nearer a useful push |
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
@@ -488,7 +488,8 @@ impl Sokoban {
         }
         out[3 * CELLS + usize::from(self.player)] = 1.0;
         let far = |d: u16| (f32::from(d) / FAR_PUSHES).min(1.0);
-        let dist = push_distances(self.room.floor, self.room.goals);
+        let bound = PushBound::new(&self.room);
+        let dist = bound.nearest();
         for cell in cells_of(self.room.floor) {
             out[4 * CELLS + usize::from(cell)] = far(dist[usize::from(cell)]);
         }
@@ -499,7 +500,6 @@ impl Sokoban {
         out[base] = f32::from(self.budget - self.steps.min(self.budget)) / f32::from(self.budget);
         out[base + 1] = (self.boxes & self.room.goals).count_ones() as f32
             / self.boxes.count_ones().max(1) as f32;
-        let bound = PushBound::new(&self.room);
         let pushes = bound.pushes(self.boxes);
         let left = self.budget - self.steps.min(self.budget);
         out[base + 2] = far(pushes.unwrap_or(u16::MAX));
@@ -641,6 +641,18 @@ impl PushBound {
         PushBound { goals }
     }
 
+    /// Pushes from each cell to the nearest goal (`u16::MAX` when none can
+    /// be reached): the same as [`push_distances`] from all goals at once.
+    fn nearest(&self) -> [u16; CELLS] {
+        let mut dist = [u16::MAX; CELLS];
+        for goal in &self.goals {
+            for (d, &g) in dist.iter_mut().zip(goal) {
+                *d = (*d).min(g);
+            }
+        }
+        dist
+    }
+
     /// None when no assignment is possible: the position is lost.
     fn pushes(&self, boxes: u64) -> Option<u16> {
         let mut cells = [0usize; MAX_BOXES];
@@ -672,7 +684,7 @@ fn spread(mask: u64) -> u64 {
 }
 
 /// Cells the player could push from to bring a box one push nearer a goal
-/// (`dist` from [`push_distances`]).
+/// (`dist` from [`PushBound::nearest`]).
 fn useful_push_cells(room: &Room, boxes: u64, dist: &[u16; CELLS]) -> u64 {
     let open = room.floor & !boxes;
     let mut cells = 0;
@@ -704,14 +716,6 @@ fn walk_distances_from(open: u64, sources: u64) -> [u8; CELLS] {
         d += 1;
     }
     dist
-}
-
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
 }
 
 /// Cells the player reaches from `from` over `open` cells (flood fill).
@@ -1288,6 +1292,15 @@ mod tests {
         assert!(g
             .render()
             .ends_with("step 3 of 3 | 0/1 boxes on goals | failed"));
+    }
+
+    #[test]
+    fn nearest_goal_pushes_match_a_search_from_all_goals() {
+        for seed in 0..200u64 {
+            let g = Sokoban::from_spec(&generate((seed % 5) as f32 / 4.0, seed).spec).unwrap();
+            let all = push_distances(g.room.floor, g.room.goals);
+            assert_eq!(PushBound::new(&g.room).nearest(), all, "seed {seed}");
+        }
     }
 
     #[test]

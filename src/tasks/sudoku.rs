@@ -66,7 +66,7 @@
 //! | 977            | propagation fills the whole grid (1/0)                         |
 //! | 978            | cells propagation fills / n^2                                  |
 
-use crate::tasks::{Puzzle, Action, Family, Outcome, Task};
+use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -548,14 +548,6 @@ impl Sudoku {
 
 /// Digit bits that have exactly one empty cell left in `unit` and are not
 /// yet placed there.
-fn flag(b: bool) -> f32 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
 fn hidden_singles(b: &Board, unit: &[u8]) -> u16 {
     let (mut once, mut twice) = (0u16, 0u16);
     for &i in unit {
