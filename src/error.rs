@@ -14,6 +14,9 @@ pub enum Error {
     /// A model that does not fit, or failed to load or run.
     #[error("model: {0}")]
     Model(String),
+    /// Another process holds the work (a shard's lock): retry later.
+    #[error("busy: {0}")]
+    Busy(String),
     /// Filesystem trouble, with the path.
     #[error("io: {path}: {source}")]
     Io {
@@ -35,10 +38,12 @@ impl Error {
         }
     }
 
-    /// Process exit code: 2 for user input (config, data, model), 1 otherwise.
+    /// Process exit code: 2 for user input (config, data, model), 75
+    /// (EX_TEMPFAIL: retry later) for busy work, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Model(_) => 2,
+            Error::Busy(_) => 75,
             Error::Io { .. } | Error::Other(_) => 1,
         }
     }

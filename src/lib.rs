@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod infer;
 pub mod mcts;
 pub mod metrics;

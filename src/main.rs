@@ -59,6 +59,10 @@ struct Common {
     /// Shorthand for --set infer.device=cpu|cuda[:N].
     #[arg(long, global = true)]
     device: Option<String>,
+    /// Wait for a shard another process is writing instead of failing
+    /// (exit 75) when it is busy.
+    #[arg(long, global = true)]
+    wait: bool,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -201,8 +205,9 @@ fn ctx(c: &Common, shard: Shard) -> Result<Ctx> {
     let cfg = Config::load(c.config.as_deref(), &overrides(c))?;
     Ok(Ctx {
         cfg,
-        run: RunDir::new(&c.out),
+        run: RunDir::open(&c.out)?,
         shard,
+        wait: c.wait,
     })
 }
 
@@ -297,7 +302,16 @@ fn run(cli: Cli) -> Result<()> {
                 Some(m) => selfplay::model::resolve(&ctx.run, &m)?,
                 None => selfplay::model::resolve(&ctx.run, &selfplay::model::model_id(iteration))?,
             };
-            let inc = selfplay::model::resolve(&ctx.run, &incumbent).ok();
+            // No BEST yet means no incumbent; a BEST that names no model is
+            // an error (it would silently drop the incumbent).
+            let inc = match incumbent.as_str() {
+                "best" => ctx
+                    .run
+                    .best()?
+                    .map(|_| selfplay::model::resolve(&ctx.run, "best"))
+                    .transpose()?,
+                other => Some(selfplay::model::resolve(&ctx.run, other)?),
+            };
             let summary = stages::eval::run_eval(&ctx, iteration, &cand, inc.as_deref())?;
             for r in &summary.rows {
                 println!(
@@ -329,7 +343,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report { iteration } => {
             print!(
                 "{}",
-                stages::report::run_report(&RunDir::new(&c.out), iteration)?
+                stages::report::run_report(&RunDir::open(&c.out)?, iteration)?
             );
         }
         Command::Show {

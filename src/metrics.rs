@@ -2,9 +2,11 @@
 //! printed as one summary line and written to the metrics store.
 
 use crate::error::Result;
-use crate::store::parquet_io::{write_part, FileMeta};
-use crate::store::rows::{metrics_batch, MetricRow};
-use crate::store::{RunDir, Store};
+use crate::store::lock::Claim;
+use crate::store::parquet_io::{read_marker, read_metrics, stage_part, FileMeta};
+use crate::store::rows::{metrics_batch, MetricDetail, MetricRow};
+use crate::store::{is_committed, Store};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,67 +87,100 @@ impl Drop for StageMeter {
     }
 }
 
-/// Prints the stage's summary line and writes its metrics row.
-#[allow(clippy::too_many_arguments)]
-pub fn report(
-    run: &RunDir,
+/// The metrics row of a stage run on a shard.
+pub fn metric_row(
     stage: &str,
     iteration: u32,
     shard: u32,
     items: u64,
     unit: &str,
     fig: &StageFigures,
-    detail: serde_json::Value,
-    config_hash: &str,
-) -> Result<()> {
-    let rate = items as f64 / fig.seconds.max(1e-9);
-    let extra = detail
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!(" {k}={v}"))
-                .collect::<String>()
-        })
-        .unwrap_or_default();
-    eprintln!(
-        "{stage} iteration {iteration} shard {shard}: {items} {unit} in {:.1}s ({rate:.1} {unit}/s){extra} | cpu {:.0}% | peak rss {:.0} MB",
-        fig.seconds, fig.cpu_pct, fig.peak_rss_mb
-    );
-    let row = MetricRow {
+    detail: MetricDetail,
+) -> MetricRow {
+    MetricRow {
+        stage: stage.into(),
+        iteration,
         shard,
         items,
         unit: unit.into(),
         seconds: fig.seconds,
-        items_per_s: rate,
+        items_per_s: items as f64 / fig.seconds.max(1e-9),
         cpu_pct: fig.cpu_pct,
         peak_rss_mb: fig.peak_rss_mb,
-        detail: detail.to_string(),
+        detail,
+    }
+}
+
+/// Prints a stage's one-line summary on stderr.
+pub fn print_summary(row: &MetricRow) {
+    let d = &row.detail;
+    let mut extra = String::new();
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            extra += &format!(" {k}={v}");
+        }
     };
-    let dir = run.metrics(stage, iteration);
+    add("examples", d.examples.map(|v| v.to_string()));
+    add("sims_per_s", d.sims_per_s.map(|v| format!("{v:.0}")));
+    add("evals_per_s", d.evals_per_s.map(|v| format!("{v:.0}")));
+    add("net_share", d.net_share.map(|v| format!("{v:.2}")));
+    add("policy_loss", d.policy_loss.map(|v| format!("{v:.3}")));
+    add("value_loss", d.value_loss.map(|v| format!("{v:.3}")));
+    if let Some(ranges) = &d.difficulty {
+        for r in ranges {
+            add(&r.family, Some(format!("[{:.2},{:.2}]", r.lo, r.hi)));
+        }
+    }
+    eprintln!(
+        "{} iteration {} shard {}: {} {} in {:.1}s ({:.1} {}/s){extra} | cpu {:.0}% | peak rss {:.0} MB",
+        row.stage,
+        row.iteration,
+        row.shard,
+        row.items,
+        row.unit,
+        row.seconds,
+        row.items_per_s,
+        row.unit,
+        row.cpu_pct,
+        row.peak_rss_mb
+    );
+}
+
+/// Commits the metrics row (the stage's last commit; its data parts carry
+/// the same row in their footers).
+pub fn commit_metrics(claim: &Claim, row: &MetricRow, config_hash: &str) -> Result<()> {
+    let dir = claim.run.metrics(&row.stage, row.iteration);
     let meta = FileMeta {
-        stage: stage.into(),
+        stage: row.stage.clone(),
         config_hash: config_hash.into(),
         model_id: None,
+        shard: row.shard,
+        num_shards: 1,
+        seed: 0,
+        inputs: Vec::new(),
     };
-    write_part(
-        &dir,
-        shard,
-        &Store::Metrics.schema(),
-        &meta,
-        &[metrics_batch(&[row])?],
-    )?;
-    crate::store::write_marker(
-        &dir,
-        &crate::store::Marker {
-            stage: stage.into(),
-            shard,
-            rows: 1,
-            seed: 0,
-            config_hash: config_hash.into(),
-            inputs: Vec::new(),
-            producer: crate::store::producer(),
-        },
-    )
+    let batch = metrics_batch(std::slice::from_ref(row))?;
+    stage_part(claim, &dir, &Store::Metrics.schema(), &meta, &[batch], None)?.commit()?;
+    Ok(())
+}
+
+/// After a crash between a stage's data commit and its metrics commit,
+/// rebuilds the metrics row from the data part's footer.
+pub fn restore_metrics(
+    claim: &Claim,
+    stage: &str,
+    iteration: u32,
+    shard: u32,
+    part: &Path,
+) -> Result<()> {
+    if is_committed(&claim.run.metrics(stage, iteration), shard) {
+        return Ok(());
+    }
+    let Some(row) = read_metrics(part)? else {
+        return Ok(());
+    };
+    let hash = read_marker(part)?.config_hash;
+    commit_metrics(claim, &row, &hash)
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.

@@ -4,12 +4,15 @@
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::metrics::{metric_row, StageMeter};
 use crate::model::mlp::{weights_of, MlpNet};
 use crate::model::onnx::export_mlp;
 use crate::model::{model_id, Losses, MlpSpec, ModelMeta, INPUT_LAYOUT};
+use crate::store::commit::{temp_file_ending, write_file, Staged};
 use crate::store::parquet_io::read_part;
+use crate::store::rows::MetricDetail;
 use crate::store::rows::{train_examples_from_batch, TrainExample};
-use crate::store::{committed_parts, write_atomic, RunDir, Store};
+use crate::store::{complete_parts, RunDir, Store};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 /// The network spec a run's config asks for.
@@ -24,8 +27,9 @@ pub fn spec_for(cfg: &Config) -> MlpSpec {
     }
 }
 
-/// Writes a freshly initialised model (seeded) as `models/iteration=NNNNNN`.
-pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32) -> Result<ModelMeta> {
+/// Writes a freshly initialised model (seeded) as `models/iteration=NNNNNN`,
+/// under the caller's claim `key`.
+pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32, key: &str) -> Result<ModelMeta> {
     tch::manual_seed(cfg.seed as i64);
     let spec = spec_for(cfg);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -44,17 +48,22 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32) -> Result<ModelMet
         examples_seen: 0,
         losses: None,
         producer: crate::store::producer(),
+        metrics: None,
     };
-    save_model(run, &vs, &meta)?;
+    save_model(run, key, &vs, &meta)?;
     Ok(meta)
 }
 
-/// Trains the model of `iteration` from `parent` on the replay window.
+/// Trains the model of `iteration` from `parent` on the replay window and
+/// commits it under the caller's claim `key`; `meter` has watched the stage
+/// since it started, and its figures go into model.json's metrics row.
 pub fn train_model(
     cfg: &Config,
     run: &RunDir,
     iteration: u32,
     parent: &ModelMeta,
+    key: &str,
+    meter: StageMeter,
 ) -> Result<ModelMeta> {
     tch::set_num_threads(cfg.train.threads.max(1) as i32);
     tch::manual_seed(cfg.seed.wrapping_add(iteration as u64) as i64);
@@ -105,7 +114,7 @@ pub fn train_model(
     }
     bar.finish_and_clear();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
-    let meta = ModelMeta {
+    let mut meta = ModelMeta {
         id: model_id(iteration),
         input_layout: INPUT_LAYOUT,
         iteration,
@@ -125,8 +134,19 @@ pub fn train_model(
             value_start: v0,
         }),
         producer: crate::store::producer(),
+        metrics: None,
     };
-    save_model(run, &vs, &meta)?;
+    let detail = MetricDetail {
+        policy_loss: Some((last.0 * 1000.0).round() / 1000.0),
+        value_loss: Some((last.1 * 1000.0).round() / 1000.0),
+        ..MetricDetail::default()
+    };
+    let steps = cfg.train.steps as u64;
+    let fig = meter.finish();
+    meta.metrics = Some(metric_row(
+        "train", iteration, 0, steps, "steps", &fig, detail,
+    ));
+    save_model(run, key, &vs, &meta)?;
     Ok(meta)
 }
 
@@ -140,7 +160,7 @@ fn load_window(
     let mut out = Vec::new();
     let mut parts = Vec::new();
     'outer: for it in (0..=iteration).rev() {
-        for part in committed_parts(&run.examples(it))?.into_iter().rev() {
+        for part in complete_parts(&run.examples(it))?.into_iter().rev() {
             for b in read_part(&part, &schema)? {
                 out.extend(train_examples_from_batch(&b)?);
             }
@@ -225,18 +245,18 @@ impl Batch {
     }
 }
 
-/// Saves weights, the ONNX export and model.json into the model's folder.
-fn save_model(run: &RunDir, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()> {
+/// Saves weights and the ONNX export, then model.json, the commit point.
+fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()> {
     let dir = run.model_dir(&meta.id);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let weights = weights_of(vs)?;
     let onnx =
         export_mlp(&meta.spec, &weights).map_err(|e| Error::Model(format!("export: {e}")))?;
-    write_atomic(&dir.join("model.onnx"), &onnx)?;
+    write_file(run, key, &dir.join("model.onnx"), &onnx)?;
     let st = dir.join("weights.safetensors");
-    let tmp = dir.join("weights.tmp.safetensors");
+    let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
+    drop(file);
     vs.save(&tmp)
-        .context(|| format!("saving {}", tmp.display()))?;
-    std::fs::rename(&tmp, &st).map_err(|e| Error::io(&st, e))?;
-    meta.save(&dir)
+        .context(|| format!("saving {}", st.display()))?;
+    Staged::new(tmp, st, 0).commit()?;
+    meta.save(run, key)
 }

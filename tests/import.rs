@@ -116,7 +116,11 @@ fn every_format_imports_and_evaluates() {
             .next()
             .unwrap()
             .path();
-        assert!(model.join("_SUCCESS.00000").exists(), "{}", model.display());
+        assert!(
+            model.join("part-00000.parquet").exists(),
+            "{}",
+            model.display()
+        );
         let py = Command::new(python())
             .arg("-c")
             .arg(

@@ -1,5 +1,6 @@
 //! The whole loop on pipelines/smoke.toml, then every store read back by
-//! independent Parquet readers (pyarrow, DuckDB) with partitions as columns.
+//! independent readers (DuckDB, polars, pyarrow, HF datasets) with typed
+//! partition columns.
 
 mod common;
 use common::*;
@@ -42,29 +43,25 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
         stderr(&py)
     );
     let summary: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
-    for store in [
-        "tasks", "heldout", "episodes", "examples", "evals", "metrics",
-    ] {
-        let s = &summary[store];
-        let rows = s["rows_pyarrow"].as_u64().unwrap_or(0);
-        assert!(rows > 0, "{store}: no rows read back: {summary}");
-        assert_eq!(
-            s["rows_duckdb"], s["rows_pyarrow"],
-            "{store}: readers disagree"
-        );
-        let want = if store == "evals" { "2" } else { "1" };
-        assert_eq!(
-            s["schema_version"], want,
-            "{store}: schema version metadata"
-        );
-    }
-    let cols = |store: &str| summary[store]["columns_duckdb"].to_string();
-    assert!(cols("tasks").contains("\"iteration\"") && cols("tasks").contains("\"family\""));
-    assert!(cols("episodes").contains("\"iteration\""));
-    assert!(cols("metrics").contains("\"stage\""));
+    check_readers_agree(&summary);
     // 64 games per iteration (32 + 32), two iterations.
     assert_eq!(summary["episodes"]["rows_pyarrow"], 128);
     assert_eq!(summary["episode_iterations"], serde_json::json!([1, 2]));
+    // One metrics row per stage, iteration and shard.
+    let metrics: Vec<(String, u64)> = summary["metrics_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect();
+    let mut want = vec![("eval".to_string(), 0)];
+    for it in 1..=2 {
+        for stage in ["eval", "play", "tasks", "train"] {
+            want.push((stage.to_string(), it));
+        }
+    }
+    want.sort();
+    assert_eq!(metrics, want, "metrics rows");
 
     // A rerun finds everything committed and redoes nothing.
     let again = ok(&selfplay(&out, &["run"]));
@@ -83,6 +80,46 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
     let inspect = ok(&selfplay(&out, &["inspect"]));
     assert!(inspect.contains("episodes iteration 1"), "{inspect}");
     assert!(inspect.contains("eval iteration 2"), "{inspect}");
+}
+
+/// DuckDB, polars, pyarrow and HF `datasets` read every store with the
+/// same row count and every partition column present and typed.
+fn check_readers_agree(summary: &serde_json::Value) {
+    for store in [
+        "tasks", "heldout", "episodes", "examples", "evals", "metrics",
+    ] {
+        let s = &summary[store];
+        let rows = s["rows_pyarrow"].as_u64().unwrap_or(0);
+        assert!(rows > 0, "{store}: no rows read back: {summary}");
+        for reader in ["duckdb", "polars", "hf"] {
+            assert_eq!(
+                s[format!("rows_{reader}")],
+                s["rows_pyarrow"],
+                "{store}: {reader} disagrees with pyarrow"
+            );
+        }
+        let want = if store == "evals" { "3" } else { "2" };
+        assert_eq!(s["schema_version"], want, "{store}: schema version");
+        assert_eq!(s["field_doc"], true, "{store}: no field docs");
+        let parts = s["partitions"].as_object().unwrap();
+        for (col, types) in parts {
+            let expect: &[&str] = if col == "iteration" {
+                &["BIGINT", "Int32", "int32", "int32"]
+            } else {
+                &["VARCHAR", "String", "string", "string"]
+            };
+            let got: Vec<&str> = ["duckdb", "polars", "pyarrow", "hf"]
+                .iter()
+                .map(|r| types[*r].as_str().unwrap_or("missing"))
+                .collect();
+            assert_eq!(got, expect, "{store}.{col}: types per reader");
+        }
+    }
+    assert_eq!(summary["examples_policy_subset_of_legal"], true);
+    assert!(
+        summary["examples_policy_narrower_than_legal"].as_u64() > Some(0),
+        "policy_actions should hold visited actions only: {summary}"
+    );
 }
 
 #[test]

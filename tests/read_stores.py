@@ -1,59 +1,104 @@
-"""Reads every store of a run directory with two independent Parquet readers
-(pyarrow datasets and DuckDB), Hive partitions as columns, and prints a JSON
-summary: rows, columns and a few aggregates per store."""
-import glob
+"""Reads every store of a run directory with four independent readers, as a
+user would: DuckDB (a `**/*.parquet` glob, Hive partitions), polars
+(`scan_parquet` on the store folder), pyarrow datasets (Hive partitioning)
+and Hugging Face `datasets` (the folder's Parquet files). Prints a JSON
+summary per store: rows, and the type each reader gives every partition
+column, plus a few aggregates."""
 import json
 import os
 import sys
+import tempfile
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import duckdb
+import polars as pl
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-STORES = ["tasks", "heldout", "episodes", "examples", "evals", "metrics"]
+STORES = {
+    "tasks": ["iteration", "family"],
+    "heldout": ["family"],
+    "episodes": ["iteration"],
+    "examples": ["iteration"],
+    "evals": ["iteration"],
+    "metrics": ["stage", "iteration"],
+}
+
+
+def hf_dataset(root):
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    with tempfile.TemporaryDirectory() as cache:
+        return datasets.load_dataset("parquet", data_dir=root, split="train", cache_dir=cache, keep_in_memory=True)
 
 
 def main(run):
     out = {}
     con = duckdb.connect()
-    for store in STORES:
+    for store, partitions in STORES.items():
         root = os.path.join(run, store)
-        files = sorted(glob.glob(os.path.join(root, "**", "part-*.parquet"), recursive=True))
-        if not files:
+        if not os.path.isdir(root):
             continue
-        dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=root)
-        table = dataset.to_table()
         pattern = os.path.join(root, "**", "*.parquet")
-        rows_duck = con.execute(
-            f"select count(*) from read_parquet('{pattern}', hive_partitioning = true)"
-        ).fetchone()[0]
-        cols_duck = [
-            d[0]
-            for d in con.execute(
-                f"describe select * from read_parquet('{pattern}', hive_partitioning = true)"
-            ).fetchall()
-        ]
+        duck = con.execute(f"select * from read_parquet('{pattern}', hive_partitioning = true) limit 0")
+        duck_types = {d[0]: str(d[1]) for d in duck.description}
+        rows_duck = con.execute(f"select count(*) from read_parquet('{pattern}', hive_partitioning = true)").fetchone()[0]
+        polars = pl.scan_parquet(root + "/").collect()
+        arrow = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+        hf = hf_dataset(root)
+        files = sorted(ds.dataset(root, format="parquet").files)
         meta = pq.read_metadata(files[0]).metadata or {}
         out[store] = {
-            "rows_pyarrow": table.num_rows,
             "rows_duckdb": rows_duck,
-            "columns_pyarrow": table.column_names,
-            "columns_duckdb": cols_duck,
+            "rows_polars": polars.height,
+            "rows_pyarrow": arrow.num_rows,
+            "rows_hf": len(hf),
+            "partitions": {
+                p: {
+                    "duckdb": duck_types.get(p),
+                    "polars": str(polars.schema.get(p)),
+                    "pyarrow": str(arrow.schema.field(p).type) if p in arrow.schema.names else None,
+                    "hf": str(hf.features[p].dtype) if p in hf.features else None,
+                }
+                for p in partitions
+            },
+            "columns_duckdb": list(duck_types),
             "schema_version": meta.get(b"selfplay.schema_version", b"").decode(),
+            "field_doc": bool(arrow.schema.field(arrow.schema.names[1]).metadata or any(f.metadata for f in arrow.schema)),
         }
     episodes = os.path.join(run, "episodes", "**", "*.parquet")
-    if glob.glob(episodes, recursive=True):
+    if "episodes" in out:
         out["episode_outcomes"] = dict(
             con.execute(
                 f"select family || '/' || outcome, count(*) from read_parquet('{episodes}', hive_partitioning = true) group by 1"
             ).fetchall()
         )
-        out["episode_iterations"] = sorted(
-            int(r[0])
+        out["episode_iterations"] = [
+            r[0]
             for r in con.execute(
-                f"select distinct iteration from read_parquet('{episodes}', hive_partitioning = true)"
+                f"select distinct iteration + 0 from read_parquet('{episodes}', hive_partitioning = true) order by 1"
             ).fetchall()
-        )
+        ]
+    if "metrics" in out:
+        metrics = os.path.join(run, "metrics", "**", "*.parquet")
+        out["metrics_rows"] = [
+            list(r)
+            for r in con.execute(
+                f"select stage, iteration, shard, detail.examples from read_parquet('{metrics}', hive_partitioning = true) order by all"
+            ).fetchall()
+        ]
+    if "examples" in out:
+        examples = os.path.join(run, "examples", "**", "*.parquet")
+        subset, narrower = con.execute(
+            "select bool_and(len(list_filter(policy_actions, lambda a: not list_contains(legal, a))) = 0), "
+            f"count(*) filter (where len(policy_actions) < len(legal)) from read_parquet('{examples}')"
+        ).fetchone()
+        out["examples_policy_subset_of_legal"] = subset
+        out["examples_policy_narrower_than_legal"] = narrower
     print(json.dumps(out, indent=1, sort_keys=True))
 
 

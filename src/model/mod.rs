@@ -42,6 +42,10 @@ pub struct ModelMeta {
     pub examples_seen: u64,
     pub losses: Option<Losses>,
     pub producer: String,
+    /// The train stage's metrics row, kept here so a metrics part lost to a
+    /// crash after this file's commit is rebuilt exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::store::rows::MetricRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -56,6 +60,13 @@ pub struct Losses {
 
 pub fn model_id(iteration: u32) -> String {
     format!("iteration={iteration:06}")
+}
+
+/// The iteration of a model id (`iteration=000003`), if it is one.
+pub fn parse_model_id(id: &str) -> Option<u32> {
+    let digits = id.strip_prefix("iteration=")?;
+    let ok = digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| digits.parse().ok()).flatten()
 }
 
 impl ModelMeta {
@@ -78,9 +89,12 @@ impl ModelMeta {
         Ok(meta)
     }
 
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    /// Writes `models/<id>/model.json`: the model's commit point, so it is
+    /// written after the weights and the ONNX file.
+    pub fn save(&self, run: &RunDir, key: &str) -> Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
-        crate::store::write_atomic(&dir.join("model.json"), text.as_bytes())
+        let dest = run.model_dir(&self.id).join("model.json");
+        crate::store::commit::write_file(run, key, &dest, text.as_bytes())
     }
 
     /// Errors when a family's observation or action space does not fit.
@@ -158,6 +172,7 @@ mod tests {
             examples_seen: 0,
             losses: None,
             producer: "test".into(),
+            metrics: None,
         }
     }
 
@@ -165,15 +180,17 @@ mod tests {
     /// read shifted inputs: it is refused with a message naming the file.
     #[test]
     fn models_without_the_family_tag_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        meta().save(dir.path()).unwrap();
-        assert_eq!(ModelMeta::load(dir.path()).unwrap(), meta());
-        let path = dir.path().join("model.json");
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        meta().save(&run, "test").unwrap();
+        let dir = run.model_dir(&meta().id);
+        assert_eq!(ModelMeta::load(&dir).unwrap(), meta());
+        let path = dir.join("model.json");
         let text = std::fs::read_to_string(&path).unwrap();
         let old = text.replace("\"input_layout\": 1,", "");
         assert_ne!(old, text);
         std::fs::write(&path, old).unwrap();
-        let err = ModelMeta::load(dir.path()).unwrap_err().to_string();
+        let err = ModelMeta::load(&dir).unwrap_err().to_string();
         assert!(
             err.contains("model.json") && err.contains("input_layout 0"),
             "{err}"

@@ -8,10 +8,13 @@ use super::{derive_seed, load_evaluator, Ctx};
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
 use crate::mcts::{BatchedSearch, EpisodeSpec, SearchParams};
-use crate::metrics::{progress, report, StageMeter};
-use crate::store::parquet_io::{read_part, write_part, FileMeta};
-use crate::store::rows::{evals_batch, evals_from_batch, EvalRow};
-use crate::store::{clear_marker, committed_parts, is_committed, write_marker, Marker, Store};
+use crate::metrics::{
+    commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
+};
+use crate::store::lock::Claim;
+use crate::store::parquet_io::{read_part, stage_part, FileMeta};
+use crate::store::rows::{evals_batch, evals_from_batch, EvalRow, MetricDetail, MetricRow};
+use crate::store::{complete_parts, is_committed, part_path, Store};
 use crate::tasks::{Family, Game, Outcome, Task};
 use std::path::{Path, PathBuf};
 
@@ -66,9 +69,14 @@ pub fn run_eval(
     incumbent: Option<&Path>,
 ) -> Result<EvalSummary> {
     let dir = ctx.run.evals(iteration);
-    if is_committed(&dir, 0) {
-        let rows = read_evals(&dir)?;
-        return Ok(summarise(ctx, rows));
+    let committed = || is_committed(&dir, 0);
+    if committed() && is_committed(&ctx.run.metrics("eval", iteration), 0) {
+        return Ok(summarise(ctx, read_evals(&dir)?));
+    }
+    let claim = ctx.claim(&format!("eval iteration {iteration}"))?;
+    if committed() {
+        restore_metrics(&claim, "eval", iteration, 0, &part_path(&dir, 0))?;
+        return Ok(summarise(ctx, read_evals(&dir)?));
     }
     ensure_heldout(ctx)?;
     let meter = StageMeter::start();
@@ -113,19 +121,25 @@ pub fn run_eval(
             }
         }
     }
-    write_rows(ctx, &dir, "eval", &ids, &rows)?;
     let fig = meter.finish();
-    report(
-        &ctx.run,
+    let row = metric_row(
         "eval",
         iteration,
         0,
         games_played,
         "games",
         &fig,
-        serde_json::json!({}),
-        &ctx.cfg.hash(),
-    )?;
+        MetricDetail::default(),
+    );
+    let target = EvalTarget {
+        claim: &claim,
+        dir: &dir,
+        stage: "eval",
+        iteration: Some(iteration),
+    };
+    write_rows(ctx, &target, &ids, &rows, Some(&row))?;
+    commit_metrics(&claim, &row, &ctx.cfg.hash())?;
+    print_summary(&row);
     Ok(summarise(ctx, rows))
 }
 
@@ -294,7 +308,7 @@ fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
 pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
     let schema = Store::Evals.schema();
     let mut rows = Vec::new();
-    for part in committed_parts(dir)? {
+    for part in complete_parts(dir)? {
         for b in read_part(&part, &schema)? {
             rows.extend(evals_from_batch(&b)?);
         }
@@ -372,8 +386,16 @@ pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<Ev
             rows.extend(optimal_move_rows(&ids, family, &tasks, &firsts, sims)?);
         }
     }
-    let out = ctx.run.imported_evals(&store_name(dir), &meta.id);
-    write_rows(ctx, &out, "eval_tasks", &ids, &rows)?;
+    let name = store_name(dir);
+    let out = ctx.run.imported_evals(&name, &meta.id);
+    let claim = ctx.claim(&format!("eval tasks {name} {}", meta.id))?;
+    let target = EvalTarget {
+        claim: &claim,
+        dir: &out,
+        stage: "eval_tasks",
+        iteration: None,
+    };
+    write_rows(ctx, &target, &ids, &rows, None)?;
     Ok((rows, out))
 }
 
@@ -387,34 +409,43 @@ fn store_name(dir: &Path) -> String {
     last.strip_prefix("name=").unwrap_or(&last).to_string()
 }
 
-/// Replaces the evals part in `dir` by `rows`, then commits it with a
-/// marker; `agents[0]` is the candidate.
+/// Where an evaluation's rows go.
+struct EvalTarget<'a> {
+    claim: &'a Claim,
+    dir: &'a Path,
+    stage: &'a str,
+    iteration: Option<u32>,
+}
+
+/// Commits `rows` as the evals part of `t.dir` (replacing an earlier one);
+/// `agents[0]` is the candidate.
 fn write_rows(
     ctx: &Ctx,
-    dir: &Path,
-    stage: &str,
+    t: &EvalTarget,
     agents: &[String],
     rows: &[EvalRow],
+    metrics: Option<&MetricRow>,
 ) -> Result<()> {
-    clear_marker(dir, 0)?;
     let meta = FileMeta {
-        stage: stage.into(),
+        stage: t.stage.into(),
         config_hash: ctx.cfg.hash(),
         model_id: agents.first().cloned(),
+        shard: 0,
+        num_shards: 1,
+        seed: ctx.cfg.seed,
+        inputs: agents.to_vec(),
     };
-    let n = write_part(dir, 0, &Store::Evals.schema(), &meta, &[evals_batch(rows)?])?;
-    write_marker(
-        dir,
-        &Marker {
-            stage: stage.into(),
-            shard: 0,
-            rows: n,
-            seed: ctx.cfg.seed,
-            config_hash: ctx.cfg.hash(),
-            inputs: agents.to_vec(),
-            producer: crate::store::producer(),
-        },
-    )
+    let batch = evals_batch(rows, t.iteration)?;
+    stage_part(
+        t.claim,
+        t.dir,
+        &Store::Evals.schema(),
+        &meta,
+        &[batch],
+        metrics,
+    )?
+    .commit()?;
+    Ok(())
 }
 
 /// Rows of the optimal-first-move share, overall and per position class.

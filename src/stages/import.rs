@@ -12,9 +12,9 @@
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::store::parquet_io::{write_part, FileMeta};
+use crate::store::parquet_io::{stage_part, FileMeta};
 use crate::store::rows::tasks_batch;
-use crate::store::{write_marker, Marker, Store};
+use crate::store::Store;
 use crate::tasks::{connect4, countdown, sudoku, Family, Task};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Int64Type};
@@ -51,28 +51,18 @@ pub fn run_import(ctx: &Ctx, file: &Path, format: &str, name: &str) -> Result<(F
         )));
     }
     let dir = imported_dir(ctx, name).join(format!("family={}", family.name()));
+    let claim = ctx.claim(&format!("import {name}"))?;
     let meta = FileMeta {
         stage: "import".into(),
         config_hash: ctx.cfg.hash(),
         model_id: None,
-    };
-    let rows = write_part(
-        &dir,
-        0,
-        &Store::Tasks.schema(),
-        &meta,
-        &[tasks_batch(&tasks)?],
-    )?;
-    let marker = Marker {
-        stage: "import".into(),
         shard: 0,
-        rows,
+        num_shards: 1,
         seed: 0,
-        config_hash: ctx.cfg.hash(),
         inputs: vec![file.display().to_string(), format.into()],
-        producer: crate::store::producer(),
     };
-    write_marker(&dir, &marker)?;
+    let batch = tasks_batch(&tasks, None)?;
+    let rows = stage_part(&claim, &dir, &Store::Tasks.schema(), &meta, &[batch], None)?.commit()?;
     Ok((family, rows))
 }
 

@@ -9,10 +9,16 @@ use crate::model::ModelMeta;
 /// Creates models/iteration=000000 unless it exists; sets BEST if unset.
 pub fn run_init(ctx: &Ctx) -> Result<ModelMeta> {
     let dir = ctx.run.model(0);
-    let meta = if dir.join("model.json").is_file() && dir.join("model.onnx").is_file() {
+    let done = || dir.join("model.json").is_file() && dir.join("model.onnx").is_file();
+    let meta = if done() {
         ModelMeta::load(&dir)?
     } else {
-        init_model(ctx)?
+        let claim = ctx.claim("init")?;
+        if done() {
+            ModelMeta::load(&dir)?
+        } else {
+            init_model(ctx, &claim.key)?
+        }
     };
     if ctx.run.best()?.is_none() {
         ctx.run.set_best(&meta.id)?;
@@ -21,12 +27,12 @@ pub fn run_init(ctx: &Ctx) -> Result<ModelMeta> {
 }
 
 #[cfg(feature = "train")]
-fn init_model(ctx: &Ctx) -> Result<ModelMeta> {
-    crate::train::init_model(&ctx.cfg, &ctx.run, 0)
+fn init_model(ctx: &Ctx, key: &str) -> Result<ModelMeta> {
+    crate::train::init_model(&ctx.cfg, &ctx.run, 0, key)
 }
 
 #[cfg(not(feature = "train"))]
-fn init_model(_: &Ctx) -> Result<ModelMeta> {
+fn init_model(_: &Ctx, _: &str) -> Result<ModelMeta> {
     Err(Error::Config(
         "init needs the `train` feature (libtorch); this binary was built without it".into(),
     ))

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::infer::OnnxModel;
 use crate::mcts::evaluator::Evaluator;
 use crate::model::ModelMeta;
+use crate::store::lock::Claim;
 use crate::store::RunDir;
 use std::path::Path;
 
@@ -28,6 +29,15 @@ pub struct Ctx {
     pub cfg: Config,
     pub run: RunDir,
     pub shard: Shard,
+    /// Wait for a shard another process is writing, instead of failing.
+    pub wait: bool,
+}
+
+impl Ctx {
+    /// Claims a unit of work (`play iteration 3 shard 7`) for this process.
+    pub fn claim(&self, what: &str) -> Result<Claim> {
+        Claim::acquire(&self.run, what, self.wait)
+    }
 }
 
 /// This job's share of a stage: `index` of `count`.

@@ -5,54 +5,53 @@ use super::tasks::read_tasks;
 use super::{derive_seed, load_evaluator, Ctx};
 use crate::error::{Error, Result};
 use crate::mcts::{BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats};
-use crate::metrics::{progress, report, StageMeter};
+use crate::metrics::{
+    commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
+};
+use crate::store::lock::Claim;
 use crate::store::parquet_io::{FileMeta, PartWriter};
-use crate::store::rows::{episodes_batch, examples_batch, EpisodeRow, ExampleRow};
-use crate::store::{clear_marker, is_committed, write_marker, Marker, Store};
+use crate::store::rows::{episodes_batch, examples_batch, EpisodeRow, ExampleRow, MetricDetail};
+use crate::store::{is_committed, part_path, Store};
 use crate::tasks::{Game, Outcome, Task};
 use std::path::Path;
 
 /// Rows buffered by the writer before a batch goes to Parquet.
 const FLUSH_ROWS: usize = 4096;
 
-/// Plays this shard of iteration `iteration`'s tasks with the model in `model_dir`.
+/// Plays this shard of iteration `iteration`'s tasks with the model in
+/// `model_dir`. Commits examples, then episodes (the shard's commit point),
+/// then the metrics row; a rerun redoes what a crash left uncommitted.
 pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<SearchStats>> {
     let (ep_dir, ex_dir) = (ctx.run.episodes(iteration), ctx.run.examples(iteration));
     let shard = ctx.shard.index;
+    let claim = ctx.claim(&format!("play iteration {iteration} shard {shard}"))?;
     if is_committed(&ep_dir, shard) && is_committed(&ex_dir, shard) {
         tracing::info!("play iteration {iteration} shard {shard}: already committed, skipping");
+        restore_metrics(&claim, "play", iteration, shard, &part_path(&ep_dir, shard))?;
         return Ok(None);
     }
-    // A half-done shard is redone whole: clear markers first so readers
-    // never pair a new part with an old marker.
-    clear_marker(&ep_dir, shard)?;
-    clear_marker(&ex_dir, shard)?;
-
     let (evaluator, meta) = load_evaluator(&ctx.cfg, model_dir)?;
     let tasks = shard_tasks(ctx, iteration)?;
     let specs = episode_specs(ctx, iteration, &tasks)?;
     let meter = StageMeter::start();
     let bar = progress(specs.len() as u64, "play");
-
     let file_meta = FileMeta {
         stage: "play".into(),
         config_hash: ctx.cfg.hash(),
         model_id: Some(meta.id.clone()),
+        shard,
+        num_shards: ctx.shard.count,
+        seed: ctx.cfg.seed,
+        inputs: vec![format!("tasks/iteration={iteration}"), meta.id.clone()],
     };
-    let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);
-    let writer = {
-        let (ep_dir, ex_dir, file_meta, model_id) = (
-            ep_dir.clone(),
-            ex_dir.clone(),
-            file_meta.clone(),
-            meta.id.clone(),
-        );
-        let sims = ctx.cfg.mcts.num_simulations;
-        std::thread::spawn(move || {
-            write_shard(rx, &ep_dir, &ex_dir, shard, &file_meta, &model_id, sims)
-        })
+    let target = ShardTarget {
+        claim: &claim,
+        ep_dir: &ep_dir,
+        ex_dir: &ex_dir,
+        meta: &file_meta,
+        iteration,
+        simulations: ctx.cfg.mcts.num_simulations,
     };
-
     let mut agents = [evaluator];
     let mut search = BatchedSearch {
         params: SearchParams::from_config(&ctx.cfg.mcts, true),
@@ -61,39 +60,34 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         action_dim: meta.spec.action_dim,
         parallel: ctx.cfg.parallel_batch_size,
     };
-    let played = search.run(specs.into_iter(), |f| {
-        bar.inc(1);
-        tx.send(f)
-            .map_err(|_| Error::Other("play: the writer thread stopped".into()))
+    let (played, written) = std::thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);
+        let writer = scope.spawn(|| write_shard(rx, &target));
+        let played = search.run(specs.into_iter(), |f| {
+            bar.inc(1);
+            tx.send(f)
+                .map_err(|_| Error::Other("play: the writer thread stopped".into()))
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Other("play: the writer thread panicked".into())));
+        (played, written)
     });
-    drop(tx);
     bar.finish_and_clear();
-    let written = writer
-        .join()
-        .map_err(|_| Error::Other("play: the writer thread panicked".into()))?;
+    // The writer's error first: it holds the cause (a full disk, a
+    // read-only folder) of the search's "writer stopped".
+    let (ep_w, ex_w) = written?;
     let stats = played?;
-    let (episodes, examples) = written?;
-
-    let marker = |rows| Marker {
-        stage: "play".into(),
-        shard,
-        rows,
-        seed: ctx.cfg.seed,
-        config_hash: ctx.cfg.hash(),
-        inputs: vec![format!("tasks/iteration={iteration:06}"), meta.id.clone()],
-        producer: crate::store::producer(),
-    };
-    write_marker(&ep_dir, &marker(episodes))?;
-    write_marker(&ex_dir, &marker(examples))?;
     let fig = meter.finish();
-    let detail = serde_json::json!({
-        "examples": examples,
-        "sims_per_s": (stats.simulations as f64 / fig.seconds).round(),
-        "evals_per_s": (stats.evaluations as f64 / fig.seconds).round(),
-        "net_share": ((stats.eval_time.as_secs_f64() / fig.seconds) * 100.0).round() / 100.0,
-    });
-    report(
-        &ctx.run,
+    let detail = MetricDetail {
+        examples: Some(ex_w.rows()),
+        sims_per_s: Some((stats.simulations as f64 / fig.seconds).round()),
+        evals_per_s: Some((stats.evaluations as f64 / fig.seconds).round()),
+        net_share: Some(((stats.eval_time.as_secs_f64() / fig.seconds) * 100.0).round() / 100.0),
+        ..MetricDetail::default()
+    };
+    let row = metric_row(
         "play",
         iteration,
         shard,
@@ -101,8 +95,12 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         "episodes",
         &fig,
         detail,
-        &ctx.cfg.hash(),
-    )?;
+    );
+    let (examples, episodes) = (ex_w.finish(Some(&row))?, ep_w.finish(Some(&row))?);
+    examples.commit()?;
+    episodes.commit()?;
+    commit_metrics(&claim, &row, &ctx.cfg.hash())?;
+    print_summary(&row);
     Ok(Some(stats))
 }
 
@@ -177,8 +175,8 @@ pub fn rows_of(f: &Finished, model_id: &str, simulations: u32) -> (EpisodeRow, V
             step: i as u32,
             obs: s.obs.clone(),
             legal: s.legal.clone(),
-            policy_actions: s.policy.iter().map(|p| p.0).collect(),
-            policy_probs: s.policy.iter().map(|p| p.1).collect(),
+            policy_actions: s.policy.iter().filter(|p| p.1 > 0.0).map(|p| p.0).collect(),
+            policy_probs: s.policy.iter().filter(|p| p.1 > 0.0).map(|p| p.1).collect(),
             value: value_target(f.outcome, s.mover),
             weight: 1.0,
             model_id: model_id.into(),
@@ -201,35 +199,42 @@ pub fn rows_of(f: &Finished, model_id: &str, simulations: u32) -> (EpisodeRow, V
     (episode, examples)
 }
 
-/// Writer thread: buffers rows and streams them into the two part files.
+/// Where a play shard's two parts go.
+struct ShardTarget<'a> {
+    claim: &'a Claim,
+    ep_dir: &'a Path,
+    ex_dir: &'a Path,
+    meta: &'a FileMeta,
+    iteration: u32,
+    simulations: u32,
+}
+
+/// Writer thread: buffers rows and streams them into the two parts, which
+/// it hands back unfinished (their footers still need the stage's figures).
 fn write_shard(
     rx: crossbeam_channel::Receiver<Finished>,
-    ep_dir: &Path,
-    ex_dir: &Path,
-    shard: u32,
-    meta: &FileMeta,
-    model_id: &str,
-    simulations: u32,
-) -> Result<(u64, u64)> {
-    let mut ep_w = PartWriter::create(ep_dir, shard, &Store::Episodes.schema(), meta)?;
-    let mut ex_w = PartWriter::create(ex_dir, shard, &Store::Examples.schema(), meta)?;
+    t: &ShardTarget,
+) -> Result<(PartWriter, PartWriter)> {
+    let mut ep_w = PartWriter::create(t.claim, t.ep_dir, &Store::Episodes.schema(), t.meta)?;
+    let mut ex_w = PartWriter::create(t.claim, t.ex_dir, &Store::Examples.schema(), t.meta)?;
+    let model_id = t.meta.model_id.clone().unwrap_or_default();
     let (mut eps, mut exs) = (Vec::new(), Vec::new());
     for f in rx {
-        let (e, xs) = rows_of(&f, model_id, simulations);
+        let (e, xs) = rows_of(&f, &model_id, t.simulations);
         eps.push(e);
         exs.extend(xs);
         if exs.len() >= FLUSH_ROWS {
-            ep_w.write(&episodes_batch(&eps)?)?;
-            ex_w.write(&examples_batch(&exs)?)?;
+            ep_w.write(&episodes_batch(&eps, t.iteration)?)?;
+            ex_w.write(&examples_batch(&exs, t.iteration)?)?;
             eps.clear();
             exs.clear();
         }
     }
     if !eps.is_empty() {
-        ep_w.write(&episodes_batch(&eps)?)?;
-        ex_w.write(&examples_batch(&exs)?)?;
+        ep_w.write(&episodes_batch(&eps, t.iteration)?)?;
+        ex_w.write(&examples_batch(&exs, t.iteration)?)?;
     }
-    Ok((ep_w.finish()?, ex_w.finish()?))
+    Ok((ep_w, ex_w))
 }
 
 /// The model a stage should use for `--model` (best, latest, id, path).

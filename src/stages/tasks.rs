@@ -3,10 +3,11 @@
 
 use super::{derive_seed, Ctx};
 use crate::error::{Error, Result};
-use crate::metrics::{report, StageMeter};
-use crate::store::parquet_io::{read_part, write_part, FileMeta};
-use crate::store::rows::{tasks_batch, tasks_from_batch};
-use crate::store::{committed_parts, is_committed, write_marker, Marker, Store};
+use crate::metrics::{commit_metrics, metric_row, print_summary, StageFigures, StageMeter};
+use crate::store::lock::Claim;
+use crate::store::parquet_io::{read_metrics, read_part, stage_part, FileMeta};
+use crate::store::rows::{tasks_batch, tasks_from_batch, FamilyRange, MetricDetail, MetricRow};
+use crate::store::{complete_parts, is_committed, part_path, Store};
 use crate::tasks::{Family, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,65 +32,134 @@ pub fn family_counts(ctx: &Ctx) -> Vec<(Family, usize)> {
         .collect()
 }
 
-/// Generates tasks/iteration=N/family=F for this shard (skips committed ones).
+/// Generates tasks/iteration=N/family=F for this shard. Each family's part
+/// commits on its own; the shard's metrics row, summed from the parts'
+/// footers, commits last, so a rerun after a crash redoes exactly what was
+/// not committed.
 pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
-    let meter = StageMeter::start();
+    let shard = ctx.shard.index;
+    let claim = ctx.claim(&format!("tasks iteration {iteration} shard {shard}"))?;
     let mut written = 0;
-    let mut ranges = serde_json::Map::new();
+    let mut parts = Vec::new();
     for ((family, count), (_, fc)) in family_counts(ctx).into_iter().zip(ctx.cfg.families()) {
         let dir = ctx.run.tasks(iteration, family.name());
-        if is_committed(&dir, ctx.shard.index) {
+        parts.push(part_path(&dir, shard));
+        if is_committed(&dir, shard) {
             continue;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(&[
-            ctx.cfg.seed,
-            STREAM_TRAIN,
-            iteration as u64,
-            family as u64,
-        ]));
-        let [lo, hi] = fc.difficulty_at(iteration, ctx.cfg.iterations);
-        ranges.insert(family.name().to_string(), serde_json::json!([lo, hi]));
-        let specs: Vec<(f32, u64)> = (0..count)
-            .map(|_| {
-                (
-                    lo + (hi - lo) * rng.random::<f32>(),
-                    rng.random::<u64>() & !EVAL_BIT,
-                )
-            })
-            .collect();
-        let mine: Vec<(f32, u64)> = specs
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| ctx.shard.owns(*i))
-            .map(|(_, s)| s)
-            .collect();
-        let tasks: Vec<Task> = mine
-            .par_iter()
-            .map(|&(d, s)| family.generate(d, s))
-            .collect();
-        written += commit_tasks(ctx, &dir, &tasks, "tasks")?;
-    }
-    let fig = meter.finish();
-    if written > 0 {
-        let detail = serde_json::json!({ "difficulty": ranges });
-        report(
-            &ctx.run,
+        let meter = StageMeter::start();
+        let range = fc.difficulty_at(iteration, ctx.cfg.iterations);
+        let tasks = generate(ctx, iteration, family, count, range);
+        let detail = MetricDetail {
+            difficulty: Some(vec![FamilyRange {
+                family: family.name().into(),
+                lo: range[0],
+                hi: range[1],
+            }]),
+            ..MetricDetail::default()
+        };
+        let n = tasks.len() as u64;
+        let row = metric_row(
             "tasks",
             iteration,
-            ctx.shard.index,
-            written,
+            shard,
+            n,
             "tasks",
-            &fig,
+            &meter.finish(),
             detail,
-            &ctx.cfg.hash(),
-        )?;
+        );
+        written += commit_tasks(&claim, ctx, &dir, &tasks, Some(iteration), Some(&row))?;
+    }
+    if !is_committed(&ctx.run.metrics("tasks", iteration), shard) {
+        let row = sum_rows(&parts)?;
+        commit_metrics(&claim, &row, &ctx.cfg.hash())?;
+        print_summary(&row);
     }
     Ok(written)
 }
 
+/// This shard's tasks of `family` in iteration `iteration`.
+fn generate(ctx: &Ctx, iteration: u32, family: Family, count: usize, range: [f32; 2]) -> Vec<Task> {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(&[
+        ctx.cfg.seed,
+        STREAM_TRAIN,
+        iteration as u64,
+        family as u64,
+    ]));
+    let [lo, hi] = range;
+    let specs: Vec<(f32, u64)> = (0..count)
+        .map(|_| {
+            (
+                lo + (hi - lo) * rng.random::<f32>(),
+                rng.random::<u64>() & !EVAL_BIT,
+            )
+        })
+        .collect();
+    let mine: Vec<(f32, u64)> = specs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| ctx.shard.owns(*i))
+        .map(|(_, s)| s)
+        .collect();
+    mine.par_iter()
+        .map(|&(d, s)| family.generate(d, s))
+        .collect()
+}
+
+/// One metrics row for a shard from its family parts' footers: items and
+/// seconds add up, CPU is time-weighted, peak memory is the max.
+fn sum_rows(parts: &[std::path::PathBuf]) -> Result<MetricRow> {
+    let rows: Vec<MetricRow> = parts
+        .iter()
+        .map(|p| read_metrics(p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let first = rows.first().cloned().ok_or_else(|| {
+        Error::Data(format!(
+            "{}: no selfplay.metrics in the footer; expected a tasks part written by selfplay",
+            parts
+                .first()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let items: u64 = rows.iter().map(|r| r.items).sum();
+    let seconds: f64 = rows.iter().map(|r| r.seconds).sum();
+    let fig = StageFigures {
+        seconds,
+        cpu_pct: rows.iter().map(|r| r.cpu_pct * r.seconds).sum::<f64>() / seconds.max(1e-9),
+        peak_rss_mb: rows.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max),
+    };
+    let ranges = rows
+        .iter()
+        .flat_map(|r| r.detail.difficulty.clone().unwrap_or_default())
+        .collect();
+    let detail = MetricDetail {
+        difficulty: Some(ranges),
+        ..MetricDetail::default()
+    };
+    Ok(metric_row(
+        "tasks",
+        first.iteration,
+        first.shard,
+        items,
+        "tasks",
+        &fig,
+        detail,
+    ))
+}
+
 /// Generates the held-out set once per run (shard 0 writes it).
 pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
-    for (family, fc) in ctx.cfg.families() {
+    let families = ctx.cfg.families();
+    let done = |f: &Family| is_committed(&ctx.run.heldout(f.name()), 0);
+    if families.iter().all(|(f, _)| done(f)) {
+        return Ok(());
+    }
+    let claim = ctx.claim("heldout")?;
+    for (family, fc) in families {
         let dir = ctx.run.heldout(family.name());
         if is_committed(&dir, 0) {
             continue;
@@ -128,7 +198,11 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
                 break;
             }
         }
-        commit_tasks(ctx, &dir, &tasks, "heldout")?;
+        let whole = Ctx {
+            shard: super::Shard::ALL,
+            ..ctx.clone()
+        };
+        commit_tasks(&claim, &whole, &dir, &tasks, None, None)?;
     }
     Ok(())
 }
@@ -143,39 +217,33 @@ pub fn heldout_count(ctx: &Ctx, family: Family) -> usize {
     }
 }
 
-fn commit_tasks(ctx: &Ctx, dir: &Path, tasks: &[Task], stage: &str) -> Result<u64> {
+/// Writes and commits this shard's part of a tasks partition.
+fn commit_tasks(
+    claim: &Claim,
+    ctx: &Ctx,
+    dir: &Path,
+    tasks: &[Task],
+    iteration: Option<u32>,
+    metrics: Option<&MetricRow>,
+) -> Result<u64> {
     let meta = FileMeta {
-        stage: stage.into(),
+        stage: metrics.map_or("heldout", |m| m.stage.as_str()).into(),
         config_hash: ctx.cfg.hash(),
         model_id: None,
+        shard: ctx.shard.index,
+        num_shards: ctx.shard.count,
+        seed: ctx.cfg.seed,
+        inputs: Vec::new(),
     };
-    let rows = write_part(
-        dir,
-        ctx.shard.index,
-        &Store::Tasks.schema(),
-        &meta,
-        &[tasks_batch(tasks)?],
-    )?;
-    write_marker(
-        dir,
-        &Marker {
-            stage: stage.into(),
-            shard: ctx.shard.index,
-            rows,
-            seed: ctx.cfg.seed,
-            config_hash: ctx.cfg.hash(),
-            inputs: Vec::new(),
-            producer: crate::store::producer(),
-        },
-    )?;
-    Ok(rows)
+    let batch = tasks_batch(tasks, iteration)?;
+    stage_part(claim, dir, &Store::Tasks.schema(), &meta, &[batch], metrics)?.commit()
 }
 
 /// Reads every committed task of a tasks partition folder (`.../family=F`).
 pub fn read_tasks(dir: &Path, family: Family) -> Result<Vec<Task>> {
     let schema = Store::Tasks.schema();
     let mut out = Vec::new();
-    for part in committed_parts(dir)? {
+    for part in complete_parts(dir)? {
         for b in read_part(&part, &schema)? {
             out.extend(tasks_from_batch(&b, family)?);
         }

@@ -2,14 +2,26 @@
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::metrics::{report, StageMeter};
+use crate::metrics::{commit_metrics, print_summary, StageMeter};
 use crate::model::ModelMeta;
+use crate::store::is_committed;
 
-/// Trains models/iteration=N unless it exists (resumable).
+/// Trains models/iteration=N unless it exists (resumable); commits the
+/// model (model.json last), then its metrics row.
 pub fn run_train(ctx: &Ctx, iteration: u32) -> Result<ModelMeta> {
     let dir = ctx.run.model(iteration);
-    if dir.join("model.json").is_file() && dir.join("model.onnx").is_file() {
+    let done = || dir.join("model.json").is_file() && dir.join("model.onnx").is_file();
+    let metrics_done = || is_committed(&ctx.run.metrics("train", iteration), 0);
+    if done() && metrics_done() {
         return ModelMeta::load(&dir);
+    }
+    let claim = ctx.claim(&format!("train iteration {iteration}"))?;
+    if done() {
+        let meta = ModelMeta::load(&dir)?;
+        if let (false, Some(row)) = (metrics_done(), &meta.metrics) {
+            commit_metrics(&claim, row, &meta.config_hash)?;
+        }
+        return Ok(meta);
     }
     let parent_it = ctx
         .run
@@ -24,23 +36,11 @@ pub fn run_train(ctx: &Ctx, iteration: u32) -> Result<ModelMeta> {
         })?;
     let parent = ModelMeta::load(&ctx.run.model(parent_it))?;
     let meter = StageMeter::start();
-    let meta = crate::train::train_model(&ctx.cfg, &ctx.run, iteration, &parent)?;
-    let fig = meter.finish();
-    let losses = meta.losses.clone();
-    let detail = serde_json::json!({
-        "policy_loss": losses.as_ref().map(|l| (l.policy * 1000.0).round() / 1000.0),
-        "value_loss": losses.as_ref().map(|l| (l.value * 1000.0).round() / 1000.0),
-    });
-    report(
-        &ctx.run,
-        "train",
-        iteration,
-        0,
-        ctx.cfg.train.steps as u64,
-        "steps",
-        &fig,
-        detail,
-        &ctx.cfg.hash(),
-    )?;
+    let meta =
+        crate::train::train_model(&ctx.cfg, &ctx.run, iteration, &parent, &claim.key, meter)?;
+    if let Some(row) = &meta.metrics {
+        commit_metrics(&claim, row, &ctx.cfg.hash())?;
+        print_summary(row);
+    }
     Ok(meta)
 }

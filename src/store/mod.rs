@@ -1,15 +1,25 @@
 //! Staged Parquet stores under one run directory.
 //!
-//! Layout (Hive partitions, read as columns by DuckDB/polars/pyarrow):
-//! `tasks/iteration=000003/family=countdown/part-00000.parquet`,
+//! Layout 2 (Hive partitions, read as typed columns by DuckDB, polars,
+//! pyarrow and Hugging Face `datasets`; integers are not zero-padded so
+//! every reader types them as integers):
+//! `tasks/iteration=3/family=countdown/part-00000.parquet`,
 //! `heldout/family=countdown/part-00000.parquet`,
-//! `episodes/iteration=000003/part-00007.parquet`, `examples/...`, `evals/...`,
-//! `metrics/stage=play/iteration=000003/part-00007.parquet`, `models/...`.
+//! `episodes/iteration=3/part-00007.parquet`, `examples/...`, `evals/...`,
+//! `metrics/stage=play/iteration=3/part-00007.parquet`,
+//! `models/iteration=000003/`, `models/BEST`. Work files live apart, in
+//! `.selfplay/tmp` and `.selfplay/locks`, never inside a store folder.
 //!
-//! Commit protocol: a part is written as `*.parquet.tmp`, fsynced, renamed into
-//! place, and only then is the shard's `_SUCCESS.{shard:05}` marker written.
-//! Readers ignore parts without a marker; stages skip shards that have one.
+//! Commit protocol (see [`commit`]): a part is written under a unique name
+//! in `.selfplay/tmp`, fsynced, and renamed to `part-NNNNN.parquet`. That
+//! rename is the commit: a globbing reader sees the whole part or nothing.
+//! The part's footer carries the shard's marker ([`Marker`]: stage, shard,
+//! shard count, rows, seed, inputs, config hash, producer), so a stage skips
+//! a committed shard, and a consumer refuses a partition with a shard
+//! missing. A shard has one writer at a time ([`lock::Claim`]).
 
+pub mod commit;
+pub mod lock;
 pub mod parquet_io;
 pub mod rows;
 pub mod schema;
@@ -19,6 +29,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub use schema::Store;
+
+/// Version of the folder layout; runs of older layouts are refused.
+pub const LAYOUT: u32 = 2;
 
 /// Paths of one run directory (`--out`).
 #[derive(Clone, Debug)]
@@ -31,9 +44,16 @@ impl RunDir {
         RunDir { root: root.into() }
     }
 
+    /// A run directory, refusing one written with an older store layout.
+    pub fn open(root: impl Into<PathBuf>) -> Result<RunDir> {
+        let run = RunDir::new(root);
+        run.check_layout()?;
+        Ok(run)
+    }
+
     pub fn tasks(&self, iteration: u32, family: &str) -> PathBuf {
         self.root
-            .join(format!("tasks/iteration={iteration:06}/family={family}"))
+            .join(format!("tasks/iteration={iteration}/family={family}"))
     }
 
     pub fn heldout(&self, family: &str) -> PathBuf {
@@ -41,15 +61,15 @@ impl RunDir {
     }
 
     pub fn episodes(&self, iteration: u32) -> PathBuf {
-        self.root.join(format!("episodes/iteration={iteration:06}"))
+        self.root.join(format!("episodes/iteration={iteration}"))
     }
 
     pub fn examples(&self, iteration: u32) -> PathBuf {
-        self.root.join(format!("examples/iteration={iteration:06}"))
+        self.root.join(format!("examples/iteration={iteration}"))
     }
 
     pub fn evals(&self, iteration: u32) -> PathBuf {
-        self.root.join(format!("evals/iteration={iteration:06}"))
+        self.root.join(format!("evals/iteration={iteration}"))
     }
 
     /// Results of `eval --tasks` on an imported tasks store `name`, one
@@ -63,30 +83,54 @@ impl RunDir {
 
     pub fn metrics(&self, stage: &str, iteration: u32) -> PathBuf {
         self.root
-            .join(format!("metrics/stage={stage}/iteration={iteration:06}"))
+            .join(format!("metrics/stage={stage}/iteration={iteration}"))
     }
 
     pub fn model(&self, iteration: u32) -> PathBuf {
-        self.root.join(format!("models/iteration={iteration:06}"))
+        self.model_dir(&crate::model::model_id(iteration))
+    }
+
+    /// Unique temporary files; same filesystem as the stores, so a rename
+    /// into a store is atomic.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join(".selfplay/tmp")
+    }
+
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join(".selfplay/locks")
     }
 
     pub fn best_file(&self) -> PathBuf {
         self.root.join("models/BEST")
     }
 
-    /// The promoted model's id (`iteration=NNNNNN`), if any.
+    /// The promoted model's id, if any. A BEST that does not name a model
+    /// folder of this run is an error naming `models/BEST`.
     pub fn best(&self) -> Result<Option<String>> {
         let path = self.best_file();
-        match std::fs::read_to_string(&path) {
-            Ok(s) => Ok(Some(s.trim().to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let id = String::from_utf8_lossy(&text).trim().to_string();
+        let valid = crate::model::parse_model_id(&id).is_some()
+            && self.model_dir(&id).join("model.json").is_file();
+        if !valid {
+            let shown: String = id.chars().take(40).collect();
+            return Err(Error::Data(format!(
+                "{}: holds '{}', expected the id of a model folder of this run (iteration=NNNNNN with model.json); fix or delete it",
+                path.display(),
+                shown.escape_debug()
+            )));
         }
+        Ok(Some(id))
     }
 
     /// Points `models/BEST` at a model id, atomically.
     pub fn set_best(&self, model_id: &str) -> Result<()> {
-        write_atomic(&self.best_file(), format!("{model_id}\n").as_bytes())
+        let text = format!("{model_id}\n");
+        commit::write_file(self, "best", &self.best_file(), text.as_bytes())
     }
 
     /// Folder of a model id (`iteration=000003`).
@@ -104,9 +148,53 @@ impl RunDir {
         out.sort_unstable();
         out
     }
+
+    /// Refuses a run directory of layout 1 (zero-padded `iteration=000003`
+    /// store folders and `_SUCCESS` marker files): its parts would be
+    /// invisible to this layout and its rows misread.
+    fn check_layout(&self) -> Result<()> {
+        let old = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let padded = name
+                        .strip_prefix("iteration=")
+                        .is_some_and(|n| n.len() > 1 && n.starts_with('0'));
+                    padded || name.starts_with("_SUCCESS")
+                })
+        };
+        let mut dirs: Vec<PathBuf> = ["tasks", "episodes", "examples", "evals"]
+            .iter()
+            .map(|s| self.root.join(s))
+            .collect();
+        dirs.extend(
+            std::fs::read_dir(self.root.join("heldout"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+        dirs.extend(
+            std::fs::read_dir(self.root.join("metrics"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+        if let Some(d) = dirs.iter().find(|d| old(d)) {
+            return Err(Error::Data(format!(
+                "{}: written by an older selfplay (store layout 1: zero-padded iteration folders, _SUCCESS markers); this selfplay reads layout {LAYOUT}: use a new --out",
+                d.display()
+            )));
+        }
+        Ok(())
+    }
 }
 
-/// `key=NNNNNN` sub-folders of `dir`, parsed.
+/// `key=N` sub-folders of `dir`, parsed.
 pub fn list_partition(dir: &Path, key: &str) -> Vec<(u32, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -128,15 +216,13 @@ pub fn part_path(dir: &Path, shard: u32) -> PathBuf {
     dir.join(format!("part-{shard:05}.parquet"))
 }
 
-pub fn marker_path(dir: &Path, shard: u32) -> PathBuf {
-    dir.join(format!("_SUCCESS.{shard:05}"))
-}
-
-/// What a `_SUCCESS` marker records about the committed shard.
+/// What a committed part's footer (`selfplay.marker`) records about its shard.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Marker {
     pub stage: String,
     pub shard: u32,
+    /// Shards of the stage run: a consumer needs all of them.
+    pub num_shards: u32,
     pub rows: u64,
     pub seed: u64,
     pub config_hash: String,
@@ -144,28 +230,12 @@ pub struct Marker {
     pub producer: String,
 }
 
+/// A part file is committed when it exists: its rename was the commit.
 pub fn is_committed(dir: &Path, shard: u32) -> bool {
-    marker_path(dir, shard).is_file()
+    part_path(dir, shard).is_file()
 }
 
-/// Writes a shard's marker: the last step of a commit.
-pub fn write_marker(dir: &Path, marker: &Marker) -> Result<()> {
-    let text = serde_json::to_string_pretty(marker).map_err(|e| Error::Other(e.to_string()))?;
-    write_atomic(&marker_path(dir, marker.shard), text.as_bytes())
-}
-
-/// Removes a shard's marker (before a shard is redone).
-pub fn clear_marker(dir: &Path, shard: u32) -> Result<()> {
-    let path = marker_path(dir, shard);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
-    }
-}
-
-/// Committed parts of a partition folder, sorted by shard: every part with a
-/// marker. A marker whose part is gone is an error (the store was damaged).
+/// Committed parts of a partition folder, sorted by shard.
 pub fn committed_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
@@ -173,48 +243,38 @@ pub fn committed_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut shards: Vec<u32> = entries
         .flatten()
         .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_prefix("_SUCCESS.")?
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("part-")?
+                .strip_suffix(".parquet")?
                 .parse()
                 .ok()
         })
         .collect();
     shards.sort_unstable();
-    shards
-        .into_iter()
-        .map(|shard| {
-            let part = part_path(dir, shard);
-            if part.is_file() {
-                Ok(part)
-            } else {
-                Err(Error::Data(format!(
-                    "{}: missing, but its marker {} says it was committed; expected the part file (rerun the stage after removing the marker)",
-                    part.display(),
-                    marker_path(dir, shard).display()
-                )))
-            }
-        })
-        .collect()
+    Ok(shards.into_iter().map(|s| part_path(dir, s)).collect())
 }
 
-/// Write to `path.tmp`, fsync, rename: readers see the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+/// Committed parts of a partition whose every shard is committed; a missing
+/// shard (a stage killed or still running on it) is an error naming it.
+pub fn complete_parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let parts = committed_parts(dir)?;
+    let Some(first) = parts.first() else {
+        return Ok(parts);
+    };
+    let n = parquet_io::read_marker(first)?.num_shards;
+    for shard in 0..n {
+        if !is_committed(dir, shard) {
+            return Err(Error::Data(format!(
+                "{}: shard {shard} of {n} is not committed (no {}); rerun that shard of the stage",
+                dir.display(),
+                part_path(dir, shard)
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            )));
+        }
     }
-    let tmp = tmp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
+    Ok(parts)
 }
 
 /// Crate version and git sha, recorded as `selfplay.producer`.
@@ -228,16 +288,13 @@ pub fn producer() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parquet_io::{read_metadata, read_part, write_part, FileMeta};
+    use super::parquet_io::{read_metadata, read_part, FileMeta, PartWriter};
     use super::rows::{evals_batch, evals_from_batch, EvalRow};
     use super::*;
     use crate::tasks::Family;
 
-    #[test]
-    fn committed_parts_need_a_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let row = EvalRow {
+    fn row() -> EvalRow {
+        EvalRow {
             model_id: "m".into(),
             agent: "candidate".into(),
             opponent: "none".into(),
@@ -251,39 +308,47 @@ mod tests {
             ci_low: 0.1,
             ci_high: 0.6,
             simulations: 8,
-        };
-        let schema = Store::Evals.schema();
-        let meta = FileMeta {
+        }
+    }
+
+    fn meta(shard: u32, num_shards: u32) -> FileMeta {
+        FileMeta {
             stage: "eval".into(),
             config_hash: "abc".into(),
             model_id: Some("m".into()),
-        };
-        write_part(
-            d,
-            3,
-            &schema,
-            &meta,
-            &[evals_batch(std::slice::from_ref(&row)).unwrap()],
-        )
-        .unwrap();
-        assert!(
-            committed_parts(d).unwrap().is_empty(),
-            "a part without a marker is not committed"
-        );
-        let marker = Marker {
-            stage: "eval".into(),
-            shard: 3,
-            rows: 1,
+            shard,
+            num_shards,
             seed: 0,
-            config_hash: "abc".into(),
             inputs: vec![],
-            producer: producer(),
-        };
-        write_marker(d, &marker).unwrap();
-        let parts = committed_parts(d).unwrap();
+        }
+    }
+
+    fn write_eval_part(run: &RunDir, dir: &Path, shard: u32, n: u32) -> super::commit::Staged {
+        let claim = lock::Claim::acquire(run, &format!("test {shard}"), false).unwrap();
+        let mut w =
+            PartWriter::create(&claim, dir, &Store::Evals.schema(), &meta(shard, n)).unwrap();
+        w.write(&evals_batch(std::slice::from_ref(&row()), Some(3)).unwrap())
+            .unwrap();
+        w.finish(None).unwrap()
+    }
+
+    #[test]
+    fn a_part_is_invisible_until_its_rename() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let d = run.evals(3);
+        let staged = write_eval_part(&run, &d, 3, 4);
+        assert!(committed_parts(&d).unwrap().is_empty());
+        assert!(
+            !d.exists() || std::fs::read_dir(&d).unwrap().next().is_none(),
+            "nothing inside the store folder before the commit"
+        );
+        staged.commit().unwrap();
+        let parts = committed_parts(&d).unwrap();
         assert_eq!(parts, vec![d.join("part-00003.parquet")]);
+        let schema = Store::Evals.schema();
         let back = evals_from_batch(&read_part(&parts[0], &schema).unwrap()[0]).unwrap();
-        assert_eq!(back, vec![row]);
+        assert_eq!(back, vec![row()]);
         let kv = read_metadata(&parts[0]).unwrap();
         for key in [
             "selfplay.schema_version",
@@ -291,28 +356,61 @@ mod tests {
             "selfplay.producer",
             "selfplay.config_hash",
             "selfplay.model_id",
+            "selfplay.marker",
         ] {
             assert!(kv.iter().any(|(k, _)| k == key), "missing {key}");
         }
-        assert!(!d.join("part-00003.parquet.tmp").exists());
+        let marker = parquet_io::read_marker(&parts[0]).unwrap();
+        assert_eq!((marker.shard, marker.num_shards, marker.rows), (3, 4, 1));
+        let err = complete_parts(&d).unwrap_err().to_string();
+        assert!(err.contains("shard 0 of 4"), "{err}");
+        assert!(std::fs::read_dir(run.tmp_dir()).unwrap().next().is_none());
     }
 
     #[test]
     fn reading_with_the_wrong_schema_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = FileMeta::default();
-        let rows = [crate::tasks::Family::Countdown.generate(0.1, 1)];
-        let batch = rows::tasks_batch(&rows).unwrap();
-        write_part(dir.path(), 0, &Store::Tasks.schema(), &meta, &[batch]).unwrap();
-        let err = read_part(
-            &dir.path().join("part-00000.parquet"),
-            &Store::Evals.schema(),
-        )
-        .unwrap_err();
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let d = run.evals(1);
+        write_eval_part(&run, &d, 0, 1).commit().unwrap();
+        let err = read_part(&d.join("part-00000.parquet"), &Store::Tasks.schema()).unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.contains("part-00000.parquet") && msg.contains("schema mismatch"),
+            msg.contains("part-00000.parquet") && msg.contains("store 'evals'"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn garbage_best_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        assert_eq!(run.best().unwrap(), None);
+        std::fs::create_dir_all(run.root.join("models")).unwrap();
+        for junk in ["garbage\n", "iteration=000009\n", "../../etc\n"] {
+            std::fs::write(run.best_file(), junk).unwrap();
+            let e = run.best().unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("models/BEST"), "{e}");
+        }
+    }
+
+    #[test]
+    fn old_layouts_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("episodes/iteration=000001")).unwrap();
+        let e = RunDir::open(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("layout 1") && e.contains("new --out"), "{e}");
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("heldout/family=countdown")).unwrap();
+        std::fs::write(
+            tmp.path().join("heldout/family=countdown/_SUCCESS.00000"),
+            "",
+        )
+        .unwrap();
+        assert!(RunDir::open(tmp.path()).is_err());
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("episodes/iteration=10")).unwrap();
+        RunDir::open(tmp.path()).unwrap();
     }
 }

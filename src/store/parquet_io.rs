@@ -1,7 +1,12 @@
-//! Streaming Parquet parts: write to `.tmp`, fsync, rename; read with a schema check.
+//! Streaming Parquet parts: written to a unique temporary file with the
+//! shard's marker in the footer, committed by rename; read with a version
+//! and schema check.
 
+use super::commit::{temp_file, Staged};
+use super::lock::Claim;
+use super::rows::MetricRow;
 use super::schema::StoreSchema;
-use super::{part_path, tmp_path};
+use super::{part_path, Marker};
 use crate::error::{Error, Result};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -11,38 +16,48 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use tempfile::TempPath;
 
 /// Rows per row group: large enough for scans, small enough to stream.
 pub const ROW_GROUP_ROWS: usize = 8192;
 
-/// Key-value metadata written on every file.
+/// Footer key of the shard's [`Marker`] (JSON).
+pub const MARKER_KEY: &str = "selfplay.marker";
+/// Footer key of the stage's metrics row (JSON), so a metrics part lost to
+/// a crash after the data commit is rebuilt exactly.
+pub const METRICS_KEY: &str = "selfplay.metrics";
+
+/// What a part's footer says about where it came from.
 #[derive(Clone, Debug, Default)]
 pub struct FileMeta {
     pub stage: String,
     pub config_hash: String,
     pub model_id: Option<String>,
+    pub shard: u32,
+    pub num_shards: u32,
+    pub seed: u64,
+    pub inputs: Vec<String>,
 }
 
-/// One part file being written; invisible to readers until [`PartWriter::finish`].
+/// One part file being written; invisible to readers until committed.
 pub struct PartWriter {
-    tmp: PathBuf,
-    path: PathBuf,
+    tmp: TempPath,
+    dest: PathBuf,
     writer: ArrowWriter<File>,
     schema: StoreSchema,
+    meta: FileMeta,
     rows: u64,
 }
 
 impl PartWriter {
+    /// Starts `dir/part-{shard}.parquet` under `claim` (unique temporary name).
     pub fn create(
+        claim: &Claim,
         dir: &Path,
-        shard: u32,
         schema: &StoreSchema,
         meta: &FileMeta,
     ) -> Result<PartWriter> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = part_path(dir, shard);
-        let tmp = tmp_path(&path);
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let (file, tmp) = temp_file(&claim.run, &claim.key)?;
         let mut kv = vec![
             KeyValue::new("selfplay.schema_version".into(), schema.version.to_string()),
             KeyValue::new("selfplay.store".into(), schema.store.clone()),
@@ -59,65 +74,89 @@ impl PartWriter {
             .set_max_row_group_size(ROW_GROUP_ROWS)
             .set_key_value_metadata(Some(kv))
             .build();
+        let dest = part_path(dir, meta.shard);
         let writer = ArrowWriter::try_new(file, schema.arrow.clone(), Some(props))
-            .map_err(|e| Error::Other(format!("{}: {e}", tmp.display())))?;
+            .map_err(|e| Error::Other(format!("{}: {e}", dest.display())))?;
         Ok(PartWriter {
             tmp,
-            path,
+            dest,
             writer,
             schema: schema.clone(),
+            meta: meta.clone(),
             rows: 0,
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.schema
-            .check(&self.tmp.display().to_string(), &batch.schema())?;
+            .check(&self.dest.display().to_string(), &batch.schema())?;
         self.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
-            .map_err(|e| Error::Other(format!("{}: {e}", self.tmp.display())))
+            .map_err(|e| Error::Other(format!("{}: {}", self.dest.display(), one_line(&e))))
     }
 
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
-    /// Closes, fsyncs and renames the part into place; returns its row count.
-    pub fn finish(self) -> Result<u64> {
+    /// Writes the footer (marker, and the stage's metrics row when given),
+    /// closes and fsyncs; the part still waits for [`Staged::commit`].
+    pub fn finish(mut self, metrics: Option<&MetricRow>) -> Result<Staged> {
+        let marker = Marker {
+            stage: self.meta.stage.clone(),
+            shard: self.meta.shard,
+            num_shards: self.meta.num_shards.max(1),
+            rows: self.rows,
+            seed: self.meta.seed,
+            config_hash: self.meta.config_hash.clone(),
+            inputs: self.meta.inputs.clone(),
+            producer: super::producer(),
+        };
+        self.writer
+            .append_key_value_metadata(KeyValue::new(MARKER_KEY.into(), json(&marker)));
+        if let Some(m) = metrics {
+            self.writer
+                .append_key_value_metadata(KeyValue::new(METRICS_KEY.into(), json(m)));
+        }
         let file = self
             .writer
             .into_inner()
-            .map_err(|e| Error::Other(format!("{}: {e}", self.tmp.display())))?;
+            .map_err(|e| Error::Other(format!("{}: {}", self.dest.display(), one_line(&e))))?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        Ok(self.rows)
+        Ok(Staged::new(self.tmp, self.dest, self.rows))
     }
 }
 
-/// Writes a whole part from batches (small stores: tasks, evals, metrics).
-pub fn write_part(
+/// Footer values are plain structs of numbers and strings: serialising
+/// them cannot fail.
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Writes and stages a whole part from batches (small stores).
+pub fn stage_part(
+    claim: &Claim,
     dir: &Path,
-    shard: u32,
     schema: &StoreSchema,
     meta: &FileMeta,
     batches: &[RecordBatch],
-) -> Result<u64> {
-    let mut w = PartWriter::create(dir, shard, schema, meta)?;
+    metrics: Option<&MetricRow>,
+) -> Result<Staged> {
+    let mut w = PartWriter::create(claim, dir, schema, meta)?;
     for b in batches {
         w.write(b)?;
     }
-    w.finish()
+    w.finish(metrics)
 }
 
-/// Reads every batch of a part, checking its schema against the store's.
+/// Reads every batch of a part, checking its version and schema.
 pub fn read_part(path: &Path, schema: &StoreSchema) -> Result<Vec<RecordBatch>> {
     let reader = open_reader(path, schema, None)?;
     reader.map(|b| b.map_err(|e| corrupt(path, e))).collect()
 }
 
-/// A streaming reader over a part, optionally projected to some columns.
+/// A streaming reader over a part, checked against the store's schema.
 pub fn open_reader(
     path: &Path,
     schema: &StoreSchema,
@@ -125,6 +164,8 @@ pub fn open_reader(
 ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let kv = key_values(builder.metadata().file_metadata());
+    check_version(path, schema, &kv)?;
     schema.check(&path.display().to_string(), builder.schema())?;
     let builder = match batch_size {
         Some(n) => builder.with_batch_size(n),
@@ -133,30 +174,76 @@ pub fn open_reader(
     builder.build().map_err(|e| corrupt(path, e))
 }
 
+/// A file of another store, or of an older or newer version of this one,
+/// is refused before its columns are misread.
+fn check_version(path: &Path, schema: &StoreSchema, kv: &[(String, String)]) -> Result<()> {
+    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let store = get("selfplay.store").unwrap_or("?");
+    let version = get("selfplay.schema_version").unwrap_or("?");
+    if store != schema.store || version != schema.version.to_string() {
+        return Err(Error::Data(format!(
+            "{}: a part of store '{store}' v{version}, expected store '{}' v{} (a file from another store or an older selfplay: rerun the stage into a new --out)",
+            path.display(),
+            schema.store,
+            schema.version
+        )));
+    }
+    Ok(())
+}
+
 /// The key-value metadata of a part.
 pub fn read_metadata(path: &Path) -> Result<Vec<(String, String)>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
-    Ok(builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
+    Ok(key_values(builder.metadata().file_metadata()))
+}
+
+fn key_values(meta: &parquet::file::metadata::FileMetaData) -> Vec<(String, String)> {
+    meta.key_value_metadata()
         .map(|kv| {
             kv.iter()
                 .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// The marker in a committed part's footer.
+pub fn read_marker(path: &Path) -> Result<Marker> {
+    footer_json(path, MARKER_KEY)?.ok_or_else(|| {
+        Error::Data(format!(
+            "{}: no {MARKER_KEY} in the footer; expected a part written by selfplay (store layout 2)",
+            path.display()
+        ))
+    })
+}
+
+/// The stage's metrics row a part's footer carries, if any.
+pub fn read_metrics(path: &Path) -> Result<Option<MetricRow>> {
+    footer_json(path, METRICS_KEY)
+}
+
+fn footer_json<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<Option<T>> {
+    let kv = read_metadata(path)?;
+    let Some((_, text)) = kv.into_iter().find(|(k, _)| k == key) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Data(format!("{}: footer {key}: {e}", path.display())))
 }
 
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Data(format!(
         "{}: not a readable Parquet file ({}); expected a part written by selfplay",
         path.display(),
-        one_line(&e.to_string())
+        one_line(&e)
     ))
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -5,10 +5,12 @@ use super::schema::Store;
 use crate::error::{Error, Result};
 use crate::tasks::{Family, Task};
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float32Builder, Float64Builder, ListBuilder, RecordBatch,
-    StringBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    Array, ArrayRef, AsArray, Float32Builder, Float64Builder, Int32Builder, ListArray, ListBuilder,
+    RecordBatch, StringBuilder, StructArray, UInt16Builder, UInt32Builder, UInt64Builder,
 };
-use arrow::datatypes::{Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// One self-play episode (episodes store).
@@ -62,9 +64,12 @@ pub struct EvalRow {
     pub simulations: u32,
 }
 
-/// One stage run on a shard (metrics store).
-#[derive(Clone, Debug, PartialEq)]
+/// One stage run on a shard (metrics store). Also kept as JSON in the
+/// footer of the stage's data part, so it survives a crash between commits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
+    pub stage: String,
+    pub iteration: u32,
     pub shard: u32,
     pub items: u64,
     pub unit: String,
@@ -72,7 +77,27 @@ pub struct MetricRow {
     pub items_per_s: f64,
     pub cpu_pct: f64,
     pub peak_rss_mb: f64,
-    pub detail: String,
+    pub detail: MetricDetail,
+}
+
+/// Stage-specific figures of a metrics row (the `detail` struct column).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricDetail {
+    pub examples: Option<u64>,
+    pub sims_per_s: Option<f64>,
+    pub evals_per_s: Option<f64>,
+    pub net_share: Option<f64>,
+    pub policy_loss: Option<f64>,
+    pub value_loss: Option<f64>,
+    pub difficulty: Option<Vec<FamilyRange>>,
+}
+
+/// A family's difficulty range in one iteration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FamilyRange {
+    pub family: String,
+    pub lo: f32,
+    pub hi: f32,
 }
 
 fn batch(store: Store, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
@@ -101,6 +126,27 @@ fn f64s(it: impl Iterator<Item = f64>) -> ArrayRef {
 fn u32s(it: impl Iterator<Item = u32>) -> ArrayRef {
     let mut b = UInt32Builder::new();
     it.for_each(|v| b.append_value(v));
+    Arc::new(b.finish())
+}
+
+/// A partition value repeated on every row (`None`: null, e.g. held-out tasks).
+fn partition_i32(n: usize, value: Option<u32>) -> ArrayRef {
+    let mut b = Int32Builder::with_capacity(n);
+    for _ in 0..n {
+        b.append_option(value.map(|v| v as i32));
+    }
+    Arc::new(b.finish())
+}
+
+fn opt_u64s(it: impl Iterator<Item = Option<u64>>) -> ArrayRef {
+    let mut b = UInt64Builder::new();
+    it.for_each(|v| b.append_option(v));
+    Arc::new(b.finish())
+}
+
+fn opt_f64s(it: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    let mut b = Float64Builder::new();
+    it.for_each(|v| b.append_option(v));
     Arc::new(b.finish())
 }
 
@@ -137,7 +183,8 @@ fn list_str<'a>(it: impl Iterator<Item = &'a [String]>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-pub fn tasks_batch(rows: &[Task]) -> Result<RecordBatch> {
+/// Task rows; `iteration` is the partition (None: held-out or imported).
+pub fn tasks_batch(rows: &[Task], iteration: Option<u32>) -> Result<RecordBatch> {
     let mut steps = UInt32Builder::new();
     rows.iter()
         .for_each(|t| steps.append_option(t.optimal_steps));
@@ -152,11 +199,13 @@ pub fn tasks_batch(rows: &[Task]) -> Result<RecordBatch> {
             strings(rows.iter().map(|t| t.spec.as_str())),
             strings(rows.iter().map(|t| t.reference_solution.as_str())),
             Arc::new(steps.finish()),
+            strings(rows.iter().map(|t| t.family.name())),
+            partition_i32(rows.len(), iteration),
         ],
     )
 }
 
-pub fn episodes_batch(rows: &[EpisodeRow]) -> Result<RecordBatch> {
+pub fn episodes_batch(rows: &[EpisodeRow], iteration: u32) -> Result<RecordBatch> {
     batch(
         Store::Episodes,
         vec![
@@ -174,11 +223,12 @@ pub fn episodes_batch(rows: &[EpisodeRow]) -> Result<RecordBatch> {
             u32s(rows.iter().map(|r| r.simulations)),
             u64s(rows.iter().map(|r| r.search_us)),
             u64s(rows.iter().map(|r| r.seed)),
+            partition_i32(rows.len(), Some(iteration)),
         ],
     )
 }
 
-pub fn examples_batch(rows: &[ExampleRow]) -> Result<RecordBatch> {
+pub fn examples_batch(rows: &[ExampleRow], iteration: u32) -> Result<RecordBatch> {
     batch(
         Store::Examples,
         vec![
@@ -193,11 +243,13 @@ pub fn examples_batch(rows: &[ExampleRow]) -> Result<RecordBatch> {
             f32s(rows.iter().map(|r| r.weight)),
             strings(rows.iter().map(|_| "policy_value")),
             strings(rows.iter().map(|r| r.model_id.as_str())),
+            partition_i32(rows.len(), Some(iteration)),
         ],
     )
 }
 
-pub fn evals_batch(rows: &[EvalRow]) -> Result<RecordBatch> {
+/// Eval rows; `iteration` is the partition (None for `eval --tasks`).
+pub fn evals_batch(rows: &[EvalRow], iteration: Option<u32>) -> Result<RecordBatch> {
     batch(
         Store::Evals,
         vec![
@@ -214,6 +266,7 @@ pub fn evals_batch(rows: &[EvalRow]) -> Result<RecordBatch> {
             f64s(rows.iter().map(|r| r.ci_low)),
             f64s(rows.iter().map(|r| r.ci_high)),
             u32s(rows.iter().map(|r| r.simulations)),
+            partition_i32(rows.len(), iteration),
         ],
     )
 }
@@ -229,9 +282,77 @@ pub fn metrics_batch(rows: &[MetricRow]) -> Result<RecordBatch> {
             f64s(rows.iter().map(|r| r.items_per_s)),
             f64s(rows.iter().map(|r| r.cpu_pct)),
             f64s(rows.iter().map(|r| r.peak_rss_mb)),
-            strings(rows.iter().map(|r| r.detail.as_str())),
+            detail_column(rows)?,
+            strings(rows.iter().map(|r| r.stage.as_str())),
+            u32s_as_i32(rows.iter().map(|r| r.iteration)),
         ],
     )
+}
+
+fn u32s_as_i32(it: impl Iterator<Item = u32>) -> ArrayRef {
+    let mut b = Int32Builder::new();
+    it.for_each(|v| b.append_value(v as i32));
+    Arc::new(b.finish())
+}
+
+/// The `detail` struct column, built on the schema file's own field list.
+fn detail_column(rows: &[MetricRow]) -> Result<ArrayRef> {
+    let schema = Store::Metrics.schema().arrow;
+    let field = schema
+        .field_with_name("detail")
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let DataType::Struct(fields) = field.data_type() else {
+        return Err(Error::Other(
+            "metrics schema: detail is not a struct".into(),
+        ));
+    };
+    let d = || rows.iter().map(|r| &r.detail);
+    let children = vec![
+        opt_u64s(d().map(|x| x.examples)),
+        opt_f64s(d().map(|x| x.sims_per_s)),
+        opt_f64s(d().map(|x| x.evals_per_s)),
+        opt_f64s(d().map(|x| x.net_share)),
+        opt_f64s(d().map(|x| x.policy_loss)),
+        opt_f64s(d().map(|x| x.value_loss)),
+        ranges_column(fields[6].data_type(), d().map(|x| x.difficulty.as_deref()))?,
+    ];
+    StructArray::try_new(fields.clone(), children, None)
+        .map(|a| Arc::new(a) as ArrayRef)
+        .map_err(|e| Error::Other(format!("building metrics.detail: {e}")))
+}
+
+/// `list<struct<family, lo, hi>>`: one list per row, null when absent.
+fn ranges_column<'a>(
+    list_type: &DataType,
+    it: impl Iterator<Item = Option<&'a [FamilyRange]>>,
+) -> Result<ArrayRef> {
+    let DataType::List(item) = list_type else {
+        return Err(Error::Other(
+            "metrics schema: detail.difficulty is not a list".into(),
+        ));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(Error::Other(
+            "metrics schema: detail.difficulty items are not structs".into(),
+        ));
+    };
+    let rows: Vec<Option<&[FamilyRange]>> = it.collect();
+    let flat: Vec<&FamilyRange> = rows.iter().flatten().flat_map(|r| r.iter()).collect();
+    let values = StructArray::try_new(
+        fields.clone(),
+        vec![
+            strings(flat.iter().map(|r| r.family.as_str())),
+            f32s(flat.iter().map(|r| r.lo)),
+            f32s(flat.iter().map(|r| r.hi)),
+        ],
+        None,
+    )
+    .map_err(|e| Error::Other(format!("building metrics.detail.difficulty: {e}")))?;
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.map_or(0, <[_]>::len)));
+    let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<_>>());
+    ListArray::try_new(item.clone(), offsets, Arc::new(values), Some(nulls))
+        .map(|a| Arc::new(a) as ArrayRef)
+        .map_err(|e| Error::Other(format!("building metrics.detail.difficulty: {e}")))
 }
 
 // ---- reading back ----

@@ -54,10 +54,45 @@ struct SchemaFile {
 #[derive(Deserialize)]
 struct FieldFile {
     name: String,
+    /// A scalar (`utf8`, `f32`, ...), `list<scalar>`, or `struct` /
+    /// `list<struct>` with `fields`.
     #[serde(rename = "type")]
     ty: String,
     #[serde(default)]
     nullable: bool,
+    #[serde(default)]
+    doc: Option<String>,
+    #[serde(default)]
+    fields: Vec<FieldFile>,
+}
+
+impl FieldFile {
+    /// The Arrow field, its doc in the field metadata (`doc`), which
+    /// Parquet keeps in the embedded Arrow schema for every reader.
+    fn arrow(&self) -> Result<Field> {
+        let ty = match self.ty.as_str() {
+            "struct" => DataType::Struct(self.children()?),
+            "list<struct>" => DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(self.children()?),
+                true,
+            ))),
+            other => data_type(other)?,
+        };
+        let field = Field::new(&self.name, ty, self.nullable);
+        Ok(match &self.doc {
+            Some(doc) => field.with_metadata([("doc".to_string(), doc.clone())].into()),
+            None => field,
+        })
+    }
+
+    fn children(&self) -> Result<arrow::datatypes::Fields> {
+        self.fields
+            .iter()
+            .map(FieldFile::arrow)
+            .collect::<Result<Vec<_>>>()
+            .map(Into::into)
+    }
 }
 
 /// A store's name, version and Arrow schema.
@@ -75,7 +110,7 @@ impl StoreSchema {
         let fields = file
             .fields
             .iter()
-            .map(|f| Ok(Field::new(&f.name, data_type(&f.ty)?, f.nullable)))
+            .map(FieldFile::arrow)
             .collect::<Result<Vec<_>>>()?;
         Ok(StoreSchema {
             store: file.store,
@@ -129,6 +164,7 @@ fn data_type(name: &str) -> Result<DataType> {
         "u16" => DataType::UInt16,
         "u32" => DataType::UInt32,
         "u64" => DataType::UInt64,
+        "i32" => DataType::Int32,
         "i64" => DataType::Int64,
         "bool" => DataType::Boolean,
         other => return Err(Error::Data(format!("schema file: unknown type '{other}'"))),
@@ -145,7 +181,16 @@ pub fn type_name(t: &DataType) -> String {
         DataType::UInt16 => "u16".into(),
         DataType::UInt32 => "u32".into(),
         DataType::UInt64 => "u64".into(),
+        DataType::Int32 => "i32".into(),
         DataType::Int64 => "i64".into(),
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         DataType::Boolean => "bool".into(),
         other => format!("{other:?}"),
     }

@@ -127,7 +127,7 @@ fn apply_rule(op: usize, a: u32, b: u32, min_factor: u32) -> Option<u32> {
         0 => a64 + b64,
         1 if a > b => a64 - b64,
         2 if b >= min_factor => a64 * b64,
-        3 if b >= min_factor && a % b == 0 => a64 / b64,
+        3 if b >= min_factor && a.is_multiple_of(b) => a64 / b64,
         _ => return None,
     };
     u32::try_from(r).ok().filter(|&r| r <= RESULT_CAP)
@@ -434,7 +434,7 @@ fn slot_features(v: u32, t: u32, out: &mut [f32]) {
     out[1] = (vf / tf).min(4.0);
     out[2] = (vf + 1.0).ln() / 7.0;
     out[3] = flag(v == t);
-    out[4] = flag(t % v == 0);
+    out[4] = flag(t.is_multiple_of(v));
     out[5] = ((tf - vf) / tf).clamp(-4.0, 1.0);
     out[6] = ((t.abs_diff(v) as f32) + 1.0).ln() / 7.0;
 }
@@ -682,7 +682,7 @@ fn eval(a: u64, op: char, b: u64) -> Option<u64> {
         '+' => a.checked_add(b),
         '-' => a.checked_sub(b),
         '*' => a.checked_mul(b),
-        '/' if b != 0 && a % b == 0 => Some(a / b),
+        '/' if b != 0 && a.is_multiple_of(b) => Some(a / b),
         _ => None,
     }
     .filter(|&r| r > 0)
