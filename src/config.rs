@@ -15,17 +15,21 @@ pub const DEFAULT_TOML: &str = include_str!("../pipelines/default.toml");
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Root seed; every task, episode and weight init derives from it.
+    /// Root seed; every task, episode and weight init derives from it. Any u64.
     pub seed: u64,
     /// Iterations of tasks -> play -> train -> eval -> gate in `run`.
+    /// Range: [0, 100000].
     pub iterations: u32,
-    /// Self-play episodes per iteration, over all families.
+    /// Self-play episodes per iteration, over all families. Range: [1, 10000000].
     pub games_per_iteration: usize,
     /// Episodes advanced in lock-step; one network call serves all of them.
+    /// Range: [1, 65536].
     pub parallel_batch_size: usize,
-    /// Training minibatch size.
+    /// Training minibatch size. Range: [1, 65536].
     pub batch_size: usize,
     /// Replay window: training samples from the newest this many examples.
+    /// Range: [1, 10000000], and at most [`MAX_WINDOW_BYTES`] as dense tensors
+    /// (about 7M examples of countdown and connect4, 650k with every family).
     pub max_buffer_size: usize,
     /// Task families and their mix and difficulty schedule.
     pub families: BTreeMap<String, FamilyConfig>,
@@ -39,7 +43,8 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyConfig {
-    /// Share of self-play episodes (normalised over families).
+    /// Share of self-play episodes (normalised over families). Range: [0, 1e6];
+    /// at least one family's must be > 0.
     pub weight: f64,
     /// Difficulty range [lo, hi] in [0, 1]; tasks draw uniformly from it.
     /// With a curriculum, the range reached at the end of the ramp.
@@ -51,14 +56,16 @@ pub struct FamilyConfig {
     #[serde(default)]
     pub difficulty_start: Option<[f32; 2]>,
     /// Iterations over which the range ramps to `difficulty` (0: all of them).
+    /// Range: [0, 100000].
     #[serde(default)]
     pub ramp_iterations: u32,
-    /// Number of levels of the `step` schedule.
+    /// Number of levels of the `step` schedule (1 acts as 2). Range: [1, 1000].
     #[serde(default = "default_steps")]
     pub steps: u32,
     /// Weight of a random-playout value mixed into the network's leaf value
     /// for this family (0: network only). Helps long-horizon puzzles whose
     /// sparse successes leave the value head little to learn from early on.
+    /// Range: [0, 1].
     #[serde(default)]
     pub rollout_mix: f32,
 }
@@ -118,18 +125,25 @@ impl FamilyConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MctsConfig {
+    /// Simulations per move in self-play. Range: [1, 100000].
     pub num_simulations: u32,
-    /// Exploration constant of PUCT.
+    /// Exploration constant of PUCT. Range: [1e-6, 100] (must be > 0).
     pub c_puct: f32,
     /// First-play urgency: unvisited children score the parent's Q minus this.
+    /// Range: [-2, 2] (values lie in [-1, 1]).
     pub fpu_reduction: f32,
+    /// Concentration of the root Dirichlet noise. Range: [1e-6, 100].
     pub dirichlet_alpha: f32,
     /// Share of root prior replaced by Dirichlet noise (self-play only).
+    /// Range: [0, 1].
     pub dirichlet_epsilon: f32,
     /// Sampling temperature for the first `temperature_moves` moves, then greedy.
+    /// Range: [0, 100] (0: greedy throughout).
     pub temperature: f32,
+    /// Moves played with `temperature` before greedy play. Range: [0, 100000].
     pub temperature_moves: u32,
     /// Leaves collected per tree per network call (virtual loss keeps them apart).
+    /// Range: [1, 256].
     pub leaves_per_wave: u32,
 }
 
@@ -138,21 +152,27 @@ pub struct MctsConfig {
 pub struct ModelConfig {
     /// Architecture: only `mlp` (residual MLP) for now.
     pub arch: String,
+    /// Width of the trunk. Range: [1, 8192]; with `blocks`, at most
+    /// [`MAX_PARAMETERS`] parameters.
     pub hidden: usize,
+    /// Residual blocks (two hidden x hidden layers each). Range: [0, 64].
     pub blocks: usize,
+    /// Width of the value head's hidden layer. Range: [1, 8192].
     pub value_hidden: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Optimiser steps per iteration.
+    /// Optimiser steps per iteration. Range: [0, 10000000].
     pub steps: usize,
+    /// AdamW learning rate. Range: [1e-9, 10].
     pub learning_rate: f64,
+    /// AdamW weight decay. Range: [0, 10].
     pub weight_decay: f64,
-    /// Weight of the value MSE against the policy cross-entropy.
+    /// Weight of the value MSE against the policy cross-entropy. Range: [0, 1000].
     pub value_weight: f64,
-    /// libtorch intra-op threads.
+    /// libtorch intra-op threads. Range: [1, 1024].
     pub threads: usize,
 }
 
@@ -160,12 +180,15 @@ pub struct TrainConfig {
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
     /// Held-out puzzles per puzzle family (fixed set, seeds disjoint from training).
+    /// Range: [1, 1000000].
     pub heldout_tasks: usize,
-    /// Games per two-player matchup, half with each colour.
+    /// Games per two-player matchup, half with each colour. Range: [1, 1000000].
     pub games: usize,
     /// Simulations per move in evaluation (0: same as mcts.num_simulations).
+    /// Range: [0, 100000].
     pub num_simulations: u32,
     /// Promote when the candidate's mean advantage over the incumbent is >= this.
+    /// Range: [-1, 1] (advantages lie in [-1, 1]; -1 always promotes).
     pub gate_threshold: f64,
 }
 
@@ -174,8 +197,167 @@ pub struct EvalConfig {
 pub struct InferConfig {
     /// `cpu` or `cuda` / `cuda:N`.
     pub device: String,
-    /// ONNX Runtime intra-op threads (0: all cores).
+    /// ONNX Runtime intra-op threads (0: all cores). Range: [0, 1024].
     pub threads: usize,
+}
+
+/// The valid range of a numeric config key. Checked on the merged TOML
+/// before deserialisation, so a float for an integer key, NaN, inf or an
+/// out-of-range value is reported with the key and its range.
+pub struct Range {
+    /// Dotted key; `*` stands for any family name (`families.*.weight`).
+    pub key: &'static str,
+    pub min: f64,
+    pub max: f64,
+    /// Integer keys refuse floats (`1e11`, `2.0`).
+    pub integer: bool,
+    /// What a bound means, when that is not obvious (shown in the error).
+    pub doc: &'static str,
+}
+
+const fn int(key: &'static str, min: i64, max: i64, doc: &'static str) -> Range {
+    Range {
+        key,
+        min: min as f64,
+        max: max as f64,
+        integer: true,
+        doc,
+    }
+}
+
+const fn float(key: &'static str, min: f64, max: f64, doc: &'static str) -> Range {
+    Range {
+        key,
+        min,
+        max,
+        integer: false,
+        doc,
+    }
+}
+
+/// Every numeric key's range (`seed` takes any u64). Bounds fit one machine
+/// of a few to 16 cores and 24 GiB, GPU or not; a unit test fails when a
+/// numeric key has no entry here.
+pub const RANGES: &[Range] = &[
+    int("iterations", 0, 100_000, ""),
+    int("games_per_iteration", 1, 10_000_000, ""),
+    int("parallel_batch_size", 1, 65_536, ""),
+    int("batch_size", 1, 65_536, ""),
+    int("max_buffer_size", 1, 10_000_000, ""),
+    float("families.*.weight", 0.0, 1e6, ""),
+    int(
+        "families.*.ramp_iterations",
+        0,
+        100_000,
+        "0: all iterations",
+    ),
+    int("families.*.steps", 1, 1000, ""),
+    float("families.*.rollout_mix", 0.0, 1.0, ""),
+    int("mcts.num_simulations", 1, 100_000, ""),
+    float("mcts.c_puct", 1e-6, 100.0, "must be > 0"),
+    float("mcts.fpu_reduction", -2.0, 2.0, ""),
+    float("mcts.dirichlet_alpha", 1e-6, 100.0, "must be > 0"),
+    float("mcts.dirichlet_epsilon", 0.0, 1.0, ""),
+    float("mcts.temperature", 0.0, 100.0, "0: greedy"),
+    int("mcts.temperature_moves", 0, 100_000, ""),
+    int("mcts.leaves_per_wave", 1, 256, ""),
+    int("model.hidden", 1, 8192, ""),
+    int("model.blocks", 0, 64, ""),
+    int("model.value_hidden", 1, 8192, ""),
+    int("train.steps", 0, 10_000_000, ""),
+    float("train.learning_rate", 1e-9, 10.0, ""),
+    float("train.weight_decay", 0.0, 10.0, ""),
+    float("train.value_weight", 0.0, 1000.0, ""),
+    int("train.threads", 1, 1024, ""),
+    int("eval.heldout_tasks", 1, 1_000_000, ""),
+    int("eval.games", 1, 1_000_000, ""),
+    int(
+        "eval.num_simulations",
+        0,
+        100_000,
+        "0: same as mcts.num_simulations",
+    ),
+    float("eval.gate_threshold", -1.0, 1.0, ""),
+    int("infer.threads", 0, 1024, "0: all cores"),
+];
+
+/// Most parameters a model may have (about 400 MB of f32 weights; training
+/// holds four copies with AdamW's moments).
+pub const MAX_PARAMETERS: usize = 100_000_000;
+
+/// Most bytes the replay window may take as dense training tensors; training
+/// holds about 2.5 times this at its peak (the examples, the arrays, the tensors).
+pub const MAX_WINDOW_BYTES: usize = 6 << 30;
+
+impl Range {
+    /// The entry for a dotted key, if it is numeric.
+    pub fn of(key: &str) -> Option<&'static Range> {
+        RANGES.iter().find(|r| {
+            let (mut p, mut k) = (r.key.split('.'), key.split('.'));
+            loop {
+                match (p.next(), k.next()) {
+                    (None, None) => return true,
+                    (Some(a), Some(b)) if a == "*" || a == b => {}
+                    _ => return false,
+                }
+            }
+        })
+    }
+
+    /// Checks `key`'s value: a finite number (an integer for integer keys) in range.
+    fn check(&self, key: &str, value: &toml::Value) -> std::result::Result<(), String> {
+        let x = match value {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) if !self.integer => Some(*f),
+            _ => None,
+        };
+        // NaN fails both comparisons, inf the upper or lower bound.
+        if x.is_some_and(|x| x >= self.min && x <= self.max) {
+            return Ok(());
+        }
+        let kind = if self.integer {
+            "an integer"
+        } else {
+            "a number"
+        };
+        let doc = match self.doc {
+            "" => String::new(),
+            d => format!(" ({d})"),
+        };
+        Err(format!(
+            "{key} = {}: expected {kind} in [{}, {}]{doc}",
+            one_line(&value.to_string()),
+            bound(self.min),
+            bound(self.max)
+        ))
+    }
+}
+
+/// A bound as written in docs: `100000`, `0.5`, `1e-6`.
+fn bound(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:?}")
+    }
+}
+
+/// Checks every numeric key of a merged config tree against [`RANGES`];
+/// keys without an entry are left to deserialisation.
+fn check_ranges(table: &toml::Table, prefix: &str) -> std::result::Result<(), String> {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (Range::of(&key), v) {
+            (Some(range), v) => range.check(&key, v)?,
+            (None, toml::Value::Table(t)) => check_ranges(t, &key)?,
+            (None, _) => {}
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -200,6 +382,7 @@ impl Config {
         for kv in overrides {
             apply_override(&mut value, kv)?;
         }
+        check_ranges(&value, "").map_err(|e| Error::Config(format!("{name}: {e}")))?;
         let config: Config =
             toml::Value::Table(value)
                 .try_into()
@@ -230,43 +413,37 @@ impl Config {
                     ));
                 }
             }
-            if !(0.0..=1.0).contains(&fam.rollout_mix) {
-                return Err(format!(
-                    "families.{name}.rollout_mix = {}: expected a value in [0, 1]",
-                    fam.rollout_mix
-                ));
-            }
-            if !(fam.weight >= 0.0 && fam.weight.is_finite()) {
-                return Err(format!(
-                    "families.{name}.weight = {}: expected >= 0",
-                    fam.weight
-                ));
-            }
         }
         if self.families.values().all(|f| f.weight == 0.0) {
             return Err("every families.*.weight is 0: expected one > 0".into());
         }
-        positive("parallel_batch_size", self.parallel_batch_size)?;
-        positive("batch_size", self.batch_size)?;
-        positive("max_buffer_size", self.max_buffer_size)?;
-        positive("mcts.num_simulations", self.mcts.num_simulations as usize)?;
-        positive("mcts.leaves_per_wave", self.mcts.leaves_per_wave as usize)?;
-        positive("model.hidden", self.model.hidden)?;
-        positive("model.value_hidden", self.model.value_hidden)?;
         if self.model.arch != "mlp" {
             return Err(format!(
                 "model.arch = '{}': expected 'mlp'",
                 self.model.arch
             ));
         }
-        if self.mcts.c_puct <= 0.0 || !self.mcts.c_puct.is_finite() {
-            return Err(format!("mcts.c_puct = {}: expected > 0", self.mcts.c_puct));
+        let params = self.model_parameters();
+        if params > MAX_PARAMETERS {
+            return Err(format!(
+                "model.hidden = {}, model.blocks = {}: {:.1}M parameters, expected at most {}M; \
+                 lower model.hidden or model.blocks",
+                self.model.hidden,
+                self.model.blocks,
+                params as f64 / 1e6,
+                MAX_PARAMETERS / 1_000_000
+            ));
         }
-        if !(0.0..=1.0).contains(&self.mcts.dirichlet_epsilon) {
-            return Err("mcts.dirichlet_epsilon: expected a value in [0, 1]".into());
-        }
-        if self.mcts.dirichlet_alpha <= 0.0 {
-            return Err("mcts.dirichlet_alpha: expected > 0".into());
+        let bytes = self.replay_window_bytes();
+        if bytes > MAX_WINDOW_BYTES {
+            let (obs, act) = self.model_dims();
+            return Err(format!(
+                "max_buffer_size = {}: the replay window takes {:.1} GiB as dense tensors \
+                 (obs_dim {obs}, action_dim {act}), expected at most {} GiB; lower max_buffer_size",
+                self.max_buffer_size,
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_WINDOW_BYTES >> 30
+            ));
         }
         parse_device(&self.infer.device).map_err(|e| format!("infer.device: {e}"))?;
         Ok(())
@@ -300,6 +477,25 @@ impl Config {
         (obs, act)
     }
 
+    /// Parameters of the run's residual MLP (weights and biases).
+    pub fn model_parameters(&self) -> usize {
+        let (obs, act) = self.model_dims();
+        let (h, b, v) = (
+            self.model.hidden,
+            self.model.blocks,
+            self.model.value_hidden,
+        );
+        let linear = |i: usize, o: usize| i * o + o;
+        linear(obs, h) + b * 2 * linear(h, h) + linear(h, act) + linear(h, v) + linear(v, 1)
+    }
+
+    /// Bytes of the replay window as dense f32 training tensors
+    /// (observations, legal mask, policy targets).
+    pub fn replay_window_bytes(&self) -> usize {
+        let (obs, act) = self.model_dims();
+        self.max_buffer_size * (obs + 2 * act + 1) * 4
+    }
+
     /// Simulations per move in evaluation.
     pub fn eval_simulations(&self) -> u32 {
         match self.eval.num_simulations {
@@ -327,13 +523,6 @@ pub fn parse_device(s: &str) -> std::result::Result<crate::infer::Device, String
             .map(crate::infer::Device::Cuda)
             .ok_or_else(|| format!("'{s}': expected cpu, cuda or cuda:N")),
     }
-}
-
-fn positive(key: &str, v: usize) -> std::result::Result<(), String> {
-    if v == 0 {
-        return Err(format!("{key} = 0: expected a positive number"));
-    }
-    Ok(())
 }
 
 fn one_line(s: &str) -> String {
@@ -465,6 +654,180 @@ mod tests {
         assert_eq!(f.difficulty_span(), [0.0, 1.0]);
         let e = Config::load(None, &["families.countdown.schedule=\"wavy\"".into()]).unwrap_err();
         assert!(e.to_string().contains("wavy"), "{e}");
+    }
+
+    /// Numeric leaves of a TOML tree as dotted keys, family names as `*`.
+    fn numeric_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in table {
+            let k = if prefix == "families" { "*" } else { k };
+            let key = if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(t) => numeric_keys(t, &key, out),
+                toml::Value::Integer(_) | toml::Value::Float(_) => out.push(key),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_numeric_key_has_a_range() {
+        let c = Config::load(None, &[]).unwrap();
+        let toml::Value::Table(tree) = toml::Value::try_from(&c).unwrap() else {
+            panic!("a config serialises to a table");
+        };
+        let mut keys = Vec::new();
+        numeric_keys(&tree, "", &mut keys);
+        keys.retain(|k| k != "seed"); // any u64
+        for k in &keys {
+            assert!(Range::of(k).is_some(), "{k}: no entry in RANGES");
+        }
+        for r in RANGES {
+            assert!(
+                keys.iter().any(|k| k == r.key),
+                "{}: not a config key",
+                r.key
+            );
+            assert!(r.min <= r.max, "{}", r.key);
+        }
+    }
+
+    #[test]
+    fn every_pipeline_loads() {
+        for entry in
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines")).unwrap()
+        {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn range_bounds_are_inclusive() {
+        // Small families and no blocks, so that the widest trunk and the
+        // longest replay window fit the parameter and memory bounds.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.toml");
+        let small = "[model]\nblocks = 0\n\
+                     [families.tictactoe]\nweight = 1\ndifficulty = [0, 1]\n\
+                     [families.connect4]\nweight = 1\ndifficulty = [0, 1]\n";
+        std::fs::write(&path, small).unwrap();
+        for r in RANGES {
+            let key = r.key.replace('*', "tictactoe");
+            for x in [r.min, r.max] {
+                let set = format!("{key}={}", bound(x));
+                Config::load(Some(&path), std::slice::from_ref(&set))
+                    .unwrap_or_else(|e| panic!("{set}: {e}"));
+            }
+            let step = if r.integer { 1.0 } else { 1e-3 };
+            for x in [r.min - step, r.max + step] {
+                let set = match r.integer {
+                    true => format!("{key}={}", x as i64),
+                    false => format!("{key}={x:?}"),
+                };
+                let e = Config::load(Some(&path), std::slice::from_ref(&set))
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(&format!("{key} = ")), "{set}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let cases = [
+            ("mcts.num_simulations=4000000000", "mcts.num_simulations"),
+            ("infer.threads=100000", "infer.threads"),
+            ("games_per_iteration=1e11", "games_per_iteration"),
+            ("model.hidden=1e8", "model.hidden"),
+            ("model.hidden=100000000", "model.hidden"),
+            ("mcts.temperature=-1", "mcts.temperature"),
+            ("mcts.temperature=nan", "mcts.temperature"),
+            ("mcts.dirichlet_alpha=nan", "mcts.dirichlet_alpha"),
+            ("mcts.dirichlet_alpha=0", "mcts.dirichlet_alpha"),
+            ("mcts.dirichlet_epsilon=1.5", "mcts.dirichlet_epsilon"),
+            ("eval.gate_threshold=nan", "eval.gate_threshold"),
+            ("mcts.fpu_reduction=nan", "mcts.fpu_reduction"),
+            ("mcts.c_puct=0", "mcts.c_puct"),
+            ("mcts.c_puct=-inf", "mcts.c_puct"),
+            ("mcts.leaves_per_wave=0", "mcts.leaves_per_wave"),
+            ("train.learning_rate=nan", "train.learning_rate"),
+            ("train.weight_decay=-0.1", "train.weight_decay"),
+            ("train.value_weight=inf", "train.value_weight"),
+            ("train.threads=2.0", "train.threads"),
+            ("eval.num_simulations=-inf", "eval.num_simulations"),
+            ("iterations=-1", "iterations"),
+            ("batch_size=0", "batch_size"),
+            ("families.countdown.weight=-1", "families.countdown.weight"),
+            ("families.connect4.weight=inf", "families.connect4.weight"),
+            (
+                "families.countdown.rollout_mix=nan",
+                "families.countdown.rollout_mix",
+            ),
+            ("families.countdown.steps=0", "families.countdown.steps"),
+            ("mcts.num_simulations=\"64\"", "mcts.num_simulations"),
+        ];
+        for (set, key) in cases {
+            let e = Config::load(None, &[set.into()]).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{set}: {e}");
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("{key} = ")), "{set}: {msg}");
+            assert!(msg.contains("expected"), "{set}: {msg}");
+            assert!(!msg.contains('\n'), "{set}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_range_error_reads_key_value_and_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, "[mcts]\nnum_simulations = 4000000000\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config: {}: mcts.num_simulations = 4000000000: expected an integer in [1, 100000]",
+                path.display()
+            )
+        );
+        let e = Config::load(None, &["mcts.temperature=nan".into()]).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("mcts.temperature = nan: expected a number in [0, 100] (0: greedy)"),
+            "{e}"
+        );
+        let e = Config::load(None, &["mcts.c_puct=0".into()]).unwrap_err();
+        assert!(e.to_string().contains("[1e-6, 100]"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_model_is_refused() {
+        let set = ["model.hidden=4096".into(), "model.blocks=8".into()];
+        let e = Config::load(None, &set).unwrap_err().to_string();
+        assert!(
+            e.contains("model.hidden") && e.contains("model.blocks"),
+            "{e}"
+        );
+        assert!(e.contains("parameters"), "{e}");
+        let c = Config::load(None, &["model.hidden=2048".into()]).unwrap();
+        assert!(c.model_parameters() <= MAX_PARAMETERS);
+    }
+
+    #[test]
+    fn a_replay_window_beyond_memory_is_refused() {
+        let mixed = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/mixed.toml");
+        let set = ["max_buffer_size=1000000".into()];
+        let e = Config::load(Some(&mixed), &set).unwrap_err().to_string();
+        assert!(
+            e.contains("max_buffer_size = 1000000") && e.contains("GiB"),
+            "{e}"
+        );
+        Config::load(None, &set).unwrap();
     }
 
     #[test]

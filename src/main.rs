@@ -193,7 +193,11 @@ fn overrides(c: &Common) -> Vec<String> {
         "mcts.num_simulations",
         c.num_simulations.map(|v| v.to_string()),
     );
-    add("mcts.c_puct", c.c_puct.map(|v| v.to_string()));
+    // Lowercase: `NaN` is not TOML, `nan` is (and is then refused by its range).
+    add(
+        "mcts.c_puct",
+        c.c_puct.map(|v| v.to_string().to_lowercase()),
+    );
     add(
         "infer.device",
         c.device.as_ref().map(|v| format!("\"{v}\"")),
