@@ -259,3 +259,21 @@ fn hand_edited_task_spec_is_rejected_naming_the_task() {
         assert_no_play_commit(&out);
     }
 }
+
+#[test]
+fn a_garbage_best_is_named_and_never_dropped() {
+    let (_dir, out) = prepared_run();
+    std::fs::write(out.join("models/BEST"), "garbage\n").unwrap();
+    for args in [
+        &["eval", "--iteration", "0", "--promote"][..],
+        &["play", "--iteration", "1"][..],
+    ] {
+        fails_with(&selfplay(&out, args), &["models/BEST", "garbage"]);
+    }
+    assert_no_play_commit(&out);
+    assert_eq!(
+        std::fs::read_to_string(out.join("models/BEST")).unwrap(),
+        "garbage\n",
+        "BEST left as the user wrote it"
+    );
+}
