@@ -90,7 +90,9 @@ pub fn train_model(
     let steps = cfg.train.steps;
     let vw = cfg.train.value_weight;
     let bar = crate::metrics::progress(steps as u64, "train");
-    let mut run_steps = || -> Result<(Option<(f64, f64)>, (f64, f64))> {
+    // (first step's losses, smoothed last losses), each (policy, value).
+    type StepLosses = (Option<(f64, f64)>, (f64, f64));
+    let mut run_steps = || -> Result<StepLosses> {
         let (mut first, mut last) = (None, (0.0, 0.0));
         let mut ema = (0.0f64, 0.0f64);
         for step in 0..steps {
