@@ -229,10 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             ..
         } => {
             let ctx = ctx(c, Shard::ALL)?;
-            let name = name.unwrap_or_else(|| {
-                let stem = file.file_stem().map(|s| s.to_string_lossy().to_string());
-                stem.unwrap_or_else(|| "imported".into())
-            });
+            let name = name.unwrap_or_else(|| stages::import::default_name(&file));
             let format = format.unwrap_or_default();
             let (family, rows) = stages::import::run_import(&ctx, &file, &format, &name)?;
             let dir = stages::import::imported_dir(&ctx, &name);

@@ -3,7 +3,7 @@
 //! to ONNX with our own exporter.
 
 use crate::config::Config;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::mlp::{weights_of, MlpNet};
 use crate::model::onnx::export_mlp;
@@ -13,7 +13,8 @@ use crate::store::parquet_io::read_part;
 use crate::store::rows::MetricDetail;
 use crate::store::rows::{train_examples_from_batch, TrainExample};
 use crate::store::{complete_parts, RunDir, Store};
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use std::path::Path;
+use tch::{nn, nn::OptimizerConfig, Device, Kind, TchError, Tensor};
 
 /// The network spec a run's config asks for.
 pub fn spec_for(cfg: &Config) -> MlpSpec {
@@ -68,7 +69,7 @@ pub fn train_model(
     tch::set_num_threads(cfg.train.threads.max(1) as i32);
     tch::manual_seed(cfg.seed.wrapping_add(iteration as u64) as i64);
     let spec = parent.spec.clone();
-    let (examples, parts) = load_window(run, iteration, cfg.max_buffer_size)?;
+    let (examples, parts) = load_window(run, iteration, cfg.max_buffer_size, &spec)?;
     if examples.is_empty() {
         return Err(Error::Data(format!(
             "{}: no committed example parts up to iteration {iteration}; run `selfplay play` first",
@@ -76,43 +77,68 @@ pub fn train_model(
         )));
     }
     let batch = Batch::from_examples(&examples, &spec)?;
-    let mut vs = nn::VarStore::new(Device::Cpu);
+    let vs = nn::VarStore::new(Device::Cpu);
     let net = MlpNet::new(&vs.root(), &spec);
-    let parent_dir = run.model_dir(&parent.id);
-    vs.load(parent_dir.join("weights.safetensors"))
-        .context(|| {
-            format!(
-                "loading {}",
-                parent_dir.join("weights.safetensors").display()
-            )
-        })?;
+    load_weights(&vs, &run.model_dir(&parent.id).join("weights.safetensors"))?;
+    let out_dir = run.model_dir(&model_id(iteration));
     let mut opt = nn::AdamW {
         wd: cfg.train.weight_decay,
         ..Default::default()
     }
     .build(&vs, cfg.train.learning_rate)
-    .context(|| "building AdamW".into())?;
+    .map_err(|e| {
+        torch_error(
+            "building AdamW from train.learning_rate and train.weight_decay",
+            &out_dir,
+            e,
+        )
+    })?;
 
     let n = examples.len() as i64;
     let bs = (cfg.batch_size as i64).min(n);
-    let (mut first, mut last) = (None, (0.0, 0.0));
-    let mut ema = (0.0f64, 0.0f64);
-    let bar = crate::metrics::progress(cfg.train.steps as u64, "train");
-    for step in 0..cfg.train.steps {
-        bar.inc(1);
-        let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
-        let (pl, vl) = batch.losses(&net, &idx);
-        let loss = &pl + &vl * cfg.train.value_weight;
-        opt.backward_step(&loss);
-        let (p, v) = (pl.double_value(&[]), vl.double_value(&[]));
-        if step == 0 {
-            first = Some((p, v));
-            ema = (p, v);
+    let steps = cfg.train.steps;
+    let vw = cfg.train.value_weight;
+    let bar = crate::metrics::progress(steps as u64, "train");
+    // (first step's losses, smoothed last losses), each (policy, value).
+    type StepLosses = (Option<(f64, f64)>, (f64, f64));
+    let mut run_steps = || -> Result<StepLosses> {
+        let (mut first, mut last) = (None, (0.0, 0.0));
+        let mut ema = (0.0f64, 0.0f64);
+        for step in 0..steps {
+            bar.inc(1);
+            let at = || format!("training step {} of {steps}", step + 1);
+            let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
+            let (pl, vl) = batch.losses(&net, &idx);
+            let loss = &pl + &vl * vw;
+            let scalar = |t: &Tensor| {
+                t.f_double_value(&[])
+                    .map_err(|e| torch_error(&at(), &out_dir, e))
+            };
+            let (p, v, total) = (scalar(&pl)?, scalar(&vl)?, scalar(&loss)?);
+            if !(p.is_finite() && v.is_finite() && total.is_finite()) {
+                return Err(Error::Model(format!(
+                    "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
+                    step + 1,
+                    out_dir.display(),
+                    cfg.train.learning_rate
+                )));
+            }
+            opt.zero_grad();
+            loss.f_backward()
+                .map_err(|e| torch_error(&format!("{}: backward", at()), &out_dir, e))?;
+            opt.step();
+            if step == 0 {
+                first = Some((p, v));
+                ema = (p, v);
+            }
+            ema = (0.95 * ema.0 + 0.05 * p, 0.95 * ema.1 + 0.05 * v);
+            last = ema;
         }
-        ema = (0.95 * ema.0 + 0.05 * p, 0.95 * ema.1 + 0.05 * v);
-        last = ema;
-    }
+        Ok((first, last))
+    };
+    let result = run_steps();
     bar.finish_and_clear();
+    let (first, last) = result?;
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
         id: model_id(iteration),
@@ -150,19 +176,29 @@ pub fn train_model(
     Ok(meta)
 }
 
-/// Newest-first example parts up to `iteration`, until `max` examples.
+/// Newest-first example parts up to `iteration`, until `max` examples;
+/// every row is checked (finite numbers, fits `spec`) and a bad one is
+/// reported with its part file and row.
 fn load_window(
     run: &RunDir,
     iteration: u32,
     max: usize,
+    spec: &MlpSpec,
 ) -> Result<(Vec<TrainExample>, Vec<String>)> {
     let schema = Store::Examples.schema();
     let mut out = Vec::new();
     let mut parts = Vec::new();
     'outer: for it in (0..=iteration).rev() {
         for part in complete_parts(&run.examples(it))?.into_iter().rev() {
+            let mut row = 0;
             for b in read_part(&part, &schema)? {
-                out.extend(train_examples_from_batch(&b)?);
+                for e in train_examples_from_batch(&b)? {
+                    if let Some(why) = example_problem(&e, spec) {
+                        return Err(Error::Data(format!("{}: row {row}: {why}", part.display())));
+                    }
+                    out.push(e);
+                    row += 1;
+                }
             }
             parts.push(
                 part.strip_prefix(&run.root)
@@ -177,6 +213,61 @@ fn load_window(
     }
     out.truncate(max);
     Ok((out, parts))
+}
+
+/// What is wrong with an example, if anything: a non-finite number, or
+/// sizes that do not fit the model.
+fn example_problem(e: &TrainExample, spec: &MlpSpec) -> Option<String> {
+    let non_finite = |col: &str, values: &[f32]| {
+        values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(k, v)| format!("{col}[{k}] = {v}; expected finite numbers"))
+    };
+    let scalar = |col: &str, v: f32| {
+        (!v.is_finite()).then(|| format!("{col} = {v}; expected a finite number"))
+    };
+    let (od, ad) = (spec.obs_dim, spec.action_dim);
+    let sizes = || {
+        if e.family.input_dim() > od {
+            return Some(format!(
+                "family {} needs obs_dim >= {}, but the model has {od}",
+                e.family,
+                e.family.input_dim()
+            ));
+        }
+        if e.obs.len() != e.family.obs_dim() {
+            return Some(format!(
+                "obs has {} values; expected {} for family {}",
+                e.obs.len(),
+                e.family.obs_dim(),
+                e.family
+            ));
+        }
+        if let Some(a) = e
+            .legal
+            .iter()
+            .chain(&e.policy_actions)
+            .find(|&&a| a as usize >= ad)
+        {
+            return Some(format!(
+                "action {a}; expected actions below the model's action_dim {ad}"
+            ));
+        }
+        (e.policy_actions.len() != e.policy_probs.len()).then(|| {
+            format!(
+                "{} policy_actions but {} policy_probs; expected as many of each",
+                e.policy_actions.len(),
+                e.policy_probs.len()
+            )
+        })
+    };
+    non_finite("obs", &e.obs)
+        .or_else(|| non_finite("policy_probs", &e.policy_probs))
+        .or_else(|| scalar("value", e.value))
+        .or_else(|| scalar("weight", e.weight))
+        .or_else(sizes)
 }
 
 /// The replay window as dense tensors.
@@ -245,10 +336,136 @@ impl Batch {
     }
 }
 
+/// One line from a libtorch error: its first meaningful line, without the
+/// C++ stack ("Exception raised from ...", "frame #N") or Rust debug text.
+fn torch_message(e: &TchError) -> String {
+    match e {
+        TchError::Torch(msg) => first_line(msg),
+        TchError::SafeTensorError { err, .. } => {
+            format!(
+                "not a valid safetensors file ({})",
+                debug_words(&err.to_string())
+            )
+        }
+        other => first_line(&other.to_string()),
+    }
+}
+
+fn first_line(msg: &str) -> String {
+    let line = msg
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Exception raised from") && !l.starts_with("frame #"))
+        .find(|l| !l.is_empty())
+        .unwrap_or("libtorch error without a message");
+    let line = line.split(" Exception raised from ").next().unwrap_or(line);
+    // `[enforce fail at file.cc:123] ` prefixes name libtorch's source, not ours.
+    let line = match line.strip_prefix("[enforce fail at ") {
+        Some(rest) => rest.split_once("] ").map_or(line, |(_, r)| r),
+        None => line,
+    };
+    line.trim().trim_end_matches('.').trim().to_string()
+}
+
+/// `InvalidOffset("x")` -> `invalid offset (x)`: an error's Debug text
+/// (which the safetensors crate uses as Display) in words.
+fn debug_words(text: &str) -> String {
+    let name: String = text.chars().take_while(|c| c.is_alphanumeric()).collect();
+    let mut words = String::new();
+    for c in name.chars() {
+        if c.is_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.extend(c.to_lowercase());
+    }
+    let rest = &text[name.len()..];
+    let quoted = rest
+        .split_once('"')
+        .and_then(|(_, r)| r.split_once('"'))
+        .map(|(q, _)| q);
+    match quoted {
+        Some(q) if !q.is_empty() => format!("{words} ({q})"),
+        _ if words.is_empty() => first_line(text),
+        _ => words,
+    }
+}
+
+/// A failed tch/libtorch call as one line naming `path` and what was being
+/// done: I/O failures stay [`Error::Io`]; the rest are [`Error::Model`].
+pub(crate) fn torch_error(what: &str, path: &Path, e: TchError) -> Error {
+    torch_error_as(Error::Model, what, path, e)
+}
+
+/// [`torch_error`] with the category chosen by the caller.
+fn torch_error_as(category: fn(String) -> Error, what: &str, path: &Path, e: TchError) -> Error {
+    match e {
+        TchError::Io(io) => Error::io(path, io).with_context(what),
+        e => category(format!("{}: {what}: {}", path.display(), torch_message(&e))),
+    }
+}
+
+/// Is every value of `t` finite?
+fn all_finite(t: &Tensor) -> std::result::Result<bool, TchError> {
+    Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? != 0)
+}
+
+/// Loads `path` (a safetensors file) into `vs`, checking each tensor's
+/// presence, shape, dtype and values first: a bad file is one line naming it.
+fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
+    let named: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| torch_error("reading weights", path, e))?
+        .into_iter()
+        .collect();
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mut var) in vars {
+        let bad = |why: String| {
+            Error::Model(format!(
+                "{}: tensor '{name}' {why}; expected the weights of the network model.json describes",
+                path.display()
+            ))
+        };
+        let Some(src) = named.get(&name) else {
+            return Err(bad("is missing".into()));
+        };
+        if src.size() != var.size() {
+            return Err(bad(format!(
+                "has shape {:?}, but the network's is {:?}",
+                src.size(),
+                var.size()
+            )));
+        }
+        if !matches!(
+            src.kind(),
+            Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+        ) {
+            return Err(bad(format!("has dtype {:?}, not a float type", src.kind())));
+        }
+        let what = format!("tensor '{name}'");
+        let torch = |e| torch_error(&what, path, e);
+        if !all_finite(src).map_err(torch)? {
+            return Err(bad("has non-finite values (NaN or inf)".into()));
+        }
+        let src = src.f_to_kind(Kind::Float).map_err(torch)?;
+        tch::no_grad(|| var.f_copy_(&src)).map_err(torch)?;
+    }
+    Ok(())
+}
+
 /// Saves weights and the ONNX export, then model.json, the commit point.
+/// Non-finite weights are refused before anything is written.
 fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()> {
     let dir = run.model_dir(&meta.id);
     let weights = weights_of(vs)?;
+    for (name, (_, data)) in &weights.0 {
+        if let Some(v) = data.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Model(format!(
+                "model {}: weight tensor '{name}' has a non-finite value ({v}); {} not written; expected finite weights: lower train.learning_rate or check train.value_weight",
+                meta.id,
+                dir.display()
+            )));
+        }
+    }
     let onnx =
         export_mlp(&meta.spec, &weights).map_err(|e| Error::Model(format!("export: {e}")))?;
     write_file(run, key, &dir.join("model.onnx"), &onnx)?;
@@ -256,7 +473,228 @@ fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> R
     let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
     drop(file);
     vs.save(&tmp)
-        .context(|| format!("saving {}", st.display()))?;
+        .map_err(|e| torch_error_as(Error::Other, "saving the weights", &tmp, e))?;
     Staged::new(tmp, st, 0).commit()?;
     meta.save(run, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::rows::{examples_batch, ExampleRow};
+    use crate::tasks::Family;
+
+    fn small_cfg() -> Config {
+        let set: Vec<String> = [
+            "model.hidden=8",
+            "model.blocks=1",
+            "model.value_hidden=4",
+            "train.steps=3",
+            "train.threads=1",
+            "batch_size=4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Config::load(None, &set).unwrap()
+    }
+
+    fn example(value: f32) -> ExampleRow {
+        let f = Family::Countdown;
+        ExampleRow {
+            task_id: "t".into(),
+            family: f,
+            step: 0,
+            obs: vec![0.5; f.obs_dim()],
+            legal: vec![0, 1],
+            policy_actions: vec![0, 1],
+            policy_probs: vec![0.25, 0.75],
+            value,
+            weight: 1.0,
+            model_id: "iteration=000000".into(),
+        }
+    }
+
+    /// The one place these tests touch the store API: a committed example part.
+    fn write_examples(run: &RunDir, iteration: u32, rows: &[ExampleRow]) -> std::path::PathBuf {
+        use crate::store::lock::Claim;
+        use crate::store::parquet_io::{stage_part, FileMeta};
+        let dir = run.examples(iteration);
+        let claim = Claim::acquire(run, "test examples", false).unwrap();
+        let batch = examples_batch(rows, iteration).unwrap();
+        let schema = Store::Examples.schema();
+        let meta = FileMeta {
+            stage: "play".into(),
+            num_shards: 1,
+            ..FileMeta::default()
+        };
+        stage_part(&claim, &dir, &schema, &meta, &[batch], None)
+            .unwrap()
+            .commit()
+            .unwrap();
+        crate::store::part_path(&dir, 0)
+    }
+
+    /// A run dir with an initialised model 0 and examples for iteration 1.
+    fn prepared(cfg: &Config, rows: &[ExampleRow]) -> (tempfile::TempDir, RunDir, ModelMeta) {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path().join("run"));
+        let parent = init_model(cfg, &run, 0, "test").unwrap();
+        write_examples(&run, 1, rows);
+        (tmp, run, parent)
+    }
+
+    /// Trains iteration 1 from `parent`.
+    fn train(cfg: &Config, run: &RunDir, parent: &ModelMeta) -> Result<ModelMeta> {
+        train_model(cfg, run, 1, parent, "test", StageMeter::start())
+    }
+
+    fn assert_one_line(msg: &str) {
+        eprintln!("{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        assert!(!msg.contains("frame #"), "{msg}");
+        assert!(!msg.contains("Exception raised"), "{msg}");
+        assert!(!msg.contains("Torch("), "{msg}");
+    }
+
+    #[test]
+    fn trains_and_saves_on_good_examples() {
+        let cfg = small_cfg();
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+        let meta = train(&cfg, &run, &parent).unwrap();
+        let dir = run.model_dir(&meta.id);
+        assert!(dir.join("weights.safetensors").is_file());
+        assert!(dir.join("model.json").is_file());
+        assert!(meta.losses.unwrap().total.is_finite());
+    }
+
+    #[test]
+    fn a_nan_example_is_named_and_nothing_is_saved() {
+        let cfg = small_cfg();
+        let mut rows = vec![example(0.5); 5];
+        rows[3].value = f32::NAN;
+        let (_tmp, run, parent) = prepared(&cfg, &rows);
+        let err = train(&cfg, &run, &parent).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), 2, "{msg}");
+        assert_one_line(&msg);
+        for needle in [
+            "examples/iteration=1/part-00000.parquet",
+            "row 3",
+            "value = NaN",
+            "finite",
+        ] {
+            assert!(msg.contains(needle), "lacks '{needle}': {msg}");
+        }
+        assert!(!run.model_dir(&model_id(1)).exists());
+
+        let mut rows = vec![example(0.5); 2];
+        rows[1].policy_probs[0] = f32::INFINITY;
+        let (_tmp, run, parent) = prepared(&cfg, &rows);
+        let msg = train(&cfg, &run, &parent).unwrap_err().to_string();
+        assert!(msg.contains("row 1: policy_probs[0] = inf"), "{msg}");
+        assert!(!run.model_dir(&model_id(1)).exists());
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_training_and_nothing_is_saved() {
+        let mut cfg = small_cfg();
+        // Config checks may refuse inf at load time; set it on the struct.
+        cfg.train.value_weight = f64::INFINITY;
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+        let err = train(&cfg, &run, &parent).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), 2, "{msg}");
+        assert_one_line(&msg);
+        for needle in [
+            "iteration 1",
+            "step 1 of 3",
+            "non-finite loss",
+            "train.learning_rate",
+            "train.value_weight",
+        ] {
+            assert!(msg.contains(needle), "lacks '{needle}': {msg}");
+        }
+        assert!(!run.model_dir(&model_id(1)).exists());
+    }
+
+    #[test]
+    fn non_finite_weights_are_not_saved() {
+        let cfg = small_cfg();
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let vs = nn::VarStore::new(Device::Cpu);
+        let spec = spec_for(&cfg);
+        let _net = MlpNet::new(&vs.root(), &spec);
+        for (_, mut t) in vs.variables() {
+            let _ = tch::no_grad(|| t.fill_(f64::NAN));
+        }
+        let meta = init_model(&cfg, &run, 0, "test").unwrap();
+        let meta = ModelMeta {
+            id: model_id(7),
+            ..meta
+        };
+        let msg = save_model(&run, "test", &vs, &meta)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("non-finite") && msg.contains("iteration=000007"),
+            "{msg}"
+        );
+        assert!(!run.model_dir(&meta.id).exists());
+    }
+
+    #[test]
+    fn corrupt_weights_are_one_line_naming_the_file() {
+        let cfg = small_cfg();
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 4]);
+        let weights = run.model_dir(&parent.id).join("weights.safetensors");
+        let good = std::fs::read(&weights).unwrap();
+        for bytes in [
+            &b"not a safetensors file at all, just text"[..],
+            &[0xffu8; 8][..],
+            &[][..],
+        ] {
+            std::fs::write(&weights, bytes).unwrap();
+            let err = train(&cfg, &run, &parent).unwrap_err();
+            let msg = err.to_string();
+            assert_eq!(err.exit_code(), 2, "{msg}");
+            assert_one_line(&msg);
+            assert!(msg.contains(&weights.display().to_string()), "{msg}");
+            assert!(
+                msg.contains("reading weights: not a valid safetensors file ("),
+                "{msg}"
+            );
+            assert!(!run.model_dir(&model_id(1)).exists());
+        }
+        // A well-formed file with the wrong shapes (a wider network).
+        std::fs::write(&weights, good).unwrap();
+        let mut wide = parent.clone();
+        wide.spec.hidden = 16;
+        let msg = train(&cfg, &run, &wide).unwrap_err().to_string();
+        assert_one_line(&msg);
+        assert!(msg.contains("has shape"), "{msg}");
+    }
+
+    #[test]
+    fn libtorch_messages_lose_their_stack() {
+        let a = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        let e = a.f_matmul(&a).unwrap_err();
+        let msg = torch_error("multiplying", Path::new("/runs/x"), e).to_string();
+        assert_one_line(&msg);
+        assert!(msg.starts_with("model: /runs/x: multiplying: "), "{msg}");
+        let e = TchError::Torch(
+            "shapes cannot be multiplied (2x3 and 2x3)\nException raised from meta at /pytorch/aten/src/ATen/native/LinearAlgebra.cpp:193 (most recent call first):\nframe #0: c10::Error::Error() + 0x9c (0x7f in libc10.so)\n".into(),
+        );
+        let msg = torch_error("x", Path::new("/p"), e).to_string();
+        assert_eq!(
+            msg,
+            "model: /p: x: shapes cannot be multiplied (2x3 and 2x3)"
+        );
+        assert_eq!(
+            debug_words("InvalidOffset(\"blocks.0.fc1.weight\")"),
+            "invalid offset (blocks.0.fc1.weight)"
+        );
+        assert_eq!(debug_words("HeaderTooLarge"), "header too large");
+    }
 }

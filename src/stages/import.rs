@@ -25,13 +25,81 @@ use std::sync::Arc;
 /// The import formats, by `--format` name.
 pub const FORMATS: [&str; 4] = ["countdown-parquet", "game24", "connect4-pons", "sudoku"];
 
-/// Where an import named `name` lands.
+/// Where an import named `name` lands. `run_import` refuses unsafe names
+/// first ([`validate_store_name`]); here any character such a name could
+/// not hold becomes `_`, so the folder is always one path component under
+/// `imported/`.
 pub fn imported_dir(ctx: &Ctx, name: &str) -> PathBuf {
-    ctx.run.root.join(format!("imported/name={name}"))
+    let mut safe: String = name
+        .chars()
+        .map(|c| if name_char(c) { c } else { '_' })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        safe.insert(0, '_');
+    }
+    ctx.run.root.join("imported").join(format!("name={safe}"))
+}
+
+/// The store name of an import without `--name`: the file's stem, with
+/// characters a folder name may not hold replaced by `_`.
+pub fn default_name(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let safe: String = stem
+        .chars()
+        .map(|c| if name_char(c) { c } else { '_' })
+        .collect::<String>()
+        .replace("..", "_")
+        .trim_start_matches('.')
+        .chars()
+        .take(200)
+        .collect();
+    if safe.is_empty() {
+        "imported".into()
+    } else {
+        safe
+    }
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// A store name given by `flag` becomes a path component (`name=NAME`):
+/// only `[A-Za-z0-9_.-]`, not empty, no leading `.` and no `..`.
+pub fn validate_store_name(flag: &str, name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if let Some(c) = name.chars().find(|&c| !name_char(c)) {
+        Some(format!("has {c:?}"))
+    } else if name.starts_with('.') {
+        Some("starts with '.'".into())
+    } else if name.contains("..") {
+        Some("has '..'".into())
+    } else if name.len() > 200 {
+        Some(format!("is {} characters long", name.len()))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::Config(format!(
+            "{flag} {name:?} {why}: expected 1 to 200 of letters, digits, '_', '-' and '.' (not leading, no '..'), as it names the folder name=NAME"
+        ))),
+    }
 }
 
 /// Imports `file` in `format`; returns the family and the rows written.
+/// `name` (from `--name`, else the file's stem) must be a safe store name.
 pub fn run_import(ctx: &Ctx, file: &Path, format: &str, name: &str) -> Result<(Family, u64)> {
+    validate_store_name("--name", name).map_err(|e| match e {
+        Error::Config(msg) => {
+            Error::Config(format!("{msg}; without --name, the file's stem is used"))
+        }
+        e => e,
+    })?;
     let (family, tasks) = match format {
         "countdown-parquet" => (Family::Countdown, countdown_parquet(file, name)?),
         "game24" => (Family::Countdown, game24(file, name)?),
@@ -66,8 +134,47 @@ pub fn run_import(ctx: &Ctx, file: &Path, format: &str, name: &str) -> Result<(F
     Ok((family, rows))
 }
 
-fn read_text(file: &Path) -> Result<String> {
-    std::fs::read_to_string(file).map_err(|e| Error::io(file, e))
+/// The file as text: binary or non-UTF-8 content is a data error naming
+/// the file (a UTF-8 byte-order mark is dropped).
+fn read_text(file: &Path, format: &str) -> Result<String> {
+    let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let parquet = bytes.starts_with(b"PAR1");
+    let binary = |at: usize| {
+        let hint = if parquet {
+            " (this is a Parquet file: use --format countdown-parquet)"
+        } else {
+            ""
+        };
+        Error::Data(format!(
+            "{}: binary or non-UTF-8 data at byte {at}; expected a UTF-8 text file for --format {format}{hint}",
+            file.display()
+        ))
+    };
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(binary(at));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| binary(e.utf8_error().valid_up_to()))?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+/// A first line is skipped as a header only when it looks like one: it has
+/// letters and no digits (`Rank,Puzzles,...`, `quizzes`).
+fn looks_like_header(line: &str) -> bool {
+    line.chars().any(|c| c.is_alphabetic()) && !line.chars().any(|c| c.is_ascii_digit())
+}
+
+const HEADER_RULE: &str =
+    "a first line is skipped as a header only when it has letters and no digits";
+
+/// A Countdown number from a file: `field = value` reported as given.
+fn countdown_int(field: &str, value: i64, max: u32) -> std::result::Result<u32, String> {
+    u32::try_from(value)
+        .ok()
+        .filter(|v| (1..=max).contains(v))
+        .ok_or_else(|| format!("{field} = {value}: expected a positive integer in 1..={max}"))
 }
 
 fn bad_row(file: &Path, row: usize, why: impl std::fmt::Display) -> Error {
@@ -135,40 +242,69 @@ fn countdown_parquet(file: &Path, name: &str) -> Result<Vec<Task>> {
         let (target, nums) = (target.as_primitive::<Int64Type>(), nums.as_list::<i32>());
         for i in 0..batch.num_rows() {
             let row = tasks.len();
+            let bad = |why: String| bad_row(file, row, why);
+            if nums.is_null(i) {
+                return Err(bad(
+                    "nums is null; expected a list of positive integers".into()
+                ));
+            }
             let values = nums.value(i);
             let values = values.as_primitive::<Int64Type>();
-            let numbers: Vec<u32> = values
+            let numbers = values
                 .iter()
-                .map(|v| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
-                .collect();
-            let t = if target.is_null(i) {
-                0
-            } else {
-                u32::try_from(target.value(i)).unwrap_or(0)
-            };
-            tasks.push(countdown_task(name, row, &numbers, t).map_err(|e| bad_row(file, row, e))?);
+                .enumerate()
+                .map(|(k, v)| {
+                    let field = format!("nums[{k}]");
+                    let v =
+                        v.ok_or_else(|| format!("{field} is null; expected a positive integer"))?;
+                    countdown_int(&field, v, countdown::MAX_INPUT)
+                })
+                .collect::<std::result::Result<Vec<u32>, String>>()
+                .map_err(bad)?;
+            if target.is_null(i) {
+                return Err(bad("target is null; expected a positive integer".into()));
+            }
+            let t = countdown_int("target", target.value(i), countdown::MAX_TARGET).map_err(bad)?;
+            tasks.push(countdown_task(name, row, &numbers, t).map_err(bad)?);
         }
     }
     Ok(tasks)
 }
 
-/// Four integers from a line (or its first CSV field that holds four).
-fn hand_of(line: &str) -> Option<Vec<u32>> {
+/// Four integers from a line (or its first CSV field that holds four), as
+/// written (signs kept, so a bad value can be reported as it is).
+fn hand_of(line: &str) -> Option<Vec<i64>> {
     line.split(',').find_map(|field| {
-        let nums: Option<Vec<u32>> = field.split_whitespace().map(|w| w.parse().ok()).collect();
+        let nums: Option<Vec<i64>> = field.split_whitespace().map(|w| w.parse().ok()).collect();
         nums.filter(|n| n.len() == 4)
     })
 }
 
 fn game24(file: &Path, name: &str) -> Result<Vec<Task>> {
-    let text = read_text(file)?;
+    let text = read_text(file, "game24")?;
     let mut tasks = Vec::new();
     for (k, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || (k == 0 && hand_of(line).is_none()) {
+        if line.trim().is_empty() || (k == 0 && looks_like_header(line)) {
             continue; // blank lines and a header
         }
-        let hand = hand_of(line)
-            .ok_or_else(|| bad_row(file, k + 1, format!("'{line}': expected four integers")))?;
+        let hand = hand_of(line).ok_or_else(|| {
+            let rule = if k == 0 {
+                format!(" ({HEADER_RULE})")
+            } else {
+                String::new()
+            };
+            bad_row(
+                file,
+                k + 1,
+                format!("{line:?}: expected four integers, or a CSV field holding them{rule}"),
+            )
+        })?;
+        let hand = hand
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| countdown_int(&format!("numbers[{i}]"), v, countdown::MAX_INPUT))
+            .collect::<std::result::Result<Vec<u32>, String>>()
+            .map_err(|e| bad_row(file, k + 1, e))?;
         tasks.push(
             countdown_task(name, tasks.len(), &hand, 24).map_err(|e| bad_row(file, k + 1, e))?,
         );
@@ -177,7 +313,7 @@ fn game24(file: &Path, name: &str) -> Result<Vec<Task>> {
 }
 
 fn connect4_pons(file: &Path, name: &str) -> Result<Vec<Task>> {
-    let text = read_text(file)?;
+    let text = read_text(file, "connect4-pons")?;
     let mut tasks = Vec::new();
     for (k, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -188,7 +324,7 @@ fn connect4_pons(file: &Path, name: &str) -> Result<Vec<Task>> {
             return Err(bad_row(
                 file,
                 k + 1,
-                format!("'{line}': expected '<moves> <score>'"),
+                format!("{line:?}: expected '<moves> <score>'"),
             ));
         };
         let score: i32 = score
@@ -213,14 +349,21 @@ fn connect4_pons(file: &Path, name: &str) -> Result<Vec<Task>> {
 }
 
 fn sudoku_lines(file: &Path, name: &str) -> Result<Vec<Task>> {
-    let text = read_text(file)?;
+    let text = read_text(file, "sudoku")?;
     let mut tasks = Vec::new();
     for (k, line) in text.lines().enumerate() {
         let field = line.split(',').next().unwrap_or("").trim();
-        if field.is_empty() || (k == 0 && !field.chars().all(|c| c.is_ascii_digit() || c == '.')) {
+        if field.is_empty() || (k == 0 && looks_like_header(field)) {
             continue; // blank lines and a header
         }
-        let puzzle = sudoku::from_puzzle_string(field).map_err(|e| bad_row(file, k + 1, e))?;
+        let puzzle = sudoku::from_puzzle_string(field).map_err(|e| {
+            let rule = if k == 0 {
+                format!(" ({HEADER_RULE})")
+            } else {
+                String::new()
+            };
+            bad_row(file, k + 1, format!("{e}{rule}"))
+        })?;
         let solution = sudoku::solve(&puzzle).ok_or_else(|| bad_row(file, k + 1, "no solution"))?;
         let row = tasks.len();
         tasks.push(Task {
@@ -235,4 +378,63 @@ fn sudoku_lines(file: &Path, name: &str) -> Result<Vec<Task>> {
         });
     }
     Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_names_stay_one_path_component() {
+        for good in ["24", "game24_v1.0", "a-b", "A.b.c"] {
+            validate_store_name("--name", good).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/../../../escape",
+            "a/b",
+            "a\\b",
+            "a..b",
+            "a b",
+            "é",
+        ] {
+            let err = validate_store_name("--name", bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let msg = err.to_string();
+            assert!(msg.starts_with("config: --name "), "{msg}");
+            assert_eq!(msg.lines().count(), 1, "{msg}");
+            let stem = default_name(Path::new(&format!("/d/{bad}.csv")));
+            validate_store_name("--name", &stem).unwrap();
+        }
+        let ctx = Ctx {
+            cfg: crate::config::Config::load(None, &[]).unwrap(),
+            run: crate::store::RunDir::new("/runs/r"),
+            shard: super::super::Shard::ALL,
+            wait: false,
+        };
+        for (name, want) in [
+            ("a/../../../escape", "name=a_.._.._.._escape"),
+            ("..", "name=_.."),
+            ("", "name=_"),
+            ("ok-1", "name=ok-1"),
+        ] {
+            assert_eq!(
+                imported_dir(&ctx, name),
+                Path::new("/runs/r/imported").join(want),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_have_letters_and_no_digits() {
+        assert!(looks_like_header("Rank,Puzzles,AMT (s),Solved rate"));
+        assert!(looks_like_header("quizzes"));
+        assert!(!looks_like_header("1 2 x 4"));
+        assert!(!looks_like_header("col1,col2"));
+        assert!(!looks_like_header("...."));
+    }
 }

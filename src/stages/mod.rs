@@ -51,17 +51,52 @@ impl Shard {
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// Explicit flags win; else SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX
-    /// with SLURM_ARRAY_TASK_COUNT; else the whole job.
+    /// with SLURM_ARRAY_TASK_COUNT; else the whole job. A variable that is
+    /// set but not a non-negative integer is an error, not shard 0.
     pub fn resolve(index: Option<u32>, count: Option<u32>) -> Result<Shard> {
-        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
-        let index = index
-            .or_else(|| env("SLURM_ARRAY_TASK_ID"))
-            .or_else(|| env("JOB_COMPLETION_INDEX"))
-            .unwrap_or(0);
-        let count = count.or_else(|| env("SLURM_ARRAY_TASK_COUNT")).unwrap_or(1);
+        Shard::resolve_with(index, count, |k| {
+            std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
+        })
+    }
+
+    /// [`Shard::resolve`] over an environment lookup (a pure function, for tests).
+    /// An empty variable counts as unset.
+    pub fn resolve_with(
+        index: Option<u32>,
+        count: Option<u32>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Shard> {
+        let var = |key: &'static str, what: &str| -> Result<Option<(u32, String)>> {
+            let Some(raw) = env(key) else { return Ok(None) };
+            let v = raw.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse::<u32>()
+                .map(|n| Some((n, key.to_string())))
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "environment variable {key}={raw:?}: expected a non-negative integer ({what})"
+                    ))
+                })
+        };
+        let index = match index {
+            Some(i) => (i, "--shard-index".to_string()),
+            None => match var("SLURM_ARRAY_TASK_ID", "this job's shard index")? {
+                Some(found) => found,
+                None => var("JOB_COMPLETION_INDEX", "this job's shard index")?
+                    .unwrap_or((0, "the default".into())),
+            },
+        };
+        let count = match count {
+            Some(c) => (c, "--num-shards".to_string()),
+            None => var("SLURM_ARRAY_TASK_COUNT", "the number of shards")?
+                .unwrap_or((1, "the default".into())),
+        };
+        let ((index, index_from), (count, count_from)) = (index, count);
         if count == 0 || index >= count {
             return Err(Error::Config(format!(
-                "--shard-index {index} / --num-shards {count}: expected 0 <= index < count"
+                "shard index {index} (from {index_from}) / shard count {count} (from {count_from}): expected 0 <= index < count (--shard-index / --num-shards; Slurm arrays must start at 0)"
             )));
         }
         Ok(Shard { index, count })
@@ -128,6 +163,84 @@ mod tests {
             assert_eq!(shards.iter().filter(|s| s.owns(i)).count(), 1);
         }
         assert!(Shard::resolve(Some(3), Some(3)).is_err());
+    }
+
+    #[test]
+    fn shard_variables_must_be_integers() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let ok = |i, c, vars| Shard::resolve_with(i, c, env(vars)).unwrap();
+        assert_eq!(ok(None, None, &[]), Shard::ALL);
+        assert_eq!(
+            ok(
+                None,
+                None,
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "2"),
+                    ("SLURM_ARRAY_TASK_COUNT", "4")
+                ]
+            ),
+            Shard { index: 2, count: 4 }
+        );
+        assert_eq!(
+            ok(None, Some(3), &[("JOB_COMPLETION_INDEX", "1")]),
+            Shard { index: 1, count: 3 }
+        );
+        // Flags win, and then the variables are not read.
+        assert_eq!(
+            ok(Some(0), Some(2), &[("SLURM_ARRAY_TASK_ID", "abc")]),
+            Shard { index: 0, count: 2 }
+        );
+        assert_eq!(ok(None, None, &[("SLURM_ARRAY_TASK_ID", "")]), Shard::ALL);
+        for (vars, key, value) in [
+            (
+                &[("SLURM_ARRAY_TASK_ID", "abc")][..],
+                "SLURM_ARRAY_TASK_ID",
+                "abc",
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "-1")][..],
+                "JOB_COMPLETION_INDEX",
+                "-1",
+            ),
+            (
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "0"),
+                    ("SLURM_ARRAY_TASK_COUNT", "4x"),
+                ][..],
+                "SLURM_ARRAY_TASK_COUNT",
+                "4x",
+            ),
+        ] {
+            let err = Shard::resolve_with(None, None, env(vars)).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Config(_)), "{msg}");
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                msg.contains(&format!("{key}=\"{value}\""))
+                    && msg.contains("expected a non-negative integer"),
+                "{msg}"
+            );
+        }
+        let msg = Shard::resolve_with(
+            None,
+            None,
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "4"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("from SLURM_ARRAY_TASK_ID") && msg.contains("0 <= index < count"),
+            "{msg}"
+        );
     }
 
     #[test]
