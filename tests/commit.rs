@@ -86,15 +86,14 @@ fn a_crash_at_any_commit_point_then_a_rerun_gives_the_uninterrupted_stores() {
     }
 }
 
-/// `selfplay play` on the prepared run, as a separate process.
-fn spawn_play(out: &Path, extra: &[&str]) -> Child {
+/// `selfplay ARGS` on the smoke config, as a separate process.
+fn spawn(out: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_selfplay"))
         .arg("--config")
         .arg(smoke_config())
         .arg("--out")
         .arg(out)
-        .args(["play", "--iteration", "1"])
-        .args(extra)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -113,14 +112,19 @@ fn concurrent_writers_of_one_shard_never_corrupt_or_duplicate_it() {
             let _ = std::fs::remove_dir_all(out.join(store));
         }
         let _ = std::fs::remove_dir_all(out.join("metrics/stage=play"));
-        let wait: &[&str] = if attempt % 4 == 3 { &["--wait"] } else { &[] };
-        let children: Vec<Child> = (0..3).map(|_| spawn_play(&out, wait)).collect();
+        let wait = attempt % 4 == 3;
+        let args: &[&str] = if wait {
+            &["play", "--iteration", "1", "--wait"]
+        } else {
+            &["play", "--iteration", "1"]
+        };
+        let children: Vec<Child> = (0..3).map(|_| spawn(&out, args)).collect();
         for child in children {
             let o = child.wait_with_output().unwrap();
             let err = stderr(&o);
             match o.status.code() {
                 Some(0) => skipped_or_won += 1,
-                Some(75) if wait.is_empty() => {
+                Some(75) if !wait => {
                     busy += 1;
                     let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
                     assert!(

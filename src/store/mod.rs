@@ -170,20 +170,14 @@ impl RunDir {
             .iter()
             .map(|s| self.root.join(s))
             .collect();
-        dirs.extend(
-            std::fs::read_dir(self.root.join("heldout"))
+        let subdirs = |store: &str| {
+            std::fs::read_dir(self.root.join(store))
                 .into_iter()
                 .flatten()
                 .flatten()
-                .map(|e| e.path()),
-        );
-        dirs.extend(
-            std::fs::read_dir(self.root.join("metrics"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path()),
-        );
+                .map(|e| e.path())
+        };
+        dirs.extend(subdirs("heldout").chain(subdirs("metrics")));
         if let Some(d) = dirs.iter().find(|d| old(d)) {
             return Err(Error::Data(format!(
                 "{}: written by an older selfplay (store layout 1: zero-padded iteration folders, _SUCCESS markers); this selfplay reads layout {LAYOUT}: use a new --out",
