@@ -8,6 +8,7 @@ pub mod infer;
 pub mod mcts;
 pub mod metrics;
 pub mod model;
+pub mod run_config;
 pub mod stages;
 pub mod store;
 pub mod tasks;

@@ -63,6 +63,10 @@ struct Common {
     /// (exit 75) when it is busy.
     #[arg(long, global = true)]
     wait: bool,
+    /// Run a stage whose config differs from the run's config.toml in a
+    /// key that changes results (refused otherwise).
+    #[arg(long, global = true)]
+    force: bool,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -139,6 +143,9 @@ enum Command {
         #[arg(long)]
         iteration: Option<u32>,
     },
+    /// Print the resolved config (the file and --set overrides over the
+    /// embedded default) as TOML, as a run records it in OUT/config.toml.
+    Config,
     /// Play one episode and print it step by step.
     Show {
         /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
@@ -205,7 +212,16 @@ fn overrides(c: &Common) -> Vec<String> {
     set
 }
 
+/// The context of a stage that writes into `--out`: the config is checked
+/// against (or recorded as) the run's config.toml.
 fn ctx(c: &Common, shard: Shard) -> Result<Ctx> {
+    let ctx = read_ctx(c, shard)?;
+    selfplay::run_config::guard(&ctx.run, &ctx.cfg, c.force)?;
+    Ok(ctx)
+}
+
+/// The context of a command that only reads (`show`, `config`).
+fn read_ctx(c: &Common, shard: Shard) -> Result<Ctx> {
     let cfg = Config::load(c.config.as_deref(), &overrides(c))?;
     Ok(Ctx {
         cfg,
@@ -335,6 +351,12 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Run => stages::run::run_loop(&ctx(c, Shard::ALL)?)?,
+        Command::Config => {
+            print!(
+                "{}",
+                selfplay::run_config::to_toml(&read_ctx(c, Shard::ALL)?.cfg)?
+            )
+        }
         Command::Inspect { path } => {
             print!(
                 "{}",
@@ -359,7 +381,7 @@ fn run(cli: Cli) -> Result<()> {
                     "--difficulty {difficulty}: expected a value in [0, 1]"
                 )));
             }
-            let ctx = ctx(c, Shard::ALL)?;
+            let ctx = read_ctx(c, Shard::ALL)?;
             let dir = model
                 .map(|m| selfplay::model::resolve(&ctx.run, &m))
                 .transpose()?;

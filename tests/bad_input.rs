@@ -130,8 +130,19 @@ fn model_too_small_for_a_family_is_refused() {
             .unwrap()
     };
     ok(&run(&["init"]));
-    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
-    let o = selfplay(&out, &["play", "--iteration", "1"]);
+    // The smoke config differs from the run's: the guard refuses it...
+    let o = selfplay(&out, &["tasks", "--iteration", "1"]);
+    fails_with(
+        &o,
+        &[
+            "config.toml",
+            "families.connect4.weight - -> 1.0",
+            "--force",
+        ],
+    );
+    // ...and, forced, the model itself is refused for the family it lacks.
+    ok(&selfplay(&out, &["--force", "tasks", "--iteration", "1"]));
+    let o = selfplay(&out, &["--force", "play", "--iteration", "1"]);
     fails_with(&o, &["iteration=000000", "connect4", "needs at least"]);
     assert_no_play_commit(&out);
 }
@@ -275,5 +286,49 @@ fn a_garbage_best_is_named_and_never_dropped() {
         std::fs::read_to_string(out.join("models/BEST")).unwrap(),
         "garbage\n",
         "BEST left as the user wrote it"
+    );
+}
+
+#[test]
+fn a_stage_with_another_config_is_refused_unless_forced() {
+    let (_dir, out) = prepared_run();
+    let recorded = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert_eq!(ok(&selfplay(&out, &["config"])), recorded);
+    let o = selfplay(
+        &out,
+        &[
+            "--set",
+            "train.learning_rate=0.5",
+            "train",
+            "--iteration",
+            "1",
+        ],
+    );
+    fails_with(
+        &o,
+        &["config.toml", "train.learning_rate 0.002 -> 0.5", "--force"],
+    );
+    // Speed-only keys may differ.
+    let o = selfplay(
+        &out,
+        &["--set", "infer.threads=1", "play", "--iteration", "1"],
+    );
+    ok(&o);
+    let o = selfplay(
+        &out,
+        &[
+            "--force",
+            "--set",
+            "train.learning_rate=0.5",
+            "train",
+            "--iteration",
+            "1",
+        ],
+    );
+    ok(&o);
+    assert!(stderr(&o).contains("warning: ") && stderr(&o).contains("train.learning_rate"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.toml")).unwrap(),
+        recorded
     );
 }

@@ -40,6 +40,20 @@ impl Staged {
     }
 }
 
+impl Staged {
+    /// Commits only if `dest` does not exist yet (a hard link never
+    /// replaces); an existing `dest` is kept and this file dropped.
+    pub fn link_new(self) -> Result<()> {
+        let dir = self.dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        match std::fs::hard_link(&self.tmp, &self.dest) {
+            Ok(()) => sync_dir(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(&self.dest, e)),
+        }
+    }
+}
+
 /// A new, empty temporary file for the work of claim `key`, with its path.
 pub fn temp_file(run: &RunDir, key: &str) -> Result<(std::fs::File, TempPath)> {
     temp_file_ending(run, key, ".tmp")

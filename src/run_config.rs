@@ -1,0 +1,167 @@
+//! The resolved configuration is part of the run: `OUT/config.toml` is
+//! written on a run's first stage, and a later stage whose configuration
+//! differs in a key that changes results is refused, naming the keys, so
+//! `train --set train.learning_rate=0.5` on a run made with another rate
+//! never mixes silently. `--force` runs it anyway.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::RunDir;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Keys that change how fast a run goes, or how long, but not what any
+/// stage writes for a given iteration: they may differ between stages.
+const FREE_KEYS: &[&str] = &[
+    "iterations",
+    "parallel_batch_size",
+    "infer.device",
+    "infer.threads",
+    "train.threads",
+];
+
+/// The file holding a run's resolved configuration.
+pub fn path(run: &RunDir) -> PathBuf {
+    run.root.join("config.toml")
+}
+
+/// The resolved configuration as TOML, as `selfplay config` prints it.
+pub fn to_toml(cfg: &Config) -> Result<String> {
+    toml::to_string(cfg).map_err(|e| Error::Other(format!("writing the config as TOML: {e}")))
+}
+
+/// Records `cfg` as the run's configuration, or checks it against the one
+/// recorded: a difference in a key that changes results is an error unless
+/// `force`, which only warns.
+pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
+    let file = path(run);
+    let recorded = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return record(run, cfg),
+        Err(e) => return Err(Error::io(&file, e)),
+    };
+    let before: toml::Table = recorded.parse().map_err(|e: toml::de::Error| {
+        Error::Data(format!(
+            "{}: {}; expected the run's resolved config written by selfplay",
+            file.display(),
+            one_line(&e.to_string())
+        ))
+    })?;
+    let now: toml::Table = to_toml(cfg)?
+        .parse()
+        .map_err(|e| Error::Other(format!("re-reading the config: {e}")))?;
+    let changed = differences(&before, &now);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let list = changed.join(", ");
+    if force {
+        eprintln!(
+            "warning: {}: running with a different config (--force): {list}",
+            file.display()
+        );
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{}: this run was made with another config: {list}; use the run's config, a new --out, or --force",
+        file.display()
+    )))
+}
+
+/// Writes config.toml unless another process just did (hard-link creation
+/// is atomic and never replaces): the first stage's config wins.
+fn record(run: &RunDir, cfg: &Config) -> Result<()> {
+    let file = path(run);
+    let staged = crate::store::commit::stage_bytes(run, "config", &file, to_toml(cfg)?.as_bytes())?;
+    staged.link_new()
+}
+
+/// `key: before -> now` for each result-changing key that differs.
+fn differences(before: &toml::Table, now: &toml::Table) -> Vec<String> {
+    let (a, b) = (flatten(before), flatten(now));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !FREE_KEYS.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("-".into());
+            format!("{k} {} -> {}", show(&a), show(&b))
+        })
+        .collect()
+}
+
+/// Dotted key -> TOML value text, for every leaf.
+fn flatten(t: &toml::Table) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, String>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(inner) => walk(&key, inner, out),
+                v => {
+                    out.insert(key, v.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", t, &mut out);
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(set: &[&str]) -> Config {
+        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        Config::load(None, &set).unwrap()
+    }
+
+    #[test]
+    fn the_first_config_is_recorded_and_a_changed_one_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        guard(&run, &cfg(&[]), false).unwrap();
+        let text = std::fs::read_to_string(path(&run)).unwrap();
+        assert_eq!(text, to_toml(&cfg(&[])).unwrap());
+        guard(&run, &cfg(&["infer.threads=1", "iterations=20"]), false).unwrap();
+        let e = guard(
+            &run,
+            &cfg(&["train.learning_rate=0.5", "mcts.num_simulations=8"]),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("config.toml")
+                && msg.contains("mcts.num_simulations 64 -> 8")
+                && msg.contains("train.learning_rate 0.002 -> 0.5")
+                && !msg.contains("infer.threads"),
+            "{msg}"
+        );
+        guard(&run, &cfg(&["train.learning_rate=0.5"]), true).unwrap();
+        assert_eq!(std::fs::read_to_string(path(&run)).unwrap(), text);
+    }
+
+    #[test]
+    fn a_dropped_family_is_a_difference() {
+        let a: toml::Table = to_toml(&cfg(&[])).unwrap().parse().unwrap();
+        let mut b = a.clone();
+        b["families"].as_table_mut().unwrap().remove("connect4");
+        let d = differences(&a, &b);
+        assert!(
+            d.iter().any(|k| k.starts_with("families.connect4.weight")),
+            "{d:?}"
+        );
+    }
+}
