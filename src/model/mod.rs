@@ -364,4 +364,30 @@ mod tests {
         let err = ModelMeta::load(&dir).unwrap_err().to_string();
         assert!(err.contains("no family list"), "{err}");
     }
+
+    /// `ArchConfig` itself (as read from model.json) refuses an unknown
+    /// arch and a key of no architecture, and round-trips with `arch` first.
+    #[test]
+    fn arch_config_is_tagged_and_strict() {
+        let spec = meta().spec;
+        let json = serde_json::to_string(&spec.model).unwrap();
+        assert!(json.starts_with(r#"{"arch":"mlp","#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ArchConfig>(&json).unwrap(),
+            spec.model
+        );
+        let e = serde_json::from_str::<ArchConfig>(r#"{"arch":"cnn"}"#).unwrap_err();
+        assert!(e.to_string().contains("cnn"), "{e}");
+        let e = serde_json::from_str::<ArchConfig>(r#"{"arch":"mlp","filters":3}"#).unwrap_err();
+        assert!(e.to_string().contains("filters"), "{e}");
+        let names: Vec<&str> = ArchConfig::known().iter().map(|a| a.name()).collect();
+        assert_eq!(ArchConfig::known_names(), names.join(", "));
+        for arch in ArchConfig::known() {
+            assert_eq!(ArchConfig::default_of(arch.name()), Some(arch));
+        }
+        assert_eq!(
+            spec.parameter_count(),
+            94 * 8 + 8 + 2 * (8 * 8 + 8) + 8 * 60 + 60 + 8 * 4 + 4 + 4 + 1
+        );
+    }
 }
