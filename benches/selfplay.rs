@@ -11,26 +11,19 @@ use selfplay::config::Config;
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
 use selfplay::mcts::{BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
-use selfplay::model::onnx::{export_mlp, mlp_names, Weights};
-use selfplay::model::MlpSpec;
+use selfplay::model::onnx::{export, Weights};
+use selfplay::model::ModelSpec;
 use selfplay::tasks::{Family, Game};
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// A model of the default config's shape with random weights.
-fn default_model(dir: &std::path::Path) -> (PathBuf, MlpSpec, Config) {
+fn default_model(dir: &std::path::Path) -> (PathBuf, ModelSpec, Config) {
     let cfg = Config::load(None, &[]).unwrap();
-    let (obs_dim, action_dim) = cfg.model_dims();
-    let spec = MlpSpec {
-        obs_dim,
-        action_dim,
-        hidden: cfg.model.hidden,
-        blocks: cfg.model.blocks,
-        value_hidden: cfg.model.value_hidden,
-    };
+    let spec = cfg.model_spec();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let weights = Weights(
-        mlp_names(&spec)
+        spec.parameters()
             .into_iter()
             .map(|(name, shape)| {
                 let fan_in = *shape.last().unwrap() as f32;
@@ -43,7 +36,7 @@ fn default_model(dir: &std::path::Path) -> (PathBuf, MlpSpec, Config) {
             .collect(),
     );
     let path = dir.join("model.onnx");
-    std::fs::write(&path, export_mlp(&spec, &weights).unwrap()).unwrap();
+    std::fs::write(&path, export(&spec, &weights, None).unwrap()).unwrap();
     (path, spec, cfg)
 }
 
@@ -90,7 +83,7 @@ fn episodes(cfg: &Config, n: usize) -> Vec<EpisodeSpec> {
         .collect()
 }
 
-fn self_play(model: OnnxModel, cfg: &Config, spec: &MlpSpec, n: usize) -> SearchStats {
+fn self_play(model: OnnxModel, cfg: &Config, spec: &ModelSpec, n: usize) -> SearchStats {
     let mut agents = [Evaluator::Network {
         model: Box::new(model),
         id: "bench".into(),

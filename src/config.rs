@@ -3,6 +3,7 @@
 //! runs the defaults.
 
 use crate::error::{Error, Result};
+use crate::model::{ArchConfig, ModelSpec};
 use crate::tasks::Family;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,7 +35,8 @@ pub struct Config {
     /// Task families and their mix and difficulty schedule.
     pub families: BTreeMap<String, FamilyConfig>,
     pub mcts: MctsConfig,
-    pub model: ModelConfig,
+    /// `[model]`: `arch` and that architecture's own keys.
+    pub model: ArchConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
     pub infer: InferConfig,
@@ -149,20 +151,6 @@ pub struct MctsConfig {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// Architecture: only `mlp` (residual MLP) for now.
-    pub arch: String,
-    /// Width of the trunk. Range: [1, 8192]; with `blocks`, at most
-    /// [`MAX_PARAMETERS`] parameters.
-    pub hidden: usize,
-    /// Residual blocks (two hidden x hidden layers each). Range: [0, 64].
-    pub blocks: usize,
-    /// Width of the value head's hidden layer. Range: [1, 8192].
-    pub value_hidden: usize,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Optimiser steps per iteration. Range: [0, 10000000].
     pub steps: usize,
@@ -261,6 +249,8 @@ pub const RANGES: &[Range] = &[
     float("mcts.temperature", 0.0, 100.0, "0: greedy"),
     int("mcts.temperature_moves", 0, 100_000, ""),
     int("mcts.leaves_per_wave", 1, 256, ""),
+    // [model], per architecture; a key's range applies where it is present.
+    // mlp:
     int("model.hidden", 1, 8192, ""),
     int("model.blocks", 0, 64, ""),
     int("model.value_hidden", 1, 8192, ""),
@@ -382,6 +372,7 @@ impl Config {
         for kv in overrides {
             apply_override(&mut value, kv)?;
         }
+        check_model_keys(&value).map_err(|e| Error::Config(format!("{name}: {e}")))?;
         check_ranges(&value, "").map_err(|e| Error::Config(format!("{name}: {e}")))?;
         let config: Config =
             toml::Value::Table(value)
@@ -417,19 +408,12 @@ impl Config {
         if self.families.values().all(|f| f.weight == 0.0) {
             return Err("every families.*.weight is 0: expected one > 0".into());
         }
-        if self.model.arch != "mlp" {
-            return Err(format!(
-                "model.arch = '{}': expected 'mlp'",
-                self.model.arch
-            ));
-        }
+        self.model.arch().check(self.model_spec().dims())?;
         let params = self.model_parameters();
         if params > MAX_PARAMETERS {
             return Err(format!(
-                "model.hidden = {}, model.blocks = {}: {:.1}M parameters, expected at most {}M; \
-                 lower model.hidden or model.blocks",
-                self.model.hidden,
-                self.model.blocks,
+                "{}: {:.1}M parameters, expected at most {}M; make the model smaller",
+                model_keys(&self.model),
                 params as f64 / 1e6,
                 MAX_PARAMETERS / 1_000_000
             ));
@@ -477,16 +461,19 @@ impl Config {
         (obs, act)
     }
 
-    /// Parameters of the run's residual MLP (weights and biases).
+    /// The network the run's config asks for: its dims and `[model]`.
+    pub fn model_spec(&self) -> ModelSpec {
+        let (obs_dim, action_dim) = self.model_dims();
+        let dims = crate::model::Dims {
+            obs_dim,
+            action_dim,
+        };
+        ModelSpec::new(dims, self.model.clone())
+    }
+
+    /// Parameters of the run's model (weights and biases).
     pub fn model_parameters(&self) -> usize {
-        let (obs, act) = self.model_dims();
-        let (h, b, v) = (
-            self.model.hidden,
-            self.model.blocks,
-            self.model.value_hidden,
-        );
-        let linear = |i: usize, o: usize| i * o + o;
-        linear(obs, h) + b * 2 * linear(h, h) + linear(h, act) + linear(h, v) + linear(v, 1)
+        self.model_spec().parameter_count()
     }
 
     /// Bytes of the replay window as dense f32 training tensors
@@ -532,9 +519,70 @@ fn one_line(s: &str) -> String {
 /// Overlays a config file on the embedded default: tables merge key by key,
 /// except `families`, which a file that names it replaces whole (so a run can
 /// drop a family).
+/// `model.arch = "mlp", model.hidden = 256, ...`: a model config for messages.
+fn model_keys(model: &ArchConfig) -> String {
+    let Ok(toml::Value::Table(t)) = toml::Value::try_from(model) else {
+        return format!("{model:?}");
+    };
+    let keys: Vec<String> = t.iter().map(|(k, v)| format!("model.{k} = {v}")).collect();
+    keys.join(", ")
+}
+
+/// The arch named by a `[model]` table, if it has a string `arch`.
+fn arch_of(model: &toml::Table) -> Option<&str> {
+    model.get("arch").and_then(toml::Value::as_str)
+}
+
+/// Checks `[model]` before deserialisation: a known `arch`, and only that
+/// architecture's keys, each error naming the key and what is expected.
+fn check_model_keys(tree: &toml::Table) -> std::result::Result<(), String> {
+    let Some(toml::Value::Table(model)) = tree.get("model") else {
+        return Ok(()); // left to deserialisation
+    };
+    let known = ArchConfig::known_names();
+    let arch = match model.get("arch") {
+        None => return Err(format!("model.arch is missing: expected one of {known}")),
+        Some(toml::Value::String(s)) => s.as_str(),
+        Some(v) => {
+            return Err(format!(
+                "model.arch = {}: expected a string, one of {known}",
+                one_line(&v.to_string())
+            ))
+        }
+    };
+    let Some(default) = ArchConfig::default_of(arch) else {
+        return Err(format!(
+            "model.arch = \"{arch}\": unknown architecture, expected one of {known}"
+        ));
+    };
+    let Ok(toml::Value::Table(keys)) = toml::Value::try_from(&default) else {
+        return Ok(());
+    };
+    if let Some(key) = model.keys().find(|k| !keys.contains_key(*k)) {
+        let own: Vec<&str> = keys
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "arch")
+            .collect();
+        return Err(format!(
+            "model.{key}: not a key of model.arch = \"{arch}\", expected one of {}",
+            own.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Merges `over` into `base`; a `[model]` that names another `arch`
+/// replaces the base's section instead (its keys belong to another
+/// architecture), and missing keys take that architecture's defaults.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if key == "model" && arch_of(&o).is_some_and(|a| Some(a) != arch_of(b)) =>
+            {
+                *b = o
+            }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) if key != "families" => {
                 merge(b, o)
             }
@@ -552,6 +600,14 @@ fn apply_override(table: &mut toml::Table, kv: &str) -> Result<()> {
         .ok_or_else(|| Error::Config(format!("--set '{kv}': expected KEY=VALUE")))?;
     let value = parse_value(raw.trim());
     let parts: Vec<&str> = key.trim().split('.').collect();
+    // Another architecture: the old one's keys go, its defaults apply.
+    if let (["model", "arch"], Some(toml::Value::Table(model))) =
+        (&parts[..], table.get_mut("model"))
+    {
+        if arch_of(model) != value.as_str() {
+            model.clear();
+        }
+    }
     let mut cur = table;
     for (i, part) in parts.iter().enumerate() {
         if i + 1 == parts.len() {
@@ -681,6 +737,13 @@ mod tests {
         };
         let mut keys = Vec::new();
         numeric_keys(&tree, "", &mut keys);
+        // Every architecture's keys, not only the default one's.
+        for arch in ArchConfig::known() {
+            let toml::Value::Table(model) = toml::Value::try_from(&arch).unwrap() else {
+                panic!("a model config serialises to a table");
+            };
+            numeric_keys(&model, "model", &mut keys);
+        }
         keys.retain(|k| k != "seed"); // any u64
         for k in &keys {
             assert!(Range::of(k).is_some(), "{k}: no entry in RANGES");
@@ -803,6 +866,52 @@ mod tests {
         );
         let e = Config::load(None, &["mcts.c_puct=0".into()]).unwrap_err();
         assert!(e.to_string().contains("[1e-6, 100]"), "{e}");
+    }
+
+    /// `[model]` is tagged by `arch`: an unknown arch is named with the known
+    /// ones, a key of no (or another) architecture is named, on one line.
+    #[test]
+    fn model_keys_are_checked_against_the_arch() {
+        let cases = [
+            (
+                "model.arch=\"cnn\"",
+                "model.arch = \"cnn\": unknown architecture, expected one of mlp",
+            ),
+            (
+                "model.filters=3",
+                "model.filters: not a key of model.arch = \"mlp\", expected one of blocks, hidden, value_hidden",
+            ),
+            (
+                "model.arch=3",
+                "model.arch = 3: expected a string, one of mlp",
+            ),
+        ];
+        for (set, want) in cases {
+            let e = Config::load(None, &[set.into()]).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{set}: {e}");
+            let msg = e.to_string();
+            assert!(msg.ends_with(want), "{set}: {msg}");
+            assert!(!msg.contains('\n'), "{set}: {msg}");
+        }
+        // The same arch again keeps the other keys; a file with only
+        // `arch` gets the architecture's defaults.
+        let c = Config::load(
+            None,
+            &["model.hidden=8".into(), "model.arch=\"mlp\"".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            c.model_parameters(),
+            Config::load(None, &["model.hidden=8".into()])
+                .unwrap()
+                .model_parameters()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arch.toml");
+        std::fs::write(&path, "[model]\narch = \"mlp\"\nblocks = 0\n").unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        let d = Config::load(None, &["model.blocks=0".into()]).unwrap();
+        assert_eq!(c.model, d.model);
     }
 
     #[test]

@@ -361,7 +361,8 @@ fn batched_width(outlet: &Outlet) -> Result<usize, String> {
 mod tests {
     use super::*;
     use crate::model::onnx::tests::{random_weights, spec};
-    use crate::model::onnx::{export_mlp, forward_reference, relu_passthrough, MlpSpec};
+    use crate::model::onnx::{export, forward_reference, relu_passthrough};
+    use crate::model::ModelSpec;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -371,12 +372,12 @@ mod tests {
         path
     }
 
-    fn export_to(dir: &Path, s: &MlpSpec, seed: u64) -> (PathBuf, crate::model::onnx::Weights) {
+    fn export_to(dir: &Path, s: &ModelSpec, seed: u64) -> (PathBuf, crate::model::onnx::Weights) {
         let w = random_weights(s, seed);
         let path = write_model(
             dir,
-            &format!("mlp_{seed}.onnx"),
-            &export_mlp(s, &w).unwrap(),
+            &format!("model_{seed}.onnx"),
+            &export(s, &w, None).unwrap(),
         );
         (path, w)
     }
@@ -472,7 +473,7 @@ mod tests {
         model.run(&[], 0, &mut [], &mut []).unwrap();
         assert!(model.check_dims(3, 2).is_ok());
         let e = model.check_dims(4, 2).unwrap_err();
-        assert!(e.contains("obs_dim 3") && e.contains("mlp_9.onnx"), "{e}");
+        assert!(e.contains("obs_dim 3") && e.contains("model_9.onnx"), "{e}");
     }
 
     #[test]
@@ -501,7 +502,7 @@ mod tests {
         assert!(e.contains("empty.onnx"), "{e}");
 
         let s = spec(3, 2, 4, 1, 2);
-        let bytes = export_mlp(&s, &random_weights(&s, 1)).unwrap();
+        let bytes = export(&s, &random_weights(&s, 1), None).unwrap();
         let truncated = write_model(dir.path(), "truncated.onnx", &bytes[..bytes.len() / 2]);
         let e = load_err(&truncated);
         assert!(e.contains("truncated.onnx"), "{e}");
@@ -568,7 +569,7 @@ mod tests {
         let (path, w) = export_to(dir.path(), &s, 5);
         match OnnxModel::load(&path, Device::Cuda(0), 1) {
             Err(e) => assert!(
-                e.contains("CUDA device 0") && e.contains("mlp_5.onnx"),
+                e.contains("CUDA device 0") && e.contains("model_5.onnx"),
                 "{e}"
             ),
             Ok(mut model) => {

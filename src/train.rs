@@ -5,9 +5,10 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
-use crate::model::mlp::{weights_of, MlpNet};
-use crate::model::onnx::export_mlp;
-use crate::model::{model_id, Losses, MlpSpec, ModelMeta, INPUT_LAYOUT};
+use crate::model::onnx::export;
+use crate::model::{
+    input_families, model_id, weights_of, Losses, ModelMeta, ModelSpec, Net, INPUT_LAYOUT,
+};
 use crate::store::commit::{temp_file_ending, write_file, Staged};
 use crate::store::parquet_io::read_part;
 use crate::store::rows::MetricDetail;
@@ -17,15 +18,8 @@ use std::path::Path;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, TchError, Tensor};
 
 /// The network spec a run's config asks for.
-pub fn spec_for(cfg: &Config) -> MlpSpec {
-    let (obs_dim, action_dim) = cfg.model_dims();
-    MlpSpec {
-        obs_dim,
-        action_dim,
-        hidden: cfg.model.hidden,
-        blocks: cfg.model.blocks,
-        value_hidden: cfg.model.value_hidden,
-    }
+pub fn spec_for(cfg: &Config) -> ModelSpec {
+    cfg.model_spec()
 }
 
 /// Writes a freshly initialised model (seeded) as `models/iteration=NNNNNN`,
@@ -34,12 +28,12 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32, key: &str) -> Resu
     tch::manual_seed(cfg.seed as i64);
     let spec = spec_for(cfg);
     let vs = nn::VarStore::new(Device::Cpu);
-    let _net = MlpNet::new(&vs.root(), &spec);
+    let _net = spec.init(&vs.root());
     let meta = ModelMeta {
         id: model_id(iteration),
         input_layout: INPUT_LAYOUT,
+        families: input_families(),
         iteration,
-        arch: cfg.model.arch.clone(),
         spec,
         parent: None,
         trained_on: Vec::new(),
@@ -78,7 +72,7 @@ pub fn train_model(
     }
     let batch = Batch::from_examples(&examples, &spec)?;
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = MlpNet::new(&vs.root(), &spec);
+    let net = spec.init(&vs.root());
     load_weights(&vs, &run.model_dir(&parent.id).join("weights.safetensors"))?;
     let out_dir = run.model_dir(&model_id(iteration));
     let mut opt = nn::AdamW {
@@ -108,7 +102,7 @@ pub fn train_model(
             bar.inc(1);
             let at = || format!("training step {} of {steps}", step + 1);
             let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
-            let (pl, vl) = batch.losses(&net, &idx);
+            let (pl, vl) = batch.losses(net.as_ref(), &idx);
             let loss = &pl + &vl * vw;
             let scalar = |t: &Tensor| {
                 t.f_double_value(&[])
@@ -143,8 +137,8 @@ pub fn train_model(
     let mut meta = ModelMeta {
         id: model_id(iteration),
         input_layout: INPUT_LAYOUT,
+        families: input_families(),
         iteration,
-        arch: parent.arch.clone(),
         spec,
         parent: Some(parent.id.clone()),
         trained_on: parts,
@@ -183,7 +177,7 @@ fn load_window(
     run: &RunDir,
     iteration: u32,
     max: usize,
-    spec: &MlpSpec,
+    spec: &ModelSpec,
 ) -> Result<(Vec<TrainExample>, Vec<String>)> {
     let schema = Store::Examples.schema();
     let mut out = Vec::new();
@@ -217,7 +211,7 @@ fn load_window(
 
 /// What is wrong with an example, if anything: a non-finite number, or
 /// sizes that do not fit the model.
-fn example_problem(e: &TrainExample, spec: &MlpSpec) -> Option<String> {
+fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
     let non_finite = |col: &str, values: &[f32]| {
         values
             .iter()
@@ -279,7 +273,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn from_examples(examples: &[TrainExample], spec: &MlpSpec) -> Result<Batch> {
+    fn from_examples(examples: &[TrainExample], spec: &ModelSpec) -> Result<Batch> {
         let (n, od, ad) = (examples.len(), spec.obs_dim, spec.action_dim);
         let mut obs = vec![0f32; n * od];
         let mut mask = vec![0f32; n * ad];
@@ -320,7 +314,7 @@ impl Batch {
     }
 
     /// (policy cross-entropy over legal actions, value MSE) on rows `idx`.
-    fn losses(&self, net: &MlpNet, idx: &Tensor) -> (Tensor, Tensor) {
+    fn losses(&self, net: &dyn Net, idx: &Tensor) -> (Tensor, Tensor) {
         let obs = self.obs.index_select(0, idx);
         let mask = self.mask.index_select(0, idx);
         let target = self.policy.index_select(0, idx);
@@ -466,8 +460,8 @@ fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> R
             )));
         }
     }
-    let onnx =
-        export_mlp(&meta.spec, &weights).map_err(|e| Error::Model(format!("export: {e}")))?;
+    let onnx = export(&meta.spec, &weights, Some(&meta.id))
+        .map_err(|e| Error::Model(format!("export: {e}")))?;
     write_file(run, key, &dir.join("model.onnx"), &onnx)?;
     let st = dir.join("weights.safetensors");
     let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
@@ -625,7 +619,7 @@ mod tests {
         let run = RunDir::new(tmp.path());
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = spec_for(&cfg);
-        let _net = MlpNet::new(&vs.root(), &spec);
+        let _net = spec.init(&vs.root());
         for (_, mut t) in vs.variables() {
             let _ = tch::no_grad(|| t.fill_(f64::NAN));
         }
@@ -670,7 +664,7 @@ mod tests {
         // A well-formed file with the wrong shapes (a wider network).
         std::fs::write(&weights, good).unwrap();
         let mut wide = parent.clone();
-        wide.spec.hidden = 16;
+        wide.spec = spec_for(&Config::load(None, &["model.hidden=16".into()]).unwrap());
         let msg = train(&cfg, &run, &wide).unwrap_err().to_string();
         assert_one_line(&msg);
         assert!(msg.contains("has shape"), "{msg}");

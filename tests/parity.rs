@@ -1,20 +1,48 @@
-//! The same weights through tch (libtorch) and through ONNX Runtime agree to 1e-4.
+//! The same weights through tch (libtorch), ONNX Runtime and the plain-Rust
+//! reference agree to 1e-4, for every architecture in [`MODELS`].
 #![cfg(feature = "train")]
 
 use selfplay::infer::{init_runtime, Device, OnnxModel};
-use selfplay::model::mlp::{weights_of, MlpNet};
-use selfplay::model::onnx::{export_mlp, forward_reference};
-use selfplay::model::MlpSpec;
+use selfplay::model::onnx::{export, forward_reference};
+use selfplay::model::{weights_of, ArchConfig, Dims, ModelSpec};
 use tch::{nn, Device as TchDevice, Kind, Tensor};
 
-fn check(spec: &MlpSpec, seed: i64, batch: usize) {
+/// `[model]` sections (inline TOML) with the dims to check them at: a new
+/// architecture adds its lines here.
+const MODELS: &[(&str, usize, usize)] = &[
+    (
+        r#"{ arch = "mlp", hidden = 128, blocks = 2, value_hidden = 64 }"#,
+        84,
+        60,
+    ),
+    (
+        r#"{ arch = "mlp", hidden = 4, blocks = 0, value_hidden = 2 }"#,
+        5,
+        3,
+    ),
+];
+
+fn spec_of(model: &str, obs_dim: usize, action_dim: usize) -> ModelSpec {
+    let text = format!("model = {model}");
+    let table: toml::Table = text.parse().unwrap();
+    let arch: ArchConfig = table["model"].clone().try_into().unwrap();
+    ModelSpec::new(
+        Dims {
+            obs_dim,
+            action_dim,
+        },
+        arch,
+    )
+}
+
+fn check(spec: &ModelSpec, seed: i64, batch: usize) {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(TchDevice::Cpu);
-    let net = MlpNet::new(&vs.root(), spec);
+    let net = spec.init(&vs.root());
     let weights = weights_of(&vs).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");
-    std::fs::write(&path, export_mlp(spec, &weights).unwrap()).unwrap();
+    std::fs::write(&path, export(spec, &weights, None).unwrap()).unwrap();
 
     let obs = Tensor::randn(
         [batch as i64, spec.obs_dim as i64],
@@ -37,60 +65,55 @@ fn check(spec: &MlpSpec, seed: i64, batch: usize) {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max)
     };
+    let arch = spec.model.name();
+    assert_eq!(p_t.len(), batch * spec.action_dim, "{arch}: policy shape");
+    assert_eq!(v_t.len(), batch, "{arch}: value shape");
     assert!(
         max_diff(&p_t, &p_o) < 1e-4,
-        "policy differs by {}",
+        "{arch}: policy differs by {}",
         max_diff(&p_t, &p_o)
     );
     assert!(
         max_diff(&v_t, &v_o) < 1e-4,
-        "value differs by {}",
+        "{arch}: value differs by {}",
         max_diff(&v_t, &v_o)
     );
     // And the plain-Rust reference agrees with both.
     let (p_r, v_r) = forward_reference(spec, &weights, &obs_v, batch);
-    assert!(max_diff(&p_t, &p_r) < 1e-4 && max_diff(&v_t, &v_r) < 1e-4);
+    assert!(
+        max_diff(&p_t, &p_r) < 1e-4 && max_diff(&v_t, &v_r) < 1e-4,
+        "{arch}: the reference differs"
+    );
 }
 
 #[test]
 fn tch_and_onnx_runtime_agree() {
-    let spec = MlpSpec {
-        obs_dim: 84,
-        action_dim: 60,
-        hidden: 128,
-        blocks: 2,
-        value_hidden: 64,
-    };
-    for (seed, batch) in [(1, 1), (2, 7), (3, 256)] {
-        check(&spec, seed, batch);
+    for (k, &(model, obs_dim, action_dim)) in MODELS.iter().enumerate() {
+        let spec = spec_of(model, obs_dim, action_dim);
+        for (seed, batch) in [(1, 1), (2, 7), (3, 256)] {
+            check(&spec, seed + 10 * k as i64, batch);
+        }
     }
-    let tiny = MlpSpec {
-        obs_dim: 5,
-        action_dim: 3,
-        hidden: 4,
-        blocks: 0,
-        value_hidden: 2,
-    };
-    check(&tiny, 4, 3);
 }
 
 #[test]
 fn trained_checkpoint_round_trips_through_safetensors() {
-    let spec = MlpSpec {
-        obs_dim: 10,
-        action_dim: 4,
-        hidden: 8,
-        blocks: 1,
-        value_hidden: 4,
-    };
-    tch::manual_seed(9);
-    let vs = nn::VarStore::new(TchDevice::Cpu);
-    let _net = MlpNet::new(&vs.root(), &spec);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("weights.safetensors");
-    vs.save(&path).unwrap();
-    let mut vs2 = nn::VarStore::new(TchDevice::Cpu);
-    let _net2 = MlpNet::new(&vs2.root(), &spec);
-    vs2.load(&path).unwrap();
-    assert_eq!(weights_of(&vs).unwrap(), weights_of(&vs2).unwrap());
+    for &(model, obs_dim, action_dim) in MODELS {
+        let spec = spec_of(model, obs_dim, action_dim);
+        tch::manual_seed(9);
+        let vs = nn::VarStore::new(TchDevice::Cpu);
+        let _net = spec.init(&vs.root());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weights.safetensors");
+        vs.save(&path).unwrap();
+        let mut vs2 = nn::VarStore::new(TchDevice::Cpu);
+        let _net2 = spec.init(&vs2.root());
+        vs2.load(&path).unwrap();
+        let (w1, w2) = (weights_of(&vs).unwrap(), weights_of(&vs2).unwrap());
+        assert_eq!(w1, w2, "{model}");
+        let names: Vec<String> = spec.parameters().into_iter().map(|(n, _)| n).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(w1.0.keys().cloned().collect::<Vec<_>>(), sorted, "{model}");
+    }
 }

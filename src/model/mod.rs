@@ -3,17 +3,126 @@
 //! Contract: input `obs` f32[N, obs_dim]; outputs `policy` f32[N, action_dim]
 //! (logits; masking happens in Rust) and `value` f32[N, 1] (tanh).
 //! A model folder holds `model.onnx`, `weights.safetensors` and `model.json`.
+//!
+//! Architectures plug in through [`Architecture`] (src/model/arch.rs), one
+//! file each (`mlp.rs`), and one variant of [`ArchConfig`], the `[model]`
+//! config section selected by its `arch` key.
 
-#[cfg(feature = "train")]
+pub mod arch;
 pub mod mlp;
 pub mod onnx;
 
 use crate::error::{Error, Result};
 use crate::store::RunDir;
 use crate::tasks::Family;
-pub use onnx::MlpSpec;
+#[cfg(feature = "train")]
+pub use arch::{weights_of, Net};
+pub use arch::{Architecture, Dims};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// `[model]`: `arch` selects the architecture, the other keys are its own.
+/// Adding an architecture: a variant here, a line in [`ArchConfig::known`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "arch", rename_all = "lowercase")]
+pub enum ArchConfig {
+    /// Residual MLP, [`mlp::MlpConfig`].
+    Mlp(mlp::MlpConfig),
+}
+
+impl ArchConfig {
+    /// Every architecture with its default config.
+    pub fn known() -> Vec<ArchConfig> {
+        vec![ArchConfig::Mlp(mlp::MlpConfig::default())]
+    }
+
+    /// The default config of the architecture called `name`.
+    pub fn default_of(name: &str) -> Option<ArchConfig> {
+        Self::known().into_iter().find(|a| a.name() == name)
+    }
+
+    /// The known `arch` names, for messages: `mlp, resnet`.
+    pub fn known_names() -> String {
+        let names: Vec<&str> = Self::known().iter().map(|a| a.name()).collect();
+        names.join(", ")
+    }
+
+    /// The architecture behind this config.
+    pub fn arch(&self) -> &dyn Architecture {
+        match self {
+            ArchConfig::Mlp(c) => c,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.arch().name()
+    }
+}
+
+/// What a network is: its dims and its architecture config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub obs_dim: usize,
+    pub action_dim: usize,
+    /// The `[model]` section it was built from.
+    pub model: ArchConfig,
+}
+
+impl ModelSpec {
+    pub fn new(dims: Dims, model: ArchConfig) -> ModelSpec {
+        ModelSpec {
+            obs_dim: dims.obs_dim,
+            action_dim: dims.action_dim,
+            model,
+        }
+    }
+
+    pub fn dims(&self) -> Dims {
+        Dims {
+            obs_dim: self.obs_dim,
+            action_dim: self.action_dim,
+        }
+    }
+
+    pub fn arch(&self) -> &dyn Architecture {
+        self.model.arch()
+    }
+
+    /// Errors naming a zero dim or a config key that cannot build a network.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (field, d) in [("obs_dim", self.obs_dim), ("action_dim", self.action_dim)] {
+            if d == 0 {
+                return Err(format!("model spec field `{field}` must be > 0"));
+            }
+        }
+        self.arch().check(self.dims())
+    }
+
+    /// Parameter tensors `(name, shape)`, see [`Architecture::parameters`].
+    pub fn parameters(&self) -> Vec<(String, Vec<usize>)> {
+        self.arch().parameters(self.dims())
+    }
+
+    /// Number of parameters (weights and biases).
+    pub fn parameter_count(&self) -> usize {
+        self.parameters()
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Creates the tch module under `vs`, see [`Architecture::init`].
+    #[cfg(feature = "train")]
+    pub fn init(&self, vs: &tch::nn::Path) -> Box<dyn Net> {
+        self.arch().init(vs, self.dims())
+    }
+}
+
+/// The families of the one-hot tag, in tag order ([`Family::ALL`]); a
+/// model records the list it was trained with.
+pub fn input_families() -> Vec<String> {
+    Family::ALL.iter().map(|f| f.name().to_string()).collect()
+}
 
 /// Input layout of current models: the family one-hot
 /// ([`crate::tasks::FAMILY_TAG`] floats), then the family's observation.
@@ -29,9 +138,14 @@ pub struct ModelMeta {
     /// [`INPUT_LAYOUT`]. Absent (0) in models from before the family tag.
     #[serde(default)]
     pub input_layout: u32,
+    /// The families of the input's one-hot tag, in tag order
+    /// ([`input_families`]); a model with another list would read shifted
+    /// inputs, so it is refused. Absent in older models.
+    #[serde(default)]
+    pub families: Vec<String>,
     pub iteration: u32,
-    pub arch: String,
-    pub spec: MlpSpec,
+    /// Dims and the `[model]` config (with its `arch`).
+    pub spec: ModelSpec,
     /// The model training started from (None for a fresh init).
     pub parent: Option<String>,
     /// Example parts trained on.
@@ -73,20 +187,42 @@ impl ModelMeta {
     pub fn load(dir: &Path) -> Result<ModelMeta> {
         let path = dir.join("model.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| {
+        let bad = |e: serde_json::Error| {
             Error::Model(format!(
                 "{}: {e}; expected a model.json written by selfplay",
                 path.display()
             ))
-        })?;
-        if meta.input_layout != INPUT_LAYOUT {
+        };
+        // The layout first, so an older model.json (other fields too) is
+        // refused for what matters: it reads other inputs.
+        #[derive(Deserialize)]
+        struct Layout {
+            #[serde(default)]
+            input_layout: u32,
+            #[serde(default)]
+            families: Vec<String>,
+        }
+        let layout: Layout = serde_json::from_str(&text).map_err(bad)?;
+        if layout.input_layout != INPUT_LAYOUT {
             return Err(Error::Model(format!(
                 "{}: input_layout {} but this selfplay reads layout {INPUT_LAYOUT} (family one-hot, then the observation); retrain the model",
                 path.display(),
-                meta.input_layout
+                layout.input_layout
             )));
         }
-        Ok(meta)
+        let expected = input_families();
+        if layout.families != expected {
+            let has = match layout.families.is_empty() {
+                true => "no family list".to_string(),
+                false => format!("families [{}]", layout.families.join(",")),
+            };
+            return Err(Error::Model(format!(
+                "{}: {has} for the input's one-hot tag, but this selfplay expects [{}]; retrain the model",
+                path.display(),
+                expected.join(",")
+            )));
+        }
+        serde_json::from_str(&text).map_err(bad)
     }
 
     /// Writes `models/<id>/model.json`: the model's commit point, so it is
@@ -155,15 +291,9 @@ mod tests {
         ModelMeta {
             id: model_id(3),
             input_layout: INPUT_LAYOUT,
+            families: input_families(),
             iteration: 3,
-            arch: "mlp".into(),
-            spec: MlpSpec {
-                obs_dim: 94,
-                action_dim: 60,
-                hidden: 8,
-                blocks: 1,
-                value_hidden: 4,
-            },
+            spec: onnx::tests::spec(94, 60, 8, 1, 4),
             parent: None,
             trained_on: Vec::new(),
             config_hash: "x".into(),
@@ -194,6 +324,70 @@ mod tests {
         assert!(
             err.contains("model.json") && err.contains("input_layout 0"),
             "{err}"
+        );
+    }
+
+    /// The family list of the one-hot tag is checked: a model trained with
+    /// a reordered, shorter or absent list would read shifted inputs.
+    #[test]
+    fn models_with_another_family_order_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let dir = run.model_dir(&meta().id);
+        let mut reordered = input_families();
+        reordered.swap(0, 1);
+        let mut shorter = input_families();
+        shorter.pop();
+        let expected = format!("[{}]", input_families().join(","));
+        for (families, has) in [
+            (
+                reordered.clone(),
+                format!("families [{}]", reordered.join(",")),
+            ),
+            (shorter.clone(), format!("families [{}]", shorter.join(","))),
+            (Vec::new(), "no family list".to_string()),
+        ] {
+            ModelMeta { families, ..meta() }.save(&run, "test").unwrap();
+            let err = ModelMeta::load(&dir).unwrap_err().to_string();
+            assert!(!err.contains('\n'), "{err}");
+            for needle in ["model.json", &has, &expected, "retrain the model"] {
+                assert!(err.contains(needle), "lacks '{needle}': {err}");
+            }
+        }
+        // And without the key at all, as in models from before the list.
+        meta().save(&run, "test").unwrap();
+        let path = dir.join("model.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("families");
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = ModelMeta::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("no family list"), "{err}");
+    }
+
+    /// `ArchConfig` itself (as read from model.json) refuses an unknown
+    /// arch and a key of no architecture, and round-trips with `arch` first.
+    #[test]
+    fn arch_config_is_tagged_and_strict() {
+        let spec = meta().spec;
+        let json = serde_json::to_string(&spec.model).unwrap();
+        assert!(json.starts_with(r#"{"arch":"mlp","#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ArchConfig>(&json).unwrap(),
+            spec.model
+        );
+        let e = serde_json::from_str::<ArchConfig>(r#"{"arch":"cnn"}"#).unwrap_err();
+        assert!(e.to_string().contains("cnn"), "{e}");
+        let e = serde_json::from_str::<ArchConfig>(r#"{"arch":"mlp","filters":3}"#).unwrap_err();
+        assert!(e.to_string().contains("filters"), "{e}");
+        let names: Vec<&str> = ArchConfig::known().iter().map(|a| a.name()).collect();
+        assert_eq!(ArchConfig::known_names(), names.join(", "));
+        for arch in ArchConfig::known() {
+            assert_eq!(ArchConfig::default_of(arch.name()), Some(arch));
+        }
+        assert_eq!(
+            spec.parameter_count(),
+            94 * 8 + 8 + 2 * (8 * 8 + 8) + 8 * 60 + 60 + 8 * 4 + 4 + 4 + 1
         );
     }
 }

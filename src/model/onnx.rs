@@ -1,4 +1,5 @@
-//! ONNX export of the residual MLP, written by hand with prost.
+//! ONNX export of any architecture, written by hand with prost: the shared
+//! graph builder, weight checks, the exporter and the reference forward.
 //!
 //! Self-play workers run models through ONNX Runtime and must build without
 //! libtorch, so the exporter is plain Rust: it turns named weights (PyTorch
@@ -8,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use super::ModelSpec;
 use prost::Message;
-use serde::{Deserialize, Serialize};
 
 /// ONNX operator set the graph is written against.
 pub const OPSET: i64 = 17;
@@ -17,16 +18,6 @@ pub const OPSET: i64 = 17;
 pub const IR_VERSION: i64 = 8;
 /// Symbolic name of the batch dimension.
 pub const BATCH_DIM: &str = "N";
-
-/// Shape of the residual MLP policy/value network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MlpSpec {
-    pub obs_dim: usize,
-    pub action_dim: usize,
-    pub hidden: usize,
-    pub blocks: usize,
-    pub value_hidden: usize,
-}
 
 /// Named tensors: name -> (shape, row-major data).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,31 +30,12 @@ impl Weights {
     }
 }
 
-/// The tensors `spec` needs, with their shapes, in forward order.
-pub fn mlp_names(spec: &MlpSpec) -> Vec<(String, Vec<usize>)> {
-    let (h, vh) = (spec.hidden, spec.value_hidden);
-    let mut names = Vec::with_capacity(4 * spec.blocks + 8);
-    let mut linear = |prefix: String, out: usize, inp: usize| {
-        names.push((format!("{prefix}.weight"), vec![out, inp]));
-        names.push((format!("{prefix}.bias"), vec![out]));
-    };
-    linear("input".into(), h, spec.obs_dim);
-    for k in 0..spec.blocks {
-        linear(format!("blocks.{k}.fc1"), h, h);
-        linear(format!("blocks.{k}.fc2"), h, h);
-    }
-    linear("policy".into(), spec.action_dim, h);
-    linear("value_hidden".into(), vh, h);
-    linear("value".into(), 1, vh);
-    names
-}
-
 /// Checks that `w` holds exactly the tensors of `spec`, each with the right
 /// shape and length, so a checkpoint from another architecture is refused
 /// instead of exported into a model that computes something else.
-pub fn check_weights(spec: &MlpSpec, w: &Weights) -> Result<(), String> {
-    check_spec(spec)?;
-    let expected = mlp_names(spec);
+pub fn check_weights(spec: &ModelSpec, w: &Weights) -> Result<(), String> {
+    spec.check()?;
+    let expected = spec.parameters();
     for (name, shape) in &expected {
         check_tensor(w, name, shape)?;
     }
@@ -79,20 +51,6 @@ pub fn check_weights(spec: &MlpSpec, w: &Weights) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Every layer needs a non-zero width; zero blocks is a valid (plain) MLP.
-fn check_spec(spec: &MlpSpec) -> Result<(), String> {
-    let dims = [
-        ("obs_dim", spec.obs_dim),
-        ("action_dim", spec.action_dim),
-        ("hidden", spec.hidden),
-        ("value_hidden", spec.value_hidden),
-    ];
-    match dims.iter().find(|(_, d)| *d == 0) {
-        Some((field, _)) => Err(format!("MLP spec field `{field}` must be > 0")),
-        None => Ok(()),
-    }
 }
 
 fn check_tensor(w: &Weights, name: &str, shape: &[usize]) -> Result<(), String> {
@@ -114,13 +72,20 @@ fn check_tensor(w: &Weights, name: &str, shape: &[usize]) -> Result<(), String> 
     Ok(())
 }
 
-/// Serialises the network as ONNX `ModelProto` bytes.
-pub fn export_mlp(spec: &MlpSpec, w: &Weights) -> Result<Vec<u8>, String> {
+/// Serialises the network as ONNX `ModelProto` bytes. `metadata_props`
+/// record the model id (when given), the architecture and its config, the
+/// input layout with the family order of its one-hot tag, and that
+/// `policy` holds logits.
+pub fn export(spec: &ModelSpec, w: &Weights, model_id: Option<&str>) -> Result<Vec<u8>, String> {
     check_weights(spec, w)?;
+    let arch = spec.arch();
+    let mut g = GraphBuilder { nodes: Vec::new() };
+    arch.graph(spec.dims(), &mut g);
     let graph = proto::GraphProto {
-        name: "selfplay_mlp".into(),
-        node: mlp_nodes(spec),
-        initializer: mlp_names(spec)
+        name: format!("selfplay_{}", arch.name()),
+        node: g.nodes,
+        initializer: spec
+            .parameters()
             .iter()
             .map(|(name, shape)| proto::tensor(name, shape, &w.0[name].1))
             .collect(),
@@ -130,49 +95,73 @@ pub fn export_mlp(spec: &MlpSpec, w: &Weights) -> Result<Vec<u8>, String> {
             proto::value_info("value", &[None, Some(1)]),
         ],
     };
-    Ok(proto::model(graph).encode_to_vec())
+    let mut model = proto::model(graph);
+    let config = serde_json::to_string(&spec.model).map_err(|e| e.to_string())?;
+    let mut props = vec![
+        ("arch", arch.name().to_string()),
+        ("model_config", config),
+        ("input_layout", super::INPUT_LAYOUT.to_string()),
+        ("families", super::input_families().join(",")),
+        ("policy", "logits".to_string()),
+    ];
+    if let Some(id) = model_id {
+        props.insert(0, ("model_id", id.to_string()));
+    }
+    model.metadata_props = props
+        .into_iter()
+        .map(|(key, value)| proto::StringStringEntryProto {
+            key: key.into(),
+            value,
+        })
+        .collect();
+    Ok(model.encode_to_vec())
 }
 
-/// Appends graph nodes while handing out unique intermediate names.
-struct GraphBuilder {
+/// The shared ONNX graph builder: appends nodes, each named after its
+/// (unique) output, and returns the output name for chaining.
+pub struct GraphBuilder {
     nodes: Vec<proto::NodeProto>,
 }
 
 impl GraphBuilder {
-    fn node(&mut self, op: &str, inputs: &[&str], output: &str) -> String {
+    /// A node of any operator without attributes.
+    pub fn node(&mut self, op: &str, inputs: &[&str], output: &str) -> String {
         self.nodes.push(proto::node(op, inputs, output));
         output.to_string()
     }
 
-    /// `x W^T + b`, as PyTorch's `nn.Linear` stores `W` as `[out, in]`.
-    fn linear(&mut self, x: &str, layer: &str, output: &str) -> String {
+    /// `x W^T + b` (a `Gemm` with `transB = 1`), as PyTorch's `nn.Linear`
+    /// stores `W` as `[out, in]`: initializers `{layer}.weight`, `{layer}.bias`.
+    pub fn linear(&mut self, x: &str, layer: &str, output: &str) -> String {
         let (weight, bias) = (format!("{layer}.weight"), format!("{layer}.bias"));
         self.nodes
             .push(proto::gemm_trans_b(x, &weight, &bias, output));
         output.to_string()
     }
 
-    fn linear_relu(&mut self, x: &str, layer: &str) -> String {
+    /// `relu(linear(x))`, outputs `{layer}/out` and `{layer}/relu`.
+    pub fn linear_relu(&mut self, x: &str, layer: &str) -> String {
         let pre = self.linear(x, layer, &format!("{layer}/out"));
-        self.node("Relu", &[&pre], &format!("{layer}/relu"))
+        self.relu(&pre, &format!("{layer}/relu"))
     }
-}
 
-fn mlp_nodes(spec: &MlpSpec) -> Vec<proto::NodeProto> {
-    let mut g = GraphBuilder { nodes: Vec::new() };
-    let mut h = g.linear_relu("obs", "input");
-    for k in 0..spec.blocks {
-        let block = format!("blocks.{k}");
-        let inner = g.linear_relu(&h, &format!("{block}.fc1"));
-        let fc2 = g.linear(&inner, &format!("{block}.fc2"), &format!("{block}.fc2/out"));
-        let sum = g.node("Add", &[&h, &fc2], &format!("{block}/add"));
-        h = g.node("Relu", &[&sum], &format!("{block}/relu"));
+    pub fn relu(&mut self, x: &str, output: &str) -> String {
+        self.node("Relu", &[x], output)
     }
-    g.linear(&h, "policy", "policy");
-    let vh = g.linear_relu(&h, "value_hidden");
-    let v = g.linear(&vh, "value", "value/out");
-    g.node("Tanh", &[&v], "value");
-    g.nodes
+
+    pub fn tanh(&mut self, x: &str, output: &str) -> String {
+        self.node("Tanh", &[x], output)
+    }
+
+    /// Elementwise `a + b` (with ONNX broadcasting).
+    pub fn add(&mut self, a: &str, b: &str, output: &str) -> String {
+        self.node("Add", &[a, b], output)
+    }
+
+    /// Elementwise `a * b` (with ONNX broadcasting).
+    pub fn mul(&mut self, a: &str, b: &str, output: &str) -> String {
+        self.node("Mul", &[a, b], output)
+    }
 }
 
 /// Plain-Rust forward pass of the same network, the reference for tests.
@@ -183,7 +172,7 @@ fn mlp_nodes(spec: &MlpSpec) -> Vec<proto::NodeProto> {
 /// If `w` does not match `spec` or `obs.len() != n * obs_dim`; call
 /// [`check_weights`] first on weights that come from outside.
 pub fn forward_reference(
-    spec: &MlpSpec,
+    spec: &ModelSpec,
     w: &Weights,
     obs: &[f32],
     n: usize,
@@ -192,43 +181,16 @@ pub fn forward_reference(
         panic!("forward_reference: {e}");
     }
     assert_eq!(obs.len(), n * spec.obs_dim, "forward_reference: obs length");
+    let (arch, dims) = (spec.arch(), spec.dims());
     let mut policy = Vec::with_capacity(n * spec.action_dim);
     let mut value = Vec::with_capacity(n);
     for x in obs.chunks_exact(spec.obs_dim) {
-        let (p, v) = forward_one(spec, w, x);
+        let (p, v) = arch.forward_one(dims, w, x);
+        assert_eq!(p.len(), spec.action_dim, "forward_reference: policy length");
         policy.extend_from_slice(&p);
         value.push(v);
     }
     (policy, value)
-}
-
-fn forward_one(spec: &MlpSpec, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
-    let mut h = relu(linear(w, "input", x));
-    for k in 0..spec.blocks {
-        let inner = relu(linear(w, &format!("blocks.{k}.fc1"), &h));
-        let out = linear(w, &format!("blocks.{k}.fc2"), &inner);
-        h = relu(h.iter().zip(&out).map(|(a, b)| a + b).collect());
-    }
-    let policy = linear(w, "policy", &h);
-    let vh = relu(linear(w, "value_hidden", &h));
-    let value = linear(w, "value", &vh)[0].tanh();
-    (policy, value)
-}
-
-/// `y = W x + b` for one sample, `W` stored `[out, in]`.
-fn linear(w: &Weights, layer: &str, x: &[f32]) -> Vec<f32> {
-    let weight = &w.0[&format!("{layer}.weight")].1;
-    let bias = &w.0[&format!("{layer}.bias")].1;
-    weight
-        .chunks_exact(x.len())
-        .zip(bias)
-        .map(|(row, b)| b + row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>())
-        .collect()
-}
-
-fn relu(mut v: Vec<f32>) -> Vec<f32> {
-    v.iter_mut().for_each(|x| *x = x.max(0.0));
-    v
 }
 
 /// Test-only: tiny models with arbitrary I/O, to check that loaders refuse
@@ -275,6 +237,16 @@ mod proto {
         pub graph: Option<GraphProto>,
         #[prost(message, repeated, tag = "8")]
         pub opset_import: Vec<OperatorSetIdProto>,
+        #[prost(message, repeated, tag = "14")]
+        pub metadata_props: Vec<StringStringEntryProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StringStringEntryProto {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -385,6 +357,7 @@ mod proto {
                 domain: String::new(),
                 version: OPSET,
             }],
+            metadata_props: Vec::new(),
         }
     }
 
@@ -444,15 +417,17 @@ mod proto {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::mlp::MlpConfig;
+    use crate::model::ArchConfig;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     /// Seeded weights with PyTorch's default `nn.Linear` init range.
-    pub(crate) fn random_weights(spec: &MlpSpec, seed: u64) -> Weights {
+    pub(crate) fn random_weights(spec: &ModelSpec, seed: u64) -> Weights {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut map = BTreeMap::new();
         let mut fan_in = 1;
-        for (name, shape) in mlp_names(spec) {
+        for (name, shape) in spec.parameters() {
             // Each bias follows its weight, so it reuses the weight's fan-in.
             if let [_, inp] = shape[..] {
                 fan_in = inp;
@@ -466,23 +441,23 @@ pub(crate) mod tests {
         Weights(map)
     }
 
-    pub(crate) fn spec(obs: usize, act: usize, hidden: usize, blocks: usize, vh: usize) -> MlpSpec {
-        MlpSpec {
+    /// An `mlp` spec.
+    pub(crate) fn spec(
+        obs: usize,
+        act: usize,
+        hidden: usize,
+        blocks: usize,
+        vh: usize,
+    ) -> ModelSpec {
+        ModelSpec {
             obs_dim: obs,
             action_dim: act,
-            hidden,
-            blocks,
-            value_hidden: vh,
+            model: ArchConfig::Mlp(MlpConfig {
+                hidden,
+                blocks,
+                value_hidden: vh,
+            }),
         }
-    }
-
-    #[test]
-    fn names_follow_spec() {
-        let names = mlp_names(&spec(84, 60, 64, 2, 32));
-        assert_eq!(names.len(), 2 + 2 * 4 + 6);
-        assert_eq!(names[0], ("input.weight".to_string(), vec![64, 84]));
-        assert_eq!(names[2], ("blocks.0.fc1.weight".to_string(), vec![64, 64]));
-        assert_eq!(names.last().unwrap(), &("value.bias".to_string(), vec![1]));
     }
 
     #[test]
@@ -522,19 +497,21 @@ pub(crate) mod tests {
 
         let e = check_weights(&spec(4, 0, 8, 1, 5), &good).unwrap_err();
         assert!(e.contains("`action_dim` must be > 0"), "{e}");
+        let e = check_weights(&spec(4, 3, 0, 1, 5), &good).unwrap_err();
+        assert!(e.contains("model.hidden = 0"), "{e}");
     }
 
     #[test]
     fn export_refuses_bad_weights() {
         let s = spec(4, 3, 8, 1, 5);
-        let e = export_mlp(&s, &Weights::default()).unwrap_err();
+        let e = export(&s, &Weights::default(), None).unwrap_err();
         assert!(e.contains("missing tensor `input.weight`"), "{e}");
     }
 
     #[test]
     fn export_writes_the_contract() {
         let s = spec(6, 4, 8, 2, 5);
-        let bytes = export_mlp(&s, &random_weights(&s, 3)).unwrap();
+        let bytes = export(&s, &random_weights(&s, 3), Some("iteration=000004")).unwrap();
         let model = proto::ModelProto::decode(bytes.as_slice()).unwrap();
         assert_eq!(
             (model.ir_version, model.producer_name.as_str()),
@@ -542,6 +519,7 @@ pub(crate) mod tests {
         );
         assert_eq!(model.opset_import[0].version, 17);
         let graph = model.graph.unwrap();
+        assert_eq!(graph.name, "selfplay_mlp");
         let io: Vec<&str> = graph
             .input
             .iter()
@@ -549,7 +527,7 @@ pub(crate) mod tests {
             .map(|v| v.name.as_str())
             .collect();
         assert_eq!(io, ["obs", "policy", "value"]);
-        assert_eq!(graph.initializer.len(), mlp_names(&s).len());
+        assert_eq!(graph.initializer.len(), s.parameters().len());
         let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
         assert_eq!(ops.iter().filter(|o| **o == "Gemm").count(), 1 + 2 * 2 + 3);
         assert_eq!(ops.last(), Some(&"Tanh"));
@@ -557,36 +535,32 @@ pub(crate) mod tests {
         assert_eq!(first.raw_data.len(), 4 * 8 * 6);
     }
 
+    /// The ONNX file says what it is: id, architecture, input layout and
+    /// the family order of the one-hot tag, and that `policy` is logits.
     #[test]
-    fn reference_matches_hand_computation() {
-        // obs_dim 1, hidden 1, one block: easy to follow by hand.
-        let s = spec(1, 2, 1, 1, 1);
-        let t = |shape: Vec<usize>, data: Vec<f32>| (shape, data);
-        let w = Weights(BTreeMap::from([
-            ("input.weight".into(), t(vec![1, 1], vec![2.0])),
-            ("input.bias".into(), t(vec![1], vec![-1.0])),
-            ("blocks.0.fc1.weight".into(), t(vec![1, 1], vec![1.0])),
-            ("blocks.0.fc1.bias".into(), t(vec![1], vec![0.0])),
-            ("blocks.0.fc2.weight".into(), t(vec![1, 1], vec![-3.0])),
-            ("blocks.0.fc2.bias".into(), t(vec![1], vec![0.5])),
-            ("policy.weight".into(), t(vec![2, 1], vec![1.0, -1.0])),
-            ("policy.bias".into(), t(vec![2], vec![0.0, 0.25])),
-            ("value_hidden.weight".into(), t(vec![1, 1], vec![1.0])),
-            ("value_hidden.bias".into(), t(vec![1], vec![0.0])),
-            ("value.weight".into(), t(vec![1, 1], vec![0.5])),
-            ("value.bias".into(), t(vec![1], vec![0.0])),
-        ]));
-        // x = 1: h = relu(2 - 1) = 1, block: relu(1 + (-3 + 0.5)) = 0.
-        // x = 3: h = 5, block: relu(5 + (-15 + 0.5)) = 0.
-        let (p, v) = forward_reference(&s, &w, &[1.0, 3.0], 2);
-        assert_eq!(p, [0.0, 0.25, 0.0, 0.25]);
-        assert_eq!(v, [0.0, 0.0]);
-        // fc2 weight +1: x = 1 gives h = 1, block: relu(1 + (1 + 0.5)) = 2.5,
-        // value = tanh(0.5 * relu(2.5)).
-        let mut w2 = w.clone();
-        w2.0.get_mut("blocks.0.fc2.weight").unwrap().1[0] = 1.0;
-        let (p, v) = forward_reference(&s, &w2, &[1.0], 1);
-        assert_eq!(p, [2.5, -2.25]);
-        assert_eq!(v, [(1.25f32).tanh()]);
+    fn export_writes_metadata() {
+        let s = spec(6, 4, 8, 1, 5);
+        let w = random_weights(&s, 3);
+        let props = |id| {
+            let bytes = export(&s, &w, id).unwrap();
+            let model = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+            model
+                .metadata_props
+                .into_iter()
+                .map(|p| (p.key, p.value))
+                .collect::<BTreeMap<String, String>>()
+        };
+        let p = props(Some("iteration=000002"));
+        assert_eq!(p["model_id"], "iteration=000002");
+        assert_eq!(p["arch"], "mlp");
+        assert_eq!(
+            p["model_config"],
+            r#"{"arch":"mlp","hidden":8,"blocks":1,"value_hidden":5}"#
+        );
+        assert_eq!(p["input_layout"], crate::model::INPUT_LAYOUT.to_string());
+        let families: Vec<&str> = crate::tasks::Family::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(p["families"], families.join(","));
+        assert_eq!(p["policy"], "logits");
+        assert!(!props(None).contains_key("model_id"));
     }
 }
