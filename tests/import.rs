@@ -83,10 +83,7 @@ fn every_format_imports_and_evaluates() {
         (&su, "sudoku", "sudoku", 1),
     ] {
         let f = file.to_str().unwrap();
-        let text = ok(&selfplay(
-            &out,
-            &["tasks", "--import", f, "--format", format],
-        ));
+        let text = ok(&with_sudoku(&["tasks", "--import", f, "--format", format]));
         assert!(
             text.contains(&format!("{rows} {family} tasks")),
             "{format}: {text}"
@@ -94,10 +91,7 @@ fn every_format_imports_and_evaluates() {
         let stem = file.file_stem().unwrap().to_string_lossy().to_string();
         let store = out.join(format!("imported/name={stem}"));
         let store = store.to_str().unwrap();
-        let report = ok(&selfplay(
-            &out,
-            &["eval", "--tasks", store, "--model", "best"],
-        ));
+        let report = ok(&with_sudoku(&["eval", "--tasks", store, "--model", "best"]));
         let want = if family == "connect4" {
             "vs solver"
         } else {
