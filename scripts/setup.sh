@@ -21,7 +21,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "${PINS[*]}" ]; then
 fi
 
 # Independent Parquet readers for the tests (the stores must open in them).
-TEST_PINS=(pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 datasets==5.2.0)
+TEST_PINS=(pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 datasets==5.2.0 onnx==1.23.2)
 TEST_STAMP=.venv/.selfplay-test-pins
 if [ "${1:-}" = "--test" ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PINS[*]}" ]; then
   echo "setup: installing ${TEST_PINS[*]} into .venv (test readers)" >&2

@@ -117,3 +117,42 @@ fn trained_checkpoint_round_trips_through_safetensors() {
         assert_eq!(w1.0.keys().cloned().collect::<Vec<_>>(), sorted, "{model}");
     }
 }
+
+/// The `onnx` package's full checker (shape inference included) accepts
+/// every architecture's export, and its metadata says what the model is.
+#[test]
+fn onnx_checker_accepts_every_export() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    for &(model, obs_dim, action_dim) in MODELS {
+        let spec = spec_of(model, obs_dim, action_dim);
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(TchDevice::Cpu);
+        let _net = spec.init(&vs.root());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.onnx");
+        let bytes = export(&spec, &weights_of(&vs).unwrap(), Some("iteration=000007")).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let o = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import json, sys, onnx\n\
+                 m = onnx.load(sys.argv[1])\n\
+                 onnx.checker.check_model(m, full_check=True)\n\
+                 print(json.dumps({p.key: p.value for p in m.metadata_props}))",
+            )
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{model}: onnx checker: {err}");
+        let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(meta["model_id"], "iteration=000007", "{model}: {meta}");
+        assert_eq!(meta["arch"], spec.model.name(), "{model}: {meta}");
+        assert_eq!(meta["policy"], "logits", "{model}: {meta}");
+        let families: Vec<&str> = selfplay::tasks::Family::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(meta["families"], families.join(","), "{model}: {meta}");
+    }
+}
