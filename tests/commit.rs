@@ -21,12 +21,7 @@ fn digest(out: &Path) -> serde_json::Value {
 
 /// `selfplay run` on the smoke config, crashing at `failpoint` when given.
 fn run_with(out: &Path, failpoint: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_selfplay"));
-    cmd.arg("--config")
-        .arg(smoke_config())
-        .arg("--out")
-        .arg(out)
-        .arg("run");
+    let mut cmd = command(out, &["run"]);
     if let Some(f) = failpoint {
         cmd.env("SELFPLAY_FAILPOINT", f);
     }
@@ -88,12 +83,7 @@ fn a_crash_at_any_commit_point_then_a_rerun_gives_the_uninterrupted_stores() {
 
 /// `selfplay ARGS` on the smoke config, as a separate process.
 fn spawn(out: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_selfplay"))
-        .arg("--config")
-        .arg(smoke_config())
-        .arg("--out")
-        .arg(out)
-        .args(args)
+    command(out, args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -83,7 +83,7 @@ impl Shard {
         let index = match index {
             Some(i) => (i, "--shard-index".to_string()),
             None => match var("SLURM_ARRAY_TASK_ID", "this job's shard index")? {
-                Some(found) => found,
+                Some((id, from)) => slurm_index(id, from, &var)?,
                 None => var("JOB_COMPLETION_INDEX", "this job's shard index")?
                     .unwrap_or((0, "the default".into())),
             },
@@ -96,7 +96,7 @@ impl Shard {
         let ((index, index_from), (count, count_from)) = (index, count);
         if count == 0 || index >= count {
             return Err(Error::Config(format!(
-                "shard index {index} (from {index_from}) / shard count {count} (from {count_from}): expected 0 <= index < count (--shard-index / --num-shards; Slurm arrays must start at 0)"
+                "shard index {index} (from {index_from}) / shard count {count} (from {count_from}): expected 0 <= index < count (--shard-index / --num-shards)"
             )));
         }
         Ok(Shard { index, count })
@@ -106,6 +106,22 @@ impl Shard {
     pub fn owns(&self, i: usize) -> bool {
         i % self.count as usize == self.index as usize
     }
+}
+
+/// A shard-related environment variable, parsed: (value, where it came from).
+type EnvVar<'a> = &'a dyn Fn(&'static str, &str) -> Result<Option<(u32, String)>>;
+
+/// A Slurm array task's shard: arrays may start anywhere and step
+/// (`--array=1-7:2`), so the index is (ID - MIN) / STEP.
+fn slurm_index(id: u32, from: String, var: EnvVar) -> Result<(u32, String)> {
+    let min = var("SLURM_ARRAY_TASK_MIN", "the array's first index")?.map_or(0, |v| v.0);
+    let step = var("SLURM_ARRAY_TASK_STEP", "the array's step")?.map_or(1, |v| v.0.max(1));
+    if id < min || !(id - min).is_multiple_of(step) {
+        return Err(Error::Config(format!(
+            "environment variable SLURM_ARRAY_TASK_ID={id}: not in the array starting at SLURM_ARRAY_TASK_MIN={min} with step {step}"
+        )));
+    }
+    Ok(((id - min) / step, format!("{from} - SLURM_ARRAY_TASK_MIN")))
 }
 
 /// SplitMix64 over a list of parts: stable, well-mixed derived seeds.
@@ -197,6 +213,27 @@ mod tests {
             Shard { index: 0, count: 2 }
         );
         assert_eq!(ok(None, None, &[("SLURM_ARRAY_TASK_ID", "")]), Shard::ALL);
+        // Arrays that start at 1 or step: `--array=1-7:2` is shards 0..4.
+        let stepped = &[
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ];
+        assert_eq!(ok(None, None, stepped), Shard { index: 2, count: 4 });
+        let off = &[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ];
+        let e = Shard::resolve_with(None, None, env(off))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("SLURM_ARRAY_TASK_ID=4") && e.contains("step 2"),
+            "{e}"
+        );
         for (vars, key, value) in [
             (
                 &[("SLURM_ARRAY_TASK_ID", "abc")][..],

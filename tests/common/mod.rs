@@ -12,14 +12,20 @@ pub fn smoke_config() -> PathBuf {
     repo().join("pipelines/smoke.toml")
 }
 
-/// Runs `selfplay --config smoke.toml --out <out> <args...>`.
-pub fn selfplay(out: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_selfplay"))
-        .arg("--config")
+/// `selfplay --config smoke.toml --out <out> <args...>`, not yet run.
+pub fn command(out: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_selfplay"));
+    cmd.arg("--config")
         .arg(smoke_config())
         .arg("--out")
         .arg(out)
-        .args(args)
+        .args(args);
+    cmd
+}
+
+/// Runs `selfplay --config smoke.toml --out <out> <args...>`.
+pub fn selfplay(out: &Path, args: &[&str]) -> Output {
+    command(out, args)
         .output()
         .expect("the selfplay binary runs")
 }
