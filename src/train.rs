@@ -543,6 +543,19 @@ mod tests {
         train_model(cfg, run, 1, parent, "test", StageMeter::start())
     }
 
+    /// Training iteration 1 fails with exit 2, one line holding every
+    /// needle, and no model folder.
+    fn assert_refused(cfg: &Config, run: &RunDir, parent: &ModelMeta, needles: &[&str]) {
+        let err = train(cfg, run, parent).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), 2, "{msg}");
+        assert_one_line(&msg);
+        for needle in needles {
+            assert!(msg.contains(needle), "lacks '{needle}': {msg}");
+        }
+        assert!(!run.model_dir(&model_id(1)).exists());
+    }
+
     fn assert_one_line(msg: &str) {
         eprintln!("{msg}");
         assert_eq!(msg.lines().count(), 1, "{msg}");
@@ -568,19 +581,13 @@ mod tests {
         let mut rows = vec![example(0.5); 5];
         rows[3].value = f32::NAN;
         let (_tmp, run, parent) = prepared(&cfg, &rows);
-        let err = train(&cfg, &run, &parent).unwrap_err();
-        let msg = err.to_string();
-        assert_eq!(err.exit_code(), 2, "{msg}");
-        assert_one_line(&msg);
-        for needle in [
+        let needles = [
             "examples/iteration=1/part-00000.parquet",
             "row 3",
             "value = NaN",
             "finite",
-        ] {
-            assert!(msg.contains(needle), "lacks '{needle}': {msg}");
-        }
-        assert!(!run.model_dir(&model_id(1)).exists());
+        ];
+        assert_refused(&cfg, &run, &parent, &needles);
 
         let mut rows = vec![example(0.5); 2];
         rows[1].policy_probs[0] = f32::INFINITY;
@@ -596,20 +603,14 @@ mod tests {
         // Config checks may refuse inf at load time; set it on the struct.
         cfg.train.value_weight = f64::INFINITY;
         let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
-        let err = train(&cfg, &run, &parent).unwrap_err();
-        let msg = err.to_string();
-        assert_eq!(err.exit_code(), 2, "{msg}");
-        assert_one_line(&msg);
-        for needle in [
+        let needles = [
             "iteration 1",
             "step 1 of 3",
             "non-finite loss",
             "train.learning_rate",
             "train.value_weight",
-        ] {
-            assert!(msg.contains(needle), "lacks '{needle}': {msg}");
-        }
-        assert!(!run.model_dir(&model_id(1)).exists());
+        ];
+        assert_refused(&cfg, &run, &parent, &needles);
     }
 
     #[test]

@@ -8,14 +8,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn prepared_run() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    ok(&selfplay(&out, &["init"]));
-    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
-    (dir, out)
-}
-
 fn tasks_part(out: &Path) -> std::path::PathBuf {
     out.join("tasks/iteration=1/family=countdown/part-00000.parquet")
 }

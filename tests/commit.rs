@@ -92,10 +92,7 @@ fn spawn(out: &Path, args: &[&str]) -> Child {
 
 #[test]
 fn concurrent_writers_of_one_shard_never_corrupt_or_duplicate_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    ok(&selfplay(&out, &["init"]));
-    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
+    let (_dir, out) = prepared_run();
     let (mut busy, mut skipped_or_won) = (0, 0);
     for attempt in 0..12 {
         for store in ["episodes/iteration=1", "examples/iteration=1"] {
@@ -147,10 +144,7 @@ fn concurrent_writers_of_one_shard_never_corrupt_or_duplicate_it() {
 
 #[test]
 fn a_read_only_run_dir_names_the_cause() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    ok(&selfplay(&out, &["init"]));
-    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
+    let (_dir, out) = prepared_run();
     let tmp = out.join(".selfplay/tmp");
     // A file where the temporary folder belongs: writing there fails, as on
     // a read-only or full disk (root ignores permission bits).

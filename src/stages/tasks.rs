@@ -68,7 +68,14 @@ pub fn run_tasks(ctx: &Ctx, iteration: u32) -> Result<u64> {
             &meter.finish(),
             detail,
         );
-        written += commit_tasks(&claim, ctx, &dir, &tasks, Some(iteration), Some(&row))?;
+        written += commit_tasks(
+            &claim,
+            ctx,
+            &dir,
+            &tasks,
+            ("tasks", Some(iteration)),
+            Some(&row),
+        )?;
     }
     if !is_committed(&ctx.run.metrics("tasks", iteration), shard) {
         let row = sum_rows(&parts)?;
@@ -202,7 +209,7 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
             shard: super::Shard::ALL,
             ..ctx.clone()
         };
-        commit_tasks(&claim, &whole, &dir, &tasks, None, None)?;
+        commit_tasks(&claim, &whole, &dir, &tasks, ("heldout", None), None)?;
     }
     Ok(())
 }
@@ -217,17 +224,18 @@ pub fn heldout_count(ctx: &Ctx, family: Family) -> usize {
     }
 }
 
-/// Writes and commits this shard's part of a tasks partition.
+/// Writes and commits this shard's part of a tasks partition, made by
+/// `stage` for `iteration` (None: the held-out set).
 fn commit_tasks(
     claim: &Claim,
     ctx: &Ctx,
     dir: &Path,
     tasks: &[Task],
-    iteration: Option<u32>,
+    (stage, iteration): (&str, Option<u32>),
     metrics: Option<&MetricRow>,
 ) -> Result<u64> {
     let meta = FileMeta {
-        stage: metrics.map_or("heldout", |m| m.stage.as_str()).into(),
+        stage: stage.into(),
         config_hash: ctx.cfg.hash(),
         model_id: None,
         shard: ctx.shard.index,

@@ -38,6 +38,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A run directory (in a temp dir) with model 0 and iteration 1's tasks.
+pub fn prepared_run() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&selfplay(&out, &["init"]));
+    ok(&selfplay(&out, &["tasks", "--iteration", "1"]));
+    (dir, out)
+}
+
 /// Asserts success, showing stderr otherwise.
 pub fn ok(o: &Output) -> String {
     assert!(
