@@ -408,7 +408,7 @@ impl Config {
         if self.families.values().all(|f| f.weight == 0.0) {
             return Err("every families.*.weight is 0: expected one > 0".into());
         }
-        self.model.arch().check(self.model_spec().dims())?;
+        self.model_spec().check()?;
         let params = self.model_parameters();
         if params > MAX_PARAMETERS {
             return Err(format!(
@@ -464,9 +464,11 @@ impl Config {
     /// The network the run's config asks for: its dims and `[model]`.
     pub fn model_spec(&self) -> ModelSpec {
         let (obs_dim, action_dim) = self.model_dims();
+        let families: Vec<Family> = self.families().into_iter().map(|(f, _)| f).collect();
         let dims = crate::model::Dims {
             obs_dim,
             action_dim,
+            grid: crate::model::GridView::for_families(&families),
         };
         ModelSpec::new(dims, self.model.clone())
     }

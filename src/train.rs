@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::onnx::export;
 use crate::model::{
-    input_families, model_id, weights_of, Losses, ModelMeta, ModelSpec, Net, INPUT_LAYOUT,
+    input_families, model_id, weights_of, Carry, Losses, ModelMeta, ModelSpec, Step, INPUT_LAYOUT,
 };
 use crate::store::commit::{temp_file_ending, write_file, Staged};
 use crate::store::parquet_io::read_part;
@@ -92,47 +92,70 @@ pub fn train_model(
     let bs = (cfg.batch_size as i64).min(n);
     let steps = cfg.train.steps;
     let vw = cfg.train.value_weight;
+    let mut ema = Ema::new(&vs, net.ema_decay());
     let bar = crate::metrics::progress(steps as u64, "train");
     // (first step's losses, smoothed last losses), each (policy, value).
     type StepLosses = (Option<(f64, f64)>, (f64, f64));
     let mut run_steps = || -> Result<StepLosses> {
         let (mut first, mut last) = (None, (0.0, 0.0));
-        let mut ema = (0.0f64, 0.0f64);
+        let mut smooth = (0.0f64, 0.0f64);
         for step in 0..steps {
             bar.inc(1);
             let at = || format!("training step {} of {steps}", step + 1);
             let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
-            let (pl, vl) = batch.losses(net.as_ref(), &idx);
-            let loss = &pl + &vl * vw;
-            let scalar = |t: &Tensor| {
-                t.f_double_value(&[])
-                    .map_err(|e| torch_error(&at(), &out_dir, e))
-            };
-            let (p, v, total) = (scalar(&pl)?, scalar(&vl)?, scalar(&loss)?);
-            if !(p.is_finite() && v.is_finite() && total.is_finite()) {
-                return Err(Error::Model(format!(
-                    "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
-                    step + 1,
-                    out_dir.display(),
-                    cfg.train.learning_rate
-                )));
+            let rows = batch.rows(&idx);
+            let mut carry: Option<Carry> = None;
+            let mut active = Tensor::ones([bs], (Kind::Float, Device::Cpu));
+            let mut step_losses = (0.0, 0.0);
+            for _ in 0..net.supervision_steps() {
+                let out = net.supervise(&rows.obs, carry.as_ref());
+                let (pl, vl, halt) = rows.losses(&out, &active);
+                let mut loss = &pl + &vl * vw;
+                if let Some((bce, _)) = &halt {
+                    loss = loss + bce;
+                }
+                let scalar = |t: &Tensor| {
+                    t.f_double_value(&[])
+                        .map_err(|e| torch_error(&at(), &out_dir, e))
+                };
+                let (p, v, total) = (scalar(&pl)?, scalar(&vl)?, scalar(&loss)?);
+                if !(p.is_finite() && v.is_finite() && total.is_finite()) {
+                    return Err(Error::Model(format!(
+                        "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
+                        step + 1,
+                        out_dir.display(),
+                        cfg.train.learning_rate
+                    )));
+                }
+                opt.zero_grad();
+                loss.f_backward()
+                    .map_err(|e| torch_error(&format!("{}: backward", at()), &out_dir, e))?;
+                opt.step();
+                ema.update();
+                step_losses = (p, v);
+                carry = out.carry.map(|c| c.iter().map(Tensor::detach).collect());
+                match halt {
+                    Some((_, still)) => active = still,
+                    None => break,
+                }
+                if active.sum(Kind::Float).double_value(&[]) == 0.0 {
+                    break;
+                }
             }
-            opt.zero_grad();
-            loss.f_backward()
-                .map_err(|e| torch_error(&format!("{}: backward", at()), &out_dir, e))?;
-            opt.step();
+            let (p, v) = step_losses;
             if step == 0 {
                 first = Some((p, v));
-                ema = (p, v);
+                smooth = (p, v);
             }
-            ema = (0.95 * ema.0 + 0.05 * p, 0.95 * ema.1 + 0.05 * v);
-            last = ema;
+            smooth = (0.95 * smooth.0 + 0.05 * p, 0.95 * smooth.1 + 0.05 * v);
+            last = smooth;
         }
         Ok((first, last))
     };
     let result = run_steps();
     bar.finish_and_clear();
     let (first, last) = result?;
+    ema.apply();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
         id: model_id(iteration),
@@ -313,20 +336,93 @@ impl Batch {
         })
     }
 
-    /// (policy cross-entropy over legal actions, value MSE) on rows `idx`.
-    fn losses(&self, net: &dyn Net, idx: &Tensor) -> (Tensor, Tensor) {
-        let obs = self.obs.index_select(0, idx);
-        let mask = self.mask.index_select(0, idx);
-        let target = self.policy.index_select(0, idx);
-        let z = self.value.index_select(0, idx);
-        let (logits, v) = net.forward(&obs);
-        let masked = logits + (mask - 1.0) * 1e9;
+    /// The minibatch of rows `idx`.
+    fn rows(&self, idx: &Tensor) -> Rows {
+        Rows {
+            obs: self.obs.index_select(0, idx),
+            mask: self.mask.index_select(0, idx),
+            target: self.policy.index_select(0, idx),
+            z: self.value.index_select(0, idx),
+        }
+    }
+}
+
+/// One minibatch.
+struct Rows {
+    obs: Tensor,
+    mask: Tensor,
+    target: Tensor,
+    z: Tensor,
+}
+
+impl Rows {
+    /// Policy cross-entropy over legal actions and value MSE, averaged over
+    /// the `active` rows (a 0/1 `[N]` float); with a halting head, its BCE
+    /// against "the policy's top legal move is the target's" and the rows
+    /// still active after this step (those that did not halt).
+    fn losses(&self, out: &Step, active: &Tensor) -> (Tensor, Tensor, Option<(Tensor, Tensor)>) {
+        let masked = &out.policy + (&self.mask - 1.0) * 1e9;
         let logp = masked.log_softmax(-1, Kind::Float);
-        let policy_loss = -(target * logp)
-            .sum_dim_intlist(-1, false, Kind::Float)
-            .mean(Kind::Float);
-        let value_loss = (v.squeeze_dim(-1) - z).square().mean(Kind::Float);
-        (policy_loss, value_loss)
+        let denom = active.sum(Kind::Float).clamp_min(1.0);
+        let mean = |per_row: Tensor| (per_row * active).sum(Kind::Float) / &denom;
+        let policy = mean(-(&self.target * logp).sum_dim_intlist(-1, false, Kind::Float));
+        let value = mean((out.value.squeeze_dim(-1) - &self.z).square());
+        let halt = out.halt.as_ref().map(|h| {
+            let right = masked
+                .argmax(-1, false)
+                .eq_tensor(&self.target.argmax(-1, false))
+                .to_kind(Kind::Float);
+            let bce = mean(h.binary_cross_entropy_with_logits::<Tensor>(
+                &right,
+                None,
+                None,
+                tch::Reduction::None,
+            ));
+            let still = active * h.detach().lt(0.0).to_kind(Kind::Float);
+            (bce, still)
+        });
+        (policy, value, halt)
+    }
+}
+
+/// An exponential moving average of the trainable weights, copied into
+/// them when training ends (decay 0: off).
+struct Ema {
+    decay: f64,
+    pairs: Vec<(Tensor, Tensor)>,
+}
+
+impl Ema {
+    fn new(vs: &nn::VarStore, decay: f64) -> Ema {
+        let pairs = match decay > 0.0 {
+            true => vs
+                .trainable_variables()
+                .into_iter()
+                .map(|v| {
+                    let shadow = v.detach().copy();
+                    (v, shadow)
+                })
+                .collect(),
+            false => Vec::new(),
+        };
+        Ema { decay, pairs }
+    }
+
+    fn update(&mut self) {
+        let d = self.decay;
+        tch::no_grad(|| {
+            for (var, shadow) in &mut self.pairs {
+                let _ = shadow.g_mul_scalar_(d).g_add_(&(var.detach() * (1.0 - d)));
+            }
+        });
+    }
+
+    fn apply(&mut self) {
+        tch::no_grad(|| {
+            for (var, shadow) in &mut self.pairs {
+                var.copy_(shadow);
+            }
+        });
     }
 }
 

@@ -4,35 +4,37 @@
 
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::model::onnx::{export, forward_reference};
-use selfplay::model::{weights_of, ArchConfig, Dims, ModelSpec};
+use selfplay::model::{weights_of, ArchConfig, Dims, GridView, ModelSpec};
+use selfplay::tasks::Family;
 use tch::{nn, Device as TchDevice, Kind, Tensor};
 
-/// `[model]` sections (inline TOML) with the dims to check them at: a new
-/// architecture adds its lines here.
-const MODELS: &[(&str, usize, usize)] = &[
+/// `[model]` sections (inline TOML) with the families whose inputs they
+/// read (which fix the dims and the grid view): a new architecture adds
+/// its lines here.
+const MODELS: &[(&str, &[&str])] = &[
     (
         r#"{ arch = "mlp", hidden = 128, blocks = 2, value_hidden = 64 }"#,
-        84,
-        60,
+        &["countdown", "connect4"],
     ),
     (
         r#"{ arch = "mlp", hidden = 4, blocks = 0, value_hidden = 2 }"#,
-        5,
-        3,
+        &["tictactoe"],
     ),
 ];
 
-fn spec_of(model: &str, obs_dim: usize, action_dim: usize) -> ModelSpec {
+fn spec_of(model: &str, families: &[&str]) -> ModelSpec {
     let text = format!("model = {model}");
     let table: toml::Table = text.parse().unwrap();
     let arch: ArchConfig = table["model"].clone().try_into().unwrap();
-    ModelSpec::new(
-        Dims {
-            obs_dim,
-            action_dim,
-        },
-        arch,
-    )
+    let families: Vec<Family> = families.iter().map(|f| Family::parse(f).unwrap()).collect();
+    let dims = Dims {
+        obs_dim: families.iter().map(|f| f.input_dim()).max().unwrap(),
+        action_dim: families.iter().map(|f| f.action_dim()).max().unwrap(),
+        grid: GridView::for_families(&families),
+    };
+    let spec = ModelSpec::new(dims, arch);
+    spec.check().unwrap();
+    spec
 }
 
 fn check(spec: &ModelSpec, seed: i64, batch: usize) {
@@ -88,8 +90,8 @@ fn check(spec: &ModelSpec, seed: i64, batch: usize) {
 
 #[test]
 fn tch_and_onnx_runtime_agree() {
-    for (k, &(model, obs_dim, action_dim)) in MODELS.iter().enumerate() {
-        let spec = spec_of(model, obs_dim, action_dim);
+    for (k, &(model, families)) in MODELS.iter().enumerate() {
+        let spec = spec_of(model, families);
         for (seed, batch) in [(1, 1), (2, 7), (3, 256)] {
             check(&spec, seed + 10 * k as i64, batch);
         }
@@ -98,8 +100,8 @@ fn tch_and_onnx_runtime_agree() {
 
 #[test]
 fn trained_checkpoint_round_trips_through_safetensors() {
-    for &(model, obs_dim, action_dim) in MODELS {
-        let spec = spec_of(model, obs_dim, action_dim);
+    for &(model, families) in MODELS {
+        let spec = spec_of(model, families);
         tch::manual_seed(9);
         let vs = nn::VarStore::new(TchDevice::Cpu);
         let _net = spec.init(&vs.root());
@@ -123,8 +125,8 @@ fn trained_checkpoint_round_trips_through_safetensors() {
 #[test]
 fn onnx_checker_accepts_every_export() {
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    for &(model, obs_dim, action_dim) in MODELS {
-        let spec = spec_of(model, obs_dim, action_dim);
+    for &(model, families) in MODELS {
+        let spec = spec_of(model, families);
         tch::manual_seed(5);
         let vs = nn::VarStore::new(TchDevice::Cpu);
         let _net = spec.init(&vs.root());

@@ -38,7 +38,7 @@ impl Architecture for MlpConfig {
     }
 
     /// Every layer needs a non-zero width; zero blocks is a valid (plain) MLP.
-    fn check(&self, _dims: Dims) -> Result<(), String> {
+    fn check(&self, _dims: &Dims) -> Result<(), String> {
         let widths = [("hidden", self.hidden), ("value_hidden", self.value_hidden)];
         match widths.iter().find(|(_, d)| *d == 0) {
             Some((key, _)) => Err(format!("model.{key} = 0: expected > 0")),
@@ -46,7 +46,7 @@ impl Architecture for MlpConfig {
         }
     }
 
-    fn parameters(&self, dims: Dims) -> Vec<(String, Vec<usize>)> {
+    fn parameters(&self, dims: &Dims) -> Vec<(String, Vec<usize>)> {
         let (h, vh) = (self.hidden, self.value_hidden);
         let mut names = Vec::with_capacity(4 * self.blocks + 8);
         let mut linear = |prefix: String, out: usize, inp: usize| {
@@ -64,7 +64,7 @@ impl Architecture for MlpConfig {
         names
     }
 
-    fn graph(&self, _dims: Dims, g: &mut GraphBuilder) {
+    fn graph(&self, _dims: &Dims, g: &mut GraphBuilder) {
         let mut h = g.linear_relu("obs", "input");
         for k in 0..self.blocks {
             let block = format!("blocks.{k}");
@@ -79,7 +79,7 @@ impl Architecture for MlpConfig {
         g.tanh(&v, "value");
     }
 
-    fn forward_one(&self, _dims: Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
+    fn forward_one(&self, _dims: &Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
         use reference::{add, linear, relu};
         let mut h = relu(linear(w, "input", x));
         for k in 0..self.blocks {
@@ -94,7 +94,7 @@ impl Architecture for MlpConfig {
     }
 
     #[cfg(feature = "train")]
-    fn init(&self, vs: &tch::nn::Path, dims: Dims) -> Box<dyn super::arch::Net> {
+    fn init(&self, vs: &tch::nn::Path, dims: &Dims) -> Box<dyn super::arch::Net> {
         Box::new(net::MlpNet::new(vs, self, dims))
     }
 }
@@ -118,7 +118,7 @@ pub mod net {
     impl MlpNet {
         /// Creates the layers in forward order (the order of tch's seeded
         /// init), named as in [`crate::model::Architecture::parameters`].
-        pub fn new(vs: &nn::Path, cfg: &MlpConfig, dims: Dims) -> MlpNet {
+        pub fn new(vs: &nn::Path, cfg: &MlpConfig, dims: &Dims) -> MlpNet {
             let lin = |p: nn::Path, i: usize, o: usize| {
                 nn::linear(p, i as i64, o as i64, Default::default())
             };

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::store::RunDir;
 use crate::tasks::Family;
 #[cfg(feature = "train")]
-pub use arch::{weights_of, Net};
-pub use arch::{Architecture, Dims};
+pub use arch::{weights_of, Carry, Net, Step};
+pub use arch::{Architecture, Dims, GridSource, GridView};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -64,6 +64,10 @@ impl ArchConfig {
 pub struct ModelSpec {
     pub obs_dim: usize,
     pub action_dim: usize,
+    /// Where the run's grid families' planes sit in the input, for
+    /// architectures that read boards as images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridView>,
     /// The `[model]` section it was built from.
     pub model: ArchConfig,
 }
@@ -73,6 +77,7 @@ impl ModelSpec {
         ModelSpec {
             obs_dim: dims.obs_dim,
             action_dim: dims.action_dim,
+            grid: dims.grid,
             model,
         }
     }
@@ -81,6 +86,7 @@ impl ModelSpec {
         Dims {
             obs_dim: self.obs_dim,
             action_dim: self.action_dim,
+            grid: self.grid.clone(),
         }
     }
 
@@ -95,12 +101,15 @@ impl ModelSpec {
                 return Err(format!("model spec field `{field}` must be > 0"));
             }
         }
-        self.arch().check(self.dims())
+        if let Some(grid) = &self.grid {
+            grid.check(self.obs_dim)?;
+        }
+        self.arch().check(&self.dims())
     }
 
     /// Parameter tensors `(name, shape)`, see [`Architecture::parameters`].
     pub fn parameters(&self) -> Vec<(String, Vec<usize>)> {
-        self.arch().parameters(self.dims())
+        self.arch().parameters(&self.dims())
     }
 
     /// Number of parameters (weights and biases).
@@ -114,7 +123,7 @@ impl ModelSpec {
     /// Creates the tch module under `vs`, see [`Architecture::init`].
     #[cfg(feature = "train")]
     pub fn init(&self, vs: &tch::nn::Path) -> Box<dyn Net> {
-        self.arch().init(vs, self.dims())
+        self.arch().init(vs, &self.dims())
     }
 }
 

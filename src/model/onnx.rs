@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use super::arch::GridView;
 use super::ModelSpec;
 use prost::Message;
 
@@ -79,16 +80,12 @@ fn check_tensor(w: &Weights, name: &str, shape: &[usize]) -> Result<(), String> 
 pub fn export(spec: &ModelSpec, w: &Weights, model_id: Option<&str>) -> Result<Vec<u8>, String> {
     check_weights(spec, w)?;
     let arch = spec.arch();
-    let mut g = GraphBuilder { nodes: Vec::new() };
-    arch.graph(spec.dims(), &mut g);
+    let mut g = GraphBuilder::new(w);
+    arch.graph(&spec.dims(), &mut g);
     let graph = proto::GraphProto {
         name: format!("selfplay_{}", arch.name()),
         node: g.nodes,
-        initializer: spec
-            .parameters()
-            .iter()
-            .map(|(name, shape)| proto::tensor(name, shape, &w.0[name].1))
-            .collect(),
+        initializer: g.initializers,
         input: vec![proto::value_info("obs", &[None, Some(spec.obs_dim)])],
         output: vec![
             proto::value_info("policy", &[None, Some(spec.action_dim)]),
@@ -117,32 +114,121 @@ pub fn export(spec: &ModelSpec, w: &Weights, model_id: Option<&str>) -> Result<V
     Ok(model.encode_to_vec())
 }
 
-/// The shared ONNX graph builder: appends nodes, each named after its
-/// (unique) output, and returns the output name for chaining.
-pub struct GraphBuilder {
-    nodes: Vec<proto::NodeProto>,
+/// A node attribute.
+#[derive(Clone, Debug)]
+pub enum Attr {
+    Int(&'static str, i64),
+    Ints(&'static str, Vec<i64>),
+    Float(&'static str, f32),
 }
 
-impl GraphBuilder {
+/// The shared ONNX graph builder: appends nodes, each named after its
+/// (unique) output, and returns the output name for chaining. Weights
+/// become initializers the first time an op names them.
+pub struct GraphBuilder<'w> {
+    weights: &'w Weights,
+    nodes: Vec<proto::NodeProto>,
+    initializers: Vec<proto::TensorProto>,
+    defined: std::collections::BTreeSet<String>,
+}
+
+impl<'w> GraphBuilder<'w> {
+    pub fn new(weights: &'w Weights) -> GraphBuilder<'w> {
+        GraphBuilder {
+            weights,
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            defined: Default::default(),
+        }
+    }
+
+    /// The weights being exported, for tensors derived from them.
+    pub fn weights(&self) -> &'w Weights {
+        self.weights
+    }
+
+    /// The parameter `name` as an initializer (added once); returns its name.
+    ///
+    /// # Panics
+    /// If the weights lack it: [`export`] checks them against the
+    /// architecture's parameter list first.
+    pub fn param(&mut self, name: &str) -> String {
+        if self.defined.insert(name.to_string()) {
+            let (shape, data) = &self.weights.0[name];
+            self.initializers.push(proto::tensor(name, shape, data));
+        }
+        name.to_string()
+    }
+
+    /// A float tensor computed at export time, as an initializer.
+    pub fn constant(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
+        assert!(
+            self.defined.insert(name.to_string()),
+            "{name} defined twice"
+        );
+        self.initializers.push(proto::tensor(name, shape, data));
+        name.to_string()
+    }
+
+    /// An int64 tensor (indices, shapes) as an initializer.
+    pub fn constant_i64(&mut self, name: &str, shape: &[usize], data: &[i64]) -> String {
+        assert!(
+            self.defined.insert(name.to_string()),
+            "{name} defined twice"
+        );
+        self.initializers.push(proto::tensor_i64(name, shape, data));
+        name.to_string()
+    }
+
     /// A node of any operator without attributes.
     pub fn node(&mut self, op: &str, inputs: &[&str], output: &str) -> String {
-        self.nodes.push(proto::node(op, inputs, output));
+        self.node_with(op, inputs, output, &[])
+    }
+
+    /// A node of any operator with attributes.
+    pub fn node_with(&mut self, op: &str, inputs: &[&str], output: &str, attrs: &[Attr]) -> String {
+        let mut node = proto::node(op, inputs, output);
+        node.attribute = attrs.iter().map(proto::attribute).collect();
+        self.nodes.push(node);
         output.to_string()
     }
 
     /// `x W^T + b` (a `Gemm` with `transB = 1`), as PyTorch's `nn.Linear`
-    /// stores `W` as `[out, in]`: initializers `{layer}.weight`, `{layer}.bias`.
+    /// stores `W` as `[out, in]`: parameters `{layer}.weight`, `{layer}.bias`.
     pub fn linear(&mut self, x: &str, layer: &str, output: &str) -> String {
-        let (weight, bias) = (format!("{layer}.weight"), format!("{layer}.bias"));
-        self.nodes
-            .push(proto::gemm_trans_b(x, &weight, &bias, output));
-        output.to_string()
+        let weight = self.param(&format!("{layer}.weight"));
+        let bias = self.param(&format!("{layer}.bias"));
+        self.node_with(
+            "Gemm",
+            &[x, &weight, &bias],
+            output,
+            &[Attr::Int("transB", 1)],
+        )
     }
 
     /// `relu(linear(x))`, outputs `{layer}/out` and `{layer}/relu`.
     pub fn linear_relu(&mut self, x: &str, layer: &str) -> String {
         let pre = self.linear(x, layer, &format!("{layer}/out"));
         self.relu(&pre, &format!("{layer}/relu"))
+    }
+
+    /// A 2-D convolution, stride 1, zero padding `pad` on every side, of
+    /// `x` `[N, C, H, W]` with initializers `weight` `[O, C, k, k]` and `bias` `[O]`.
+    pub fn conv(
+        &mut self,
+        x: &str,
+        weight: &str,
+        bias: &str,
+        kernel: usize,
+        pad: usize,
+        output: &str,
+    ) -> String {
+        let (k, p) = (kernel as i64, pad as i64);
+        let attrs = [
+            Attr::Ints("kernel_shape", vec![k, k]),
+            Attr::Ints("pads", vec![p, p, p, p]),
+        ];
+        self.node_with("Conv", &[x, weight, bias], output, &attrs)
     }
 
     pub fn relu(&mut self, x: &str, output: &str) -> String {
@@ -161,6 +247,53 @@ impl GraphBuilder {
     /// Elementwise `a * b` (with ONNX broadcasting).
     pub fn mul(&mut self, a: &str, b: &str, output: &str) -> String {
         self.node("Mul", &[a, b], output)
+    }
+
+    /// Columns `start..end` of a `[N, D]` tensor.
+    pub fn columns(&mut self, x: &str, start: usize, end: usize, output: &str) -> String {
+        let s = self.constant_i64(&format!("{output}/starts"), &[1], &[start as i64]);
+        let e = self.constant_i64(&format!("{output}/ends"), &[1], &[end as i64]);
+        let a = self.constant_i64(&format!("{output}/axes"), &[1], &[1]);
+        self.node("Slice", &[x, &s, &e, &a], output)
+    }
+
+    /// `x` reshaped to `shape` (`-1` and `0` as in ONNX `Reshape`).
+    pub fn reshape(&mut self, x: &str, shape: &[i64], output: &str) -> String {
+        let s = self.constant_i64(&format!("{output}/shape"), &[shape.len()], shape);
+        self.node("Reshape", &[x, &s], output)
+    }
+
+    /// The grid view of the `[N, obs_dim]` input `x` as `[N, planes, H, W]`
+    /// (see [`GridView`]).
+    pub fn grid_canvas(&mut self, x: &str, grid: &GridView, output: &str) -> String {
+        let mut sum: Option<String> = None;
+        for (k, s) in grid.sources.iter().enumerate() {
+            let (index, mask) = grid.gather(s);
+            let at = format!("{output}/source{k}");
+            let idx = self.constant_i64(&format!("{at}/index"), &[index.len()], &index);
+            let gathered = self.node_with(
+                "Gather",
+                &[x, &idx],
+                &format!("{at}/gather"),
+                &[Attr::Int("axis", 1)],
+            );
+            let m = self.constant(&format!("{at}/mask"), &[mask.len()], &mask);
+            let masked = self.mul(&gathered, &m, &format!("{at}/masked"));
+            let tag = self.columns(x, s.tag, s.tag + 1, &format!("{at}/tag"));
+            let part = self.mul(&masked, &tag, &format!("{at}/out"));
+            sum = Some(match sum {
+                None => part,
+                Some(prev) => self.add(&prev, &part, &format!("{at}/sum")),
+            });
+        }
+        let flat = sum.expect("a grid view has at least one source");
+        let shape = [
+            -1,
+            grid.planes() as i64,
+            grid.height as i64,
+            grid.width as i64,
+        ];
+        self.reshape(&flat, &shape, output)
     }
 }
 
@@ -185,7 +318,7 @@ pub fn forward_reference(
     let mut policy = Vec::with_capacity(n * spec.action_dim);
     let mut value = Vec::with_capacity(n);
     for x in obs.chunks_exact(spec.obs_dim) {
-        let (p, v) = arch.forward_one(dims, w, x);
+        let (p, v) = arch.forward_one(&dims, w, x);
         assert_eq!(p.len(), spec.action_dim, "forward_reference: policy length");
         policy.extend_from_slice(&p);
         value.push(v);
@@ -222,8 +355,12 @@ mod proto {
 
     /// `TensorProto.DataType.FLOAT`.
     const FLOAT: i32 = 1;
-    /// `AttributeProto.AttributeType.INT`.
+    /// `TensorProto.DataType.INT64`.
+    const INT64: i32 = 7;
+    /// `AttributeProto.AttributeType` values.
+    const ATTR_FLOAT: i32 = 1;
     const ATTR_INT: i32 = 2;
+    const ATTR_INTS: i32 = 7;
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ModelProto {
@@ -289,8 +426,12 @@ mod proto {
     pub struct AttributeProto {
         #[prost(string, tag = "1")]
         pub name: String,
+        #[prost(float, tag = "2")]
+        pub f: f32,
         #[prost(int64, tag = "3")]
         pub i: i64,
+        #[prost(int64, repeated, tag = "8")]
+        pub ints: Vec<i64>,
         #[prost(int32, tag = "20")]
         pub r#type: i32,
     }
@@ -402,15 +543,35 @@ mod proto {
         }
     }
 
-    /// `Gemm(x, w, b)` with `transB = 1`.
-    pub fn gemm_trans_b(x: &str, w: &str, b: &str, output: &str) -> NodeProto {
-        let mut gemm = node("Gemm", &[x, w, b], output);
-        gemm.attribute.push(AttributeProto {
-            name: "transB".into(),
-            i: 1,
-            r#type: ATTR_INT,
-        });
-        gemm
+    /// An attribute of a node.
+    pub fn attribute(a: &super::Attr) -> AttributeProto {
+        use super::Attr;
+        let (name, r#type) = match a {
+            Attr::Int(n, _) => (n, ATTR_INT),
+            Attr::Ints(n, _) => (n, ATTR_INTS),
+            Attr::Float(n, _) => (n, ATTR_FLOAT),
+        };
+        let mut out = AttributeProto {
+            name: name.to_string(),
+            r#type,
+            ..Default::default()
+        };
+        match a {
+            Attr::Int(_, i) => out.i = *i,
+            Attr::Ints(_, v) => out.ints = v.clone(),
+            Attr::Float(_, f) => out.f = *f,
+        }
+        out
+    }
+
+    /// An int64 initializer stored as little-endian `raw_data`.
+    pub fn tensor_i64(name: &str, shape: &[usize], data: &[i64]) -> TensorProto {
+        TensorProto {
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: INT64,
+            name: name.into(),
+            raw_data: data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
     }
 }
 
@@ -452,6 +613,7 @@ pub(crate) mod tests {
         ModelSpec {
             obs_dim: obs,
             action_dim: act,
+            grid: None,
             model: ArchConfig::Mlp(MlpConfig {
                 hidden,
                 blocks,

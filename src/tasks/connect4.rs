@@ -56,6 +56,8 @@ pub const GEN_HEURISTIC_DEPTH: u32 = 6;
 const WIDTH: usize = 7;
 const HEIGHT: usize = 6;
 const CELLS: usize = WIDTH * HEIGHT;
+/// The observation as planes (channels, height, width): own, opponent.
+pub const GRID: (usize, usize, usize) = (2, HEIGHT, WIDTH);
 /// Bits per column: HEIGHT cells plus the empty sentinel row.
 const COL_BITS: usize = HEIGHT + 1;
 /// Column order tried first when move scores tie: center out.

@@ -66,6 +66,8 @@ pub const MAX_BUDGET: u32 = 200;
 /// Generator retries before settling for the best draw seen.
 pub const MAX_ATTEMPTS: usize = 500;
 const PLANES: usize = 4;
+/// The planes of the observation (channels, height, width).
+pub const GRID: (usize, usize, usize) = (PLANES, MAX_SIDE, MAX_SIDE);
 /// Observation length; see the module docs for the layout.
 pub const OBS_DIM: usize = PLANES * CELLS + 3;
 

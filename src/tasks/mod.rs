@@ -133,6 +133,26 @@ impl Family {
         out[FAMILY_TAG..FAMILY_TAG + obs.len()].copy_from_slice(obs);
     }
 
+    /// The board part of the family's observation as planes, for
+    /// convolutional models: `channels x height x width` floats at the
+    /// start of the observation, plane-major then row-major. `None` for
+    /// families without a board (their features are read flat).
+    pub fn grid(self) -> Option<Grid> {
+        let (channels, height, width) = match self {
+            Family::Connect4 => connect4::GRID,
+            Family::TicTacToe => tictactoe::GRID,
+            Family::Sudoku => sudoku::GRID,
+            Family::Sokoban => sokoban::GRID,
+            Family::GridPath => gridpath::GRID,
+            _ => return None,
+        };
+        Some(Grid {
+            channels,
+            height,
+            width,
+        })
+    }
+
     /// A family by name, or by kind (the kind's first family: math, search).
     pub fn parse(s: &str) -> Result<Family> {
         Family::ALL
@@ -150,6 +170,20 @@ impl Family {
                     names.join(", ")
                 ))
             })
+    }
+}
+
+/// A board as planes: see [`Family::grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Grid {
+    pub fn len(self) -> usize {
+        self.channels * self.height * self.width
     }
 }
 

@@ -95,6 +95,8 @@ pub const GEN_NODE_LIMIT: usize = 5_000;
 /// Generator retries before settling for the best draw seen.
 pub const MAX_ATTEMPTS: usize = 300;
 const PLANES: usize = 6;
+/// The planes of the observation (channels, height, width).
+pub const GRID: (usize, usize, usize) = (PLANES, MAX_SIDE, MAX_SIDE);
 /// Observation length; see the module docs for the layout.
 const SCALARS: usize = 4;
 const MOVE_FEATURES: usize = 4;

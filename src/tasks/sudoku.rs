@@ -89,6 +89,10 @@ const FILLED_INDEX: usize = SIZE_BASE + SIZES.len();
 const PROPAGATION_BASE: usize = FILLED_INDEX + 1;
 /// Observation length; see the module docs for the layout.
 pub const OBS_DIM: usize = PROPAGATION_BASE + 3;
+/// The per-cell part of the observation as planes (channels, height,
+/// width): the ten digit planes, candidates, forced cells.
+pub const GRID: (usize, usize, usize) = (PLANES + 2, MAX_SIZE, MAX_SIZE);
+const _: () = assert!(GRID.0 * CELLS == SIZE_BASE);
 const _: () = assert!(OBS_DIM <= 1024, "the brief caps sudoku at 1024 features");
 
 /// Cell lists of one grid size: its cells, each cell's box, and its units

@@ -73,6 +73,8 @@ pub const OBS_DIM: usize = 2 * CELLS;
 pub const MAX_OPENING_PLIES: usize = 4;
 
 const CELLS: usize = 9;
+/// The observation as planes (channels, height, width): own, opponent.
+pub const GRID: (usize, usize, usize) = (2, 3, 3);
 /// The eight lines, as cell bitmasks (bit = cell index).
 const LINES: [u16; 8] = [
     0b000_000_111,
