@@ -70,6 +70,10 @@ pub struct FamilyConfig {
     /// Range: [0, 1].
     #[serde(default)]
     pub rollout_mix: f32,
+    /// What the model sees: `full` (default) or `raw` (sudoku: the grid
+    /// only, no candidate or propagation features).
+    #[serde(default, skip_serializing_if = "crate::tasks::View::is_full")]
+    pub observation: crate::tasks::View,
 }
 
 fn default_steps() -> u32 {
@@ -405,6 +409,13 @@ impl Config {
                 }
             }
         }
+        for (f, c) in self.families() {
+            if !f.has_view(c.observation) {
+                return Err(format!(
+                    "families.{f}.observation = \"raw\": family {f} has no raw view (only sudoku has one); expected \"full\""
+                ));
+            }
+        }
         if self.families.values().all(|f| f.weight == 0.0) {
             return Err("every families.*.weight is 0: expected one > 0".into());
         }
@@ -442,6 +453,23 @@ impl Config {
             .collect();
         out.sort_by_key(|(f, _)| *f);
         out
+    }
+
+    /// Each family's observation view, indexed by `family as usize`.
+    pub fn views(&self) -> Vec<crate::tasks::View> {
+        let mut views = vec![crate::tasks::View::Full; Family::ALL.len()];
+        for (f, c) in self.families() {
+            views[f as usize] = c.observation;
+        }
+        views
+    }
+
+    /// The start state of `task` as this run observes it.
+    pub fn game(&self, task: &crate::tasks::Task) -> crate::error::Result<crate::tasks::Game> {
+        let view = self.views()[task.family as usize];
+        crate::tasks::Game::from_task(task)?
+            .with_view(view)
+            .map_err(|e| Error::Config(format!("families.{}.observation: {e}", task.family)))
     }
 
     /// Rollout mix weight per family, indexed by `family as usize`.
@@ -688,6 +716,41 @@ mod tests {
         assert_eq!(c.rollout_mix()[Family::Connect4 as usize], 0.0);
     }
 
+    /// `observation = "raw"` is a sudoku view; any other family refuses it
+    /// naming the key, and the raw view leaves only the grid.
+    #[test]
+    fn raw_observation_is_sudoku_only() {
+        let e = Config::load(None, &["families.countdown.observation=\"raw\"".into()]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("families.countdown.observation") && msg.contains("no raw view"),
+            "{msg}"
+        );
+        let set = [
+            "families.sudoku.weight=1".to_string(),
+            "families.sudoku.difficulty=[0.8, 1.0]".into(),
+            "families.sudoku.observation=\"raw\"".into(),
+        ];
+        let cfg = Config::load(None, &set).unwrap();
+        let task = Family::Sudoku.generate(0.9, 3);
+        let (mut full, mut raw) = (
+            vec![0.0; Family::Sudoku.obs_dim()],
+            vec![0.0; Family::Sudoku.obs_dim()],
+        );
+        crate::tasks::Game::from_task(&task)
+            .unwrap()
+            .encode(&mut full);
+        cfg.game(&task).unwrap().encode(&mut raw);
+        let grid = crate::tasks::sudoku::GRID;
+        let digits = (grid.0 - 2) * grid.1 * grid.2;
+        assert_eq!(full[..digits], raw[..digits]);
+        assert!(
+            raw[digits..].iter().filter(|&&v| v != 0.0).count() == 1,
+            "only the size one-hot"
+        );
+        assert!(full[digits..].iter().filter(|&&v| v != 0.0).count() > 10);
+    }
+
     #[test]
     fn curricula_ramp_from_start_to_end() {
         let mut f = FamilyConfig {
@@ -698,6 +761,7 @@ mod tests {
             ramp_iterations: 5,
             steps: 4,
             rollout_mix: 0.0,
+            observation: Default::default(),
         };
         assert_eq!(f.difficulty_at(1, 10), [0.0, 0.2]);
         assert_eq!(f.difficulty_at(3, 10), [0.25, 0.6]);

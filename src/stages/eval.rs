@@ -159,7 +159,7 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
     let mut out = Vec::new();
     for &(a, b) in pairings {
         for t in tasks {
-            let game = Game::from_task(t)?;
+            let game = ctx.cfg.game(t)?;
             let seed = derive_seed(&[ctx.cfg.seed, t.seed, a as u64, b as u64]);
             if a == b {
                 out.push(EpisodeSpec {

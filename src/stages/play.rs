@@ -12,7 +12,7 @@ use crate::store::lock::Claim;
 use crate::store::parquet_io::{FileMeta, PartWriter};
 use crate::store::rows::{episodes_batch, examples_batch, EpisodeRow, ExampleRow, MetricDetail};
 use crate::store::{is_committed, part_path, Store};
-use crate::tasks::{Game, Outcome, Task};
+use crate::tasks::{Outcome, Task};
 use std::path::Path;
 
 /// Rows buffered by the writer before a batch goes to Parquet.
@@ -141,7 +141,7 @@ fn episode_specs(ctx: &Ctx, iteration: u32, tasks: &[Task]) -> Result<Vec<Episod
         .iter()
         .map(|t| {
             Ok(EpisodeSpec {
-                game: Game::from_task(t)?,
+                game: ctx.cfg.game(t)?,
                 seed: derive_seed(&[ctx.cfg.seed, iteration as u64, t.seed]),
                 task: t.clone(),
                 agents: [0, 0],

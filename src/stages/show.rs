@@ -19,7 +19,7 @@ pub fn run_show(
     model: Option<&Path>,
 ) -> Result<String> {
     let task = family.generate(difficulty, seed);
-    let game = Game::from_task(&task)?;
+    let game = ctx.cfg.game(&task)?;
     // The search works in the model's spaces, or the family's own without one.
     let (evaluator, name, (obs_dim, action_dim)) = match model {
         Some(dir) => {

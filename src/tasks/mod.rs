@@ -173,6 +173,30 @@ impl Family {
     }
 }
 
+/// What a family's observation shows (`families.<name>.observation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// Every feature the family writes (default).
+    #[default]
+    Full,
+    /// The raw grid only (sudoku): no derived features.
+    Raw,
+}
+
+impl View {
+    pub fn is_full(&self) -> bool {
+        *self == View::Full
+    }
+}
+
+impl Family {
+    /// The views a family can be observed through.
+    pub fn has_view(self, view: View) -> bool {
+        view == View::Full || self == Family::Sudoku
+    }
+}
+
 /// A board as planes: see [`Family::grid`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grid {
@@ -369,6 +393,21 @@ impl Game {
         out.fill(0.0);
         out[self.family() as usize] = 1.0;
         dispatch!(self, g => g.encode(&mut out[FAMILY_TAG..]))
+    }
+
+    /// This game seen through `view`; errors for a family without it.
+    pub fn with_view(mut self, view: View) -> std::result::Result<Game, String> {
+        match (view, &mut self) {
+            (View::Full, _) => {}
+            (View::Raw, Game::Sudoku(s)) => s.set_raw_view(),
+            (View::Raw, g) => {
+                return Err(format!(
+                    "family {} has no raw view; only sudoku has one",
+                    g.family()
+                ))
+            }
+        }
+        Ok(self)
     }
 
     /// Human-readable label of a legal action in this state, e.g. "8-4=4" or "col 4".

@@ -65,6 +65,10 @@
 //! | 976            | propagation reaches a contradiction (1/0)                      |
 //! | 977            | propagation fills the whole grid (1/0)                         |
 //! | 978            | cells propagation fills / n^2                                  |
+//!
+//! With `families.sudoku.observation = "raw"` the grid is all the model
+//! sees: only the digit planes and the size one-hot are set, as in the
+//! TRM and HRM papers' Sudoku inputs.
 
 use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
 use rand::{Rng, SeedableRng};
@@ -260,6 +264,9 @@ pub struct Sudoku {
     /// The clues, 9x9 layout, 0 = empty.
     givens: [u8; CELLS],
     steps: u8,
+    /// Observe the raw grid only (digit planes and size): no candidates,
+    /// forced cells or propagation features.
+    raw: bool,
 }
 
 /// Parses a puzzle of `n * n` characters (16, 36 or 81, giving the size),
@@ -295,6 +302,7 @@ pub fn from_puzzle_string(s: &str) -> Result<Sudoku, String> {
         board,
         givens,
         steps: 0,
+        raw: false,
     })
 }
 
@@ -453,24 +461,35 @@ impl Sudoku {
         self.board.empty == 0 || self.board.is_stuck()
     }
 
+    /// Observe the raw grid only from now on (see [`Sudoku::encode`]).
+    pub fn set_raw_view(&mut self) {
+        self.raw = true;
+    }
+
     /// Writes the observation (layout in the module docs) into
     /// `out[..OBS_DIM]`, which must be pre-zeroed; panics if `out` is shorter.
+    /// In the raw view only the digit planes and the size one-hot are set.
     pub fn encode(&self, out: &mut [f32]) {
         let out = &mut out[..OBS_DIM];
         let b = &self.board;
         let g = b.geometry();
         let n = g.size as f32;
+        let k = SIZES.iter().position(|&s| s == g.size).unwrap_or(2);
+        out[SIZE_BASE + k] = 1.0;
         for &i in g.cells() {
             let idx = usize::from(i);
             let d = usize::from(b.cells[idx]);
             out[d * CELLS + idx] = 1.0;
-            if d == 0 {
+            if d == 0 && !self.raw {
                 let cand = b.candidates(idx);
                 out[CAND_BASE + idx] = cand.count_ones() as f32 / n;
                 if cand.count_ones() == 1 {
                     out[FORCED_BASE + idx] = 1.0;
                 }
             }
+        }
+        if self.raw {
+            return;
         }
         for unit in g.units() {
             let hidden = hidden_singles(b, unit);
@@ -481,8 +500,6 @@ impl Sudoku {
                 }
             }
         }
-        let k = SIZES.iter().position(|&s| s == g.size).unwrap_or(2);
-        out[SIZE_BASE + k] = 1.0;
         out[FILLED_INDEX] = 1.0 - f32::from(b.empty) / (n * n);
         let mut after = *b;
         if propagate(&mut after) {
@@ -825,6 +842,7 @@ pub fn generate(difficulty: f32, seed: u64) -> Task {
         board: puzzle,
         givens: puzzle.cells,
         steps: 0,
+        raw: false,
     };
     Task {
         task_id: format!("sudoku-{seed:016x}"),
