@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::onnx::export;
 use crate::model::{
-    input_families, model_id, weights_of, Carry, Losses, ModelMeta, ModelSpec, Step, INPUT_LAYOUT,
+    input_families, model_id, weights_of, Carry, Losses, ModelMeta, ModelSpec, Net, Step,
+    INPUT_LAYOUT,
 };
 use crate::store::commit::{temp_file_ending, write_file, Staged};
 use crate::store::parquet_io::read_part;
@@ -71,28 +72,25 @@ pub fn train_model(
         )));
     }
     let batch = Batch::from_examples(&examples, &spec)?;
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = spec.init(&vs.root());
-    load_weights(&vs, &run.model_dir(&parent.id).join("weights.safetensors"))?;
     let out_dir = run.model_dir(&model_id(iteration));
-    let mut opt = nn::AdamW {
-        wd: cfg.train.weight_decay,
-        ..Default::default()
-    }
-    .build(&vs, cfg.train.learning_rate)
-    .map_err(|e| {
-        torch_error(
-            "building AdamW from train.learning_rate and train.weight_decay",
-            &out_dir,
-            e,
-        )
-    })?;
+    let mut trainer = Trainer::new(&spec, cfg.train.learning_rate, cfg.train.weight_decay)
+        .map_err(|e| {
+            torch_error(
+                "building AdamW from train.learning_rate and train.weight_decay",
+                &out_dir,
+                e,
+            )
+        })?;
+    load_weights(
+        &trainer.vs,
+        &run.model_dir(&parent.id).join("weights.safetensors"),
+    )?;
+    trainer.start_ema();
 
     let n = examples.len() as i64;
     let bs = (cfg.batch_size as i64).min(n);
     let steps = cfg.train.steps;
     let vw = cfg.train.value_weight;
-    let mut ema = Ema::new(&vs, net.ema_decay());
     let bar = crate::metrics::progress(steps as u64, "train");
     // (first step's losses, smoothed last losses), each (policy, value).
     type StepLosses = (Option<(f64, f64)>, (f64, f64));
@@ -104,45 +102,17 @@ pub fn train_model(
             let at = || format!("training step {} of {steps}", step + 1);
             let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
             let rows = batch.rows(&idx);
-            let mut carry: Option<Carry> = None;
-            let mut active = Tensor::ones([bs], (Kind::Float, Device::Cpu));
-            let mut step_losses = (0.0, 0.0);
-            for _ in 0..net.supervision_steps() {
-                let out = net.supervise(&rows.obs, carry.as_ref());
-                let (pl, vl, halt) = rows.losses(&out, &active);
-                let mut loss = &pl + &vl * vw;
-                if let Some((bce, _)) = &halt {
-                    loss = loss + bce;
-                }
-                let scalar = |t: &Tensor| {
-                    t.f_double_value(&[])
-                        .map_err(|e| torch_error(&at(), &out_dir, e))
-                };
-                let (p, v, total) = (scalar(&pl)?, scalar(&vl)?, scalar(&loss)?);
-                if !(p.is_finite() && v.is_finite() && total.is_finite()) {
-                    return Err(Error::Model(format!(
-                        "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
-                        step + 1,
-                        out_dir.display(),
-                        cfg.train.learning_rate
-                    )));
-                }
-                opt.zero_grad();
-                loss.f_backward()
-                    .map_err(|e| torch_error(&format!("{}: backward", at()), &out_dir, e))?;
-                opt.step();
-                ema.update();
-                step_losses = (p, v);
-                carry = out.carry.map(|c| c.iter().map(Tensor::detach).collect());
-                match halt {
-                    Some((_, still)) => active = still,
-                    None => break,
-                }
-                if active.sum(Kind::Float).double_value(&[]) == 0.0 {
-                    break;
-                }
+            let (p, v, total) = trainer
+                .step(&rows, vw)
+                .map_err(|e| torch_error(&at(), &out_dir, e))?;
+            if !(p.is_finite() && v.is_finite() && total.is_finite()) {
+                return Err(Error::Model(format!(
+                    "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
+                    step + 1,
+                    out_dir.display(),
+                    cfg.train.learning_rate
+                )));
             }
-            let (p, v) = step_losses;
             if step == 0 {
                 first = Some((p, v));
                 smooth = (p, v);
@@ -155,7 +125,7 @@ pub fn train_model(
     let result = run_steps();
     bar.finish_and_clear();
     let (first, last) = result?;
-    ema.apply();
+    trainer.finish();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
         id: model_id(iteration),
@@ -189,7 +159,7 @@ pub fn train_model(
     meta.metrics = Some(metric_row(
         "train", iteration, 0, steps, "steps", &fig, detail,
     ));
-    save_model(run, key, &vs, &meta)?;
+    save_model(run, key, &trainer.vs, &meta)?;
     Ok(meta)
 }
 
@@ -287,6 +257,94 @@ fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
         .or_else(sizes)
 }
 
+/// A network with its optimizer (AdamW) and weight average: what one
+/// training step needs. `train_model` drives it over the replay window;
+/// the model bench times [`Trainer::step`] on its own.
+pub struct Trainer {
+    pub vs: nn::VarStore,
+    net: Box<dyn Net>,
+    opt: nn::Optimizer,
+    ema: Ema,
+}
+
+impl Trainer {
+    /// A freshly initialised `spec` network (tch's seeded RNG) on the CPU.
+    pub fn new(
+        spec: &ModelSpec,
+        learning_rate: f64,
+        weight_decay: f64,
+    ) -> std::result::Result<Trainer, TchError> {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = spec.init(&vs.root());
+        let opt = nn::AdamW {
+            wd: weight_decay,
+            ..Default::default()
+        }
+        .build(&vs, learning_rate)?;
+        Ok(Trainer {
+            vs,
+            net,
+            opt,
+            ema: Ema::off(),
+        })
+    }
+
+    /// Starts the network's weight average from the current weights
+    /// (call after loading them).
+    pub fn start_ema(&mut self) {
+        self.ema = Ema::new(&self.vs, self.net.ema_decay());
+    }
+
+    /// One minibatch: up to [`Net::supervision_steps`] supervision steps,
+    /// each with its loss and optimizer step, the carry passed on detached
+    /// and halted rows left out. Returns the last step's (policy loss,
+    /// value loss, total loss); a non-finite loss stops before its
+    /// optimizer step.
+    pub fn step(
+        &mut self,
+        rows: &Rows,
+        value_weight: f64,
+    ) -> std::result::Result<(f64, f64, f64), TchError> {
+        let mut carry: Option<Carry> = None;
+        let mut active = Tensor::ones([rows.z.size()[0]], (Kind::Float, Device::Cpu));
+        let mut losses = (0.0, 0.0, 0.0);
+        for _ in 0..self.net.supervision_steps() {
+            let out = self.net.supervise(&rows.obs, carry.as_ref());
+            let (pl, vl, halt) = rows.losses(&out, &active);
+            let mut loss = &pl + &vl * value_weight;
+            if let Some((bce, _)) = &halt {
+                loss = loss + bce;
+            }
+            losses = (
+                pl.f_double_value(&[])?,
+                vl.f_double_value(&[])?,
+                loss.f_double_value(&[])?,
+            );
+            if !(losses.0.is_finite() && losses.1.is_finite() && losses.2.is_finite()) {
+                return Ok(losses);
+            }
+            self.opt.zero_grad();
+            loss.f_backward()?;
+            self.opt.step();
+            self.ema.update();
+            carry = out.carry.map(|c| c.iter().map(Tensor::detach).collect());
+            match halt {
+                Some((_, still)) => active = still,
+                None => break,
+            }
+            if active.f_sum(Kind::Float)?.f_double_value(&[])? == 0.0 {
+                break;
+            }
+        }
+        Ok(losses)
+    }
+
+    /// Ends training: the weights become their average, if one is kept.
+    pub fn finish(&mut self) {
+        self.ema.apply();
+    }
+}
+
 /// The replay window as dense tensors.
 struct Batch {
     obs: Tensor,
@@ -347,12 +405,13 @@ impl Batch {
     }
 }
 
-/// One minibatch.
-struct Rows {
-    obs: Tensor,
-    mask: Tensor,
-    target: Tensor,
-    z: Tensor,
+/// One minibatch: input rows `[N, obs_dim]`, legal-move mask and policy
+/// target `[N, action_dim]`, value target `[N]`.
+pub struct Rows {
+    pub obs: Tensor,
+    pub mask: Tensor,
+    pub target: Tensor,
+    pub z: Tensor,
 }
 
 impl Rows {
@@ -393,6 +452,13 @@ struct Ema {
 }
 
 impl Ema {
+    fn off() -> Ema {
+        Ema {
+            decay: 0.0,
+            pairs: Vec::new(),
+        }
+    }
+
     fn new(vs: &nn::VarStore, decay: f64) -> Ema {
         let pairs = match decay > 0.0 {
             true => vs
