@@ -9,7 +9,8 @@
 #
 # Columns: parameters; held-out success per family of the last iteration's
 # model (and its score against rollout MCTS for two-player families, wins
-# plus half the draws); wall time per iteration; network rows/s during
+# plus half the draws); the last iteration's smoothed training losses (how
+# well the network fits the search's targets); wall time per iteration; network rows/s during
 # self-play (ONNX Runtime, the play stage's evals_per_s averaged over
 # iterations).
 set -euo pipefail
@@ -64,8 +65,8 @@ def params(run):
         total += size
     return total
 
-lines = ["| setting | arch | parameters | held-out success (last model) | vs rollout MCTS | s / iteration | net rows/s in play |",
-         "|---|---|---|---|---|---|---|"]
+lines = ["| setting | arch | parameters | held-out success (last model) | vs rollout MCTS | last policy / value loss | s / iteration | net rows/s in play |",
+         "|---|---|---|---|---|---|---|---|"]
 for setting in settings:
     for run in sorted(glob.glob(f"{out}/{setting}/*/done.json")):
         run = os.path.dirname(run)
@@ -81,9 +82,11 @@ for setting in settings:
         mt = f"read_parquet('{run}/metrics/**/*.parquet', hive_partitioning=true)"
         rows = duckdb.sql(f"select avg(detail.evals_per_s) from {mt} where stage = 'play'").fetchall()[0][0]
         iters = duckdb.sql(f"select count(distinct iteration) from {mt} where stage = 'play'").fetchall()[0][0]
+        pl, vl = duckdb.sql(f"""select detail.policy_loss, detail.value_loss from {mt}
+            where stage = 'train' order by iteration desc limit 1""").fetchall()[0]
         secs = json.load(open(f"{run}/done.json"))["seconds"]
         fmt = lambda xs: ", ".join(f"{f} {100 * r:.1f}% (n={n})" for f, r, n in xs) or "-"
-        lines.append(f"| {setting} | {arch} | {params(run):,} | {fmt(succ)} | {fmt(vs)} | "
+        lines.append(f"| {setting} | {arch} | {params(run):,} | {fmt(succ)} | {fmt(vs)} | {pl:.3f} / {vl:.3f} | "
                      f"{secs / max(iters, 1):.1f} | {rows:,.0f} |")
 table = "\n".join(lines)
 print(table)
