@@ -112,7 +112,7 @@ pub fn train_model(
                 let (pl, vl, halt) = rows.losses(&out, &active);
                 let mut loss = &pl + &vl * vw;
                 if let Some((bce, _)) = &halt {
-                    loss = loss + bce;
+                    loss += bce;
                 }
                 let scalar = |t: &Tensor| {
                     t.f_double_value(&[])
