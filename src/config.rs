@@ -258,6 +258,9 @@ pub const RANGES: &[Range] = &[
     int("model.hidden", 1, 8192, ""),
     int("model.blocks", 0, 64, ""),
     int("model.value_hidden", 1, 8192, ""),
+    // resnet (blocks and value_hidden as above):
+    int("model.filters", 1, 1024, ""),
+    int("model.flat_hidden", 1, 8192, ""),
     int("train.steps", 0, 10_000_000, ""),
     float("train.learning_rate", 1e-9, 10.0, ""),
     float("train.weight_decay", 0.0, 10.0, ""),
@@ -846,23 +849,49 @@ mod tests {
                      [families.tictactoe]\nweight = 1\ndifficulty = [0, 1]\n\
                      [families.connect4]\nweight = 1\ndifficulty = [0, 1]\n";
         std::fs::write(&path, small).unwrap();
+        // A `[model]` key is tried under every architecture that has it
+        // (another one than the file's first switches to it, no blocks).
+        let file_arch = Config::load(Some(&path), &[]).unwrap().model.name();
+        let arch_sets = |key: &str| -> Vec<Vec<String>> {
+            let Some(model_key) = key.strip_prefix("model.") else {
+                return vec![Vec::new()];
+            };
+            ArchConfig::known()
+                .into_iter()
+                .filter(|a| {
+                    let Ok(toml::Value::Table(t)) = toml::Value::try_from(a) else {
+                        return false;
+                    };
+                    t.contains_key(model_key)
+                })
+                .map(|a| match a.name() {
+                    name if name == file_arch => Vec::new(),
+                    name => vec![format!("model.arch=\"{name}\""), "model.blocks=0".into()],
+                })
+                .collect()
+        };
         for r in RANGES {
             let key = r.key.replace('*', "tictactoe");
-            for x in [r.min, r.max] {
-                let set = format!("{key}={}", bound(x));
-                Config::load(Some(&path), std::slice::from_ref(&set))
-                    .unwrap_or_else(|e| panic!("{set}: {e}"));
-            }
-            let step = if r.integer { 1.0 } else { 1e-3 };
-            for x in [r.min - step, r.max + step] {
-                let set = match r.integer {
-                    true => format!("{key}={}", x as i64),
-                    false => format!("{key}={x:?}"),
-                };
-                let e = Config::load(Some(&path), std::slice::from_ref(&set))
-                    .unwrap_err()
-                    .to_string();
-                assert!(e.contains(&format!("{key} = ")), "{set}: {e}");
+            let archs = arch_sets(&key);
+            assert!(!archs.is_empty(), "{key}: a key of no architecture");
+            for arch in archs {
+                let with = |set: &str| [arch.clone(), vec![set.to_string()]].concat();
+                for x in [r.min, r.max] {
+                    let set = format!("{key}={}", bound(x));
+                    Config::load(Some(&path), &with(&set))
+                        .unwrap_or_else(|e| panic!("{arch:?} {set}: {e}"));
+                }
+                let step = if r.integer { 1.0 } else { 1e-3 };
+                for x in [r.min - step, r.max + step] {
+                    let set = match r.integer {
+                        true => format!("{key}={}", x as i64),
+                        false => format!("{key}={x:?}"),
+                    };
+                    let e = Config::load(Some(&path), &with(&set))
+                        .unwrap_err()
+                        .to_string();
+                    assert!(e.contains(&format!("{key} = ")), "{arch:?} {set}: {e}");
+                }
             }
         }
     }
@@ -941,7 +970,7 @@ mod tests {
         let cases = [
             (
                 "model.arch=\"cnn\"",
-                "model.arch = \"cnn\": unknown architecture, expected one of mlp",
+                "model.arch = \"cnn\": unknown architecture, expected one of mlp, resnet",
             ),
             (
                 "model.filters=3",
@@ -949,7 +978,7 @@ mod tests {
             ),
             (
                 "model.arch=3",
-                "model.arch = 3: expected a string, one of mlp",
+                "model.arch = 3: expected a string, one of mlp, resnet",
             ),
         ];
         for (set, want) in cases {

@@ -313,7 +313,7 @@ impl Trainer {
             let (pl, vl, halt) = rows.losses(&out, &active);
             let mut loss = &pl + &vl * value_weight;
             if let Some((bce, _)) = &halt {
-                loss = loss + bce;
+                loss += bce;
             }
             losses = (
                 pl.f_double_value(&[])?,

@@ -20,6 +20,14 @@ const MODELS: &[(&str, &[&str])] = &[
         r#"{ arch = "mlp", hidden = 4, blocks = 0, value_hidden = 2 }"#,
         &["tictactoe"],
     ),
+    (
+        r#"{ arch = "resnet", filters = 8, blocks = 2, flat_hidden = 16, value_hidden = 8 }"#,
+        &["countdown", "connect4"],
+    ),
+    (
+        r#"{ arch = "resnet", filters = 4, blocks = 1, flat_hidden = 4, value_hidden = 2 }"#,
+        &["sudoku", "tictactoe"],
+    ),
 ];
 
 fn spec_of(model: &str, families: &[&str]) -> ModelSpec {
@@ -37,10 +45,26 @@ fn spec_of(model: &str, families: &[&str]) -> ModelSpec {
     spec
 }
 
+/// Batch norms start with mean 0 and variance 1, which would not test how
+/// the export folds them: every `running_mean` becomes `randn * 0.1`, every
+/// `running_var` uniform in [0.5, 2] (nothing for architectures without).
+fn randomise_running_statistics(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.ends_with("running_mean") {
+                t.copy_(&(Tensor::randn_like(&t) * 0.1));
+            } else if name.ends_with("running_var") {
+                t.copy_(&(Tensor::rand_like(&t) * 1.5 + 0.5));
+            }
+        }
+    });
+}
+
 fn check(spec: &ModelSpec, seed: i64, batch: usize) {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(TchDevice::Cpu);
     let net = spec.init(&vs.root());
+    randomise_running_statistics(&vs);
     let weights = weights_of(&vs).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.onnx");

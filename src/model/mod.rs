@@ -5,12 +5,13 @@
 //! A model folder holds `model.onnx`, `weights.safetensors` and `model.json`.
 //!
 //! Architectures plug in through [`Architecture`] (src/model/arch.rs), one
-//! file each (`mlp.rs`), and one variant of [`ArchConfig`], the `[model]`
+//! file each (`mlp.rs`, `resnet.rs`), and one variant of [`ArchConfig`], the `[model]`
 //! config section selected by its `arch` key.
 
 pub mod arch;
 pub mod mlp;
 pub mod onnx;
+pub mod resnet;
 
 use crate::error::{Error, Result};
 use crate::store::RunDir;
@@ -28,12 +29,17 @@ use std::path::Path;
 pub enum ArchConfig {
     /// Residual MLP, [`mlp::MlpConfig`].
     Mlp(mlp::MlpConfig),
+    /// Convolutional ResNet on the grid view, [`resnet::ResnetConfig`].
+    Resnet(resnet::ResnetConfig),
 }
 
 impl ArchConfig {
     /// Every architecture with its default config.
     pub fn known() -> Vec<ArchConfig> {
-        vec![ArchConfig::Mlp(mlp::MlpConfig::default())]
+        vec![
+            ArchConfig::Mlp(mlp::MlpConfig::default()),
+            ArchConfig::Resnet(resnet::ResnetConfig::default()),
+        ]
     }
 
     /// The default config of the architecture called `name`.
@@ -51,6 +57,7 @@ impl ArchConfig {
     pub fn arch(&self) -> &dyn Architecture {
         match self {
             ArchConfig::Mlp(c) => c,
+            ArchConfig::Resnet(c) => c,
         }
     }
 

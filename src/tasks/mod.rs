@@ -206,8 +206,14 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// Floats of the planes.
     pub fn len(self) -> usize {
         self.channels * self.height * self.width
+    }
+
+    /// No planes (never for a family's grid).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
     }
 }
 
