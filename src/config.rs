@@ -254,6 +254,13 @@ pub const RANGES: &[Range] = &[
     int("model.hidden", 1, 8192, ""),
     int("model.blocks", 0, 64, ""),
     int("model.value_hidden", 1, 8192, ""),
+    // trm, hrm (with hidden and value_hidden above):
+    int("model.n", 1, 16, ""),
+    int("model.t", 1, 16, ""),
+    int("model.cycles", 1, 16, ""),
+    int("model.n_sup", 1, 64, ""),
+    int("model.export_steps", 1, 64, ""),
+    float("model.ema_decay", 0.0, 0.99999, "0: no average"),
     int("train.steps", 0, 10_000_000, ""),
     float("train.learning_rate", 1e-9, 10.0, ""),
     float("train.weight_decay", 0.0, 10.0, ""),
@@ -782,12 +789,27 @@ mod tests {
                      [families.tictactoe]\nweight = 1\ndifficulty = [0, 1]\n\
                      [families.connect4]\nweight = 1\ndifficulty = [0, 1]\n";
         std::fs::write(&path, small).unwrap();
+        // A `model.` key is set on the first architecture that has it.
+        let arch_with = |key: &str| {
+            let own = key.strip_prefix("model.")?;
+            let arch = ArchConfig::known().into_iter().find(|a| {
+                let t = toml::Value::try_from(a).unwrap();
+                t.as_table().unwrap().contains_key(own)
+            });
+            Some(format!("model.arch=\"{}\"", arch?.name()))
+        };
         for r in RANGES {
             let key = r.key.replace('*', "tictactoe");
+            let load = |set: &str| {
+                let sets: Vec<String> = arch_with(&key)
+                    .into_iter()
+                    .chain([set.to_string()])
+                    .collect();
+                Config::load(Some(&path), &sets)
+            };
             for x in [r.min, r.max] {
                 let set = format!("{key}={}", bound(x));
-                Config::load(Some(&path), std::slice::from_ref(&set))
-                    .unwrap_or_else(|e| panic!("{set}: {e}"));
+                load(&set).unwrap_or_else(|e| panic!("{set}: {e}"));
             }
             let step = if r.integer { 1.0 } else { 1e-3 };
             for x in [r.min - step, r.max + step] {
@@ -795,9 +817,7 @@ mod tests {
                     true => format!("{key}={}", x as i64),
                     false => format!("{key}={x:?}"),
                 };
-                let e = Config::load(Some(&path), std::slice::from_ref(&set))
-                    .unwrap_err()
-                    .to_string();
+                let e = load(&set).unwrap_err().to_string();
                 assert!(e.contains(&format!("{key} = ")), "{set}: {e}");
             }
         }
@@ -874,25 +894,26 @@ mod tests {
     /// ones, a key of no (or another) architecture is named, on one line.
     #[test]
     fn model_keys_are_checked_against_the_arch() {
+        let known = ArchConfig::known_names();
         let cases = [
             (
                 "model.arch=\"cnn\"",
-                "model.arch = \"cnn\": unknown architecture, expected one of mlp",
+                format!("model.arch = \"cnn\": unknown architecture, expected one of {known}"),
             ),
             (
                 "model.filters=3",
-                "model.filters: not a key of model.arch = \"mlp\", expected one of blocks, hidden, value_hidden",
+                "model.filters: not a key of model.arch = \"mlp\", expected one of blocks, hidden, value_hidden".into(),
             ),
             (
                 "model.arch=3",
-                "model.arch = 3: expected a string, one of mlp",
+                format!("model.arch = 3: expected a string, one of {known}"),
             ),
         ];
         for (set, want) in cases {
             let e = Config::load(None, &[set.into()]).unwrap_err();
             assert!(matches!(e, Error::Config(_)), "{set}: {e}");
             let msg = e.to_string();
-            assert!(msg.ends_with(want), "{set}: {msg}");
+            assert!(msg.ends_with(&want), "{set}: {msg}");
             assert!(!msg.contains('\n'), "{set}: {msg}");
         }
         // The same arch again keeps the other keys; a file with only

@@ -5,12 +5,16 @@
 //! A model folder holds `model.onnx`, `weights.safetensors` and `model.json`.
 //!
 //! Architectures plug in through [`Architecture`] (src/model/arch.rs), one
-//! file each (`mlp.rs`), and one variant of [`ArchConfig`], the `[model]`
+//! file each (`mlp.rs`, `trm.rs`, `hrm.rs`; the recursive two share
+//! `recur.rs`), and one variant of [`ArchConfig`], the `[model]`
 //! config section selected by its `arch` key.
 
 pub mod arch;
+pub mod hrm;
 pub mod mlp;
 pub mod onnx;
+pub mod recur;
+pub mod trm;
 
 use crate::error::{Error, Result};
 use crate::store::RunDir;
@@ -28,12 +32,20 @@ use std::path::Path;
 pub enum ArchConfig {
     /// Residual MLP, [`mlp::MlpConfig`].
     Mlp(mlp::MlpConfig),
+    /// Tiny Recursive Model, [`trm::TrmConfig`].
+    Trm(trm::TrmConfig),
+    /// Hierarchical Reasoning Model, [`hrm::HrmConfig`].
+    Hrm(hrm::HrmConfig),
 }
 
 impl ArchConfig {
     /// Every architecture with its default config.
     pub fn known() -> Vec<ArchConfig> {
-        vec![ArchConfig::Mlp(mlp::MlpConfig::default())]
+        vec![
+            ArchConfig::Mlp(mlp::MlpConfig::default()),
+            ArchConfig::Trm(trm::TrmConfig::default()),
+            ArchConfig::Hrm(hrm::HrmConfig::default()),
+        ]
     }
 
     /// The default config of the architecture called `name`.
@@ -51,6 +63,8 @@ impl ArchConfig {
     pub fn arch(&self) -> &dyn Architecture {
         match self {
             ArchConfig::Mlp(c) => c,
+            ArchConfig::Trm(c) => c,
+            ArchConfig::Hrm(c) => c,
         }
     }
 
