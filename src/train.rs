@@ -737,6 +737,27 @@ mod tests {
         assert!(meta.losses.unwrap().total.is_finite());
     }
 
+    /// Every architecture at its defaults trains (deep supervision, halting
+    /// and the EMA included, where it has them) and saves a model.
+    #[test]
+    fn every_architecture_trains_and_saves() {
+        for arch in crate::model::ArchConfig::known() {
+            let set: Vec<String> = [
+                format!("model.arch=\"{}\"", arch.name()),
+                "train.steps=3".into(),
+                "train.threads=1".into(),
+                "batch_size=4".into(),
+            ]
+            .into();
+            let cfg = Config::load(None, &set).unwrap();
+            let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+            let meta = train(&cfg, &run, &parent).unwrap();
+            assert_eq!(meta.spec.model, arch);
+            assert!(meta.losses.unwrap().total.is_finite(), "{}", arch.name());
+            assert!(run.model_dir(&meta.id).join("model.onnx").is_file());
+        }
+    }
+
     #[test]
     fn a_nan_example_is_named_and_nothing_is_saved() {
         let cfg = small_cfg();

@@ -28,6 +28,14 @@ const MODELS: &[(&str, &[&str])] = &[
         r#"{ arch = "resnet", filters = 4, blocks = 1, flat_hidden = 4, value_hidden = 2 }"#,
         &["sudoku", "tictactoe"],
     ),
+    (
+        r#"{ arch = "trm", hidden = 32, n = 2, cycles = 2, export_steps = 2, value_hidden = 16 }"#,
+        &["countdown", "connect4"],
+    ),
+    (
+        r#"{ arch = "hrm", hidden = 24, t = 2, cycles = 2, export_steps = 3, value_hidden = 8 }"#,
+        &["sudoku"],
+    ),
 ];
 
 fn spec_of(model: &str, families: &[&str]) -> ModelSpec {

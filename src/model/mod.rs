@@ -5,13 +5,17 @@
 //! A model folder holds `model.onnx`, `weights.safetensors` and `model.json`.
 //!
 //! Architectures plug in through [`Architecture`] (src/model/arch.rs), one
-//! file each (`mlp.rs`, `resnet.rs`), and one variant of [`ArchConfig`], the `[model]`
+//! file each (`mlp.rs`, `resnet.rs`, `trm.rs`, `hrm.rs`; the recursive two
+//! share `recur.rs`), and one variant of [`ArchConfig`], the `[model]`
 //! config section selected by its `arch` key.
 
 pub mod arch;
+pub mod hrm;
 pub mod mlp;
 pub mod onnx;
+pub mod recur;
 pub mod resnet;
+pub mod trm;
 
 use crate::error::{Error, Result};
 use crate::store::RunDir;
@@ -31,6 +35,10 @@ pub enum ArchConfig {
     Mlp(mlp::MlpConfig),
     /// Convolutional ResNet on the grid view, [`resnet::ResnetConfig`].
     Resnet(resnet::ResnetConfig),
+    /// Tiny Recursive Model, [`trm::TrmConfig`].
+    Trm(trm::TrmConfig),
+    /// Hierarchical Reasoning Model, [`hrm::HrmConfig`].
+    Hrm(hrm::HrmConfig),
 }
 
 impl ArchConfig {
@@ -39,6 +47,8 @@ impl ArchConfig {
         vec![
             ArchConfig::Mlp(mlp::MlpConfig::default()),
             ArchConfig::Resnet(resnet::ResnetConfig::default()),
+            ArchConfig::Trm(trm::TrmConfig::default()),
+            ArchConfig::Hrm(hrm::HrmConfig::default()),
         ]
     }
 
@@ -58,6 +68,8 @@ impl ArchConfig {
         match self {
             ArchConfig::Mlp(c) => c,
             ArchConfig::Resnet(c) => c,
+            ArchConfig::Trm(c) => c,
+            ArchConfig::Hrm(c) => c,
         }
     }
 
