@@ -10,7 +10,9 @@
 # Columns: parameters; held-out success per family of the last iteration's
 # model (and its score against rollout MCTS for two-player families, wins
 # plus half the draws); the last iteration's smoothed training losses (how
-# well the network fits the search's targets); wall time per iteration; network rows/s during
+# well the network fits the search's targets); the mean self-play episode
+# length of the first and last iteration (on Sudoku: cells placed before
+# the episode ends); wall time per iteration; network rows/s during
 # self-play (ONNX Runtime, the play stage's evals_per_s averaged over
 # iterations).
 set -euo pipefail
@@ -65,8 +67,8 @@ def params(run):
         total += size
     return total
 
-lines = ["| setting | arch | parameters | held-out success (last model) | vs rollout MCTS | last policy / value loss | s / iteration | net rows/s in play |",
-         "|---|---|---|---|---|---|---|---|"]
+lines = ["| setting | arch | parameters | held-out success (last model) | vs rollout MCTS | last policy / value loss | self-play moves per episode, first -> last iteration | s / iteration | net rows/s in play |",
+         "|---|---|---|---|---|---|---|---|---|"]
 for setting in settings:
     for run in sorted(glob.glob(f"{out}/{setting}/*/done.json")):
         run = os.path.dirname(run)
@@ -84,9 +86,12 @@ for setting in settings:
         iters = duckdb.sql(f"select count(distinct iteration) from {mt} where stage = 'play'").fetchall()[0][0]
         pl, vl = duckdb.sql(f"""select detail.policy_loss, detail.value_loss from {mt}
             where stage = 'train' order by iteration desc limit 1""").fetchall()[0]
+        ep = f"read_parquet('{run}/episodes/**/*.parquet', hive_partitioning=true)"
+        lengths = duckdb.sql(f"""select avg(length) from {ep} group by iteration order by iteration""").fetchall()
         secs = json.load(open(f"{run}/done.json"))["seconds"]
         fmt = lambda xs: ", ".join(f"{f} {100 * r:.1f}% (n={n})" for f, r, n in xs) or "-"
         lines.append(f"| {setting} | {arch} | {params(run):,} | {fmt(succ)} | {fmt(vs)} | {pl:.3f} / {vl:.3f} | "
+                     f"{lengths[0][0]:.1f} -> {lengths[-1][0]:.1f} | "
                      f"{secs / max(iters, 1):.1f} | {rows:,.0f} |")
 table = "\n".join(lines)
 print(table)
