@@ -31,7 +31,7 @@ fn specs() -> Vec<ModelSpec> {
 /// A seeded tch init of `spec`, exported and loaded into ONNX Runtime.
 fn onnx_model(spec: &ModelSpec, dir: &std::path::Path) -> OnnxModel {
     tch::manual_seed(1);
-    let trainer = Trainer::new(spec, 1e-3, 0.0).unwrap();
+    let trainer = Trainer::new(spec, &Config::load(None, &[]).unwrap().train, 1);
     let path = dir.join(format!("{}.onnx", spec.model.name()));
     let bytes = export(spec, &weights_of(&trainer.vs).unwrap(), None).unwrap();
     std::fs::write(&path, bytes).unwrap();
@@ -78,12 +78,13 @@ fn training(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     for spec in specs() {
         tch::manual_seed(2);
-        let mut trainer = Trainer::new(&spec, 1e-3, 1e-4).unwrap();
+        let train = Config::load(None, &[]).unwrap().train;
+        let mut trainer = Trainer::new(&spec, &train, 1000);
         trainer.start_ema();
         let rows = random_rows(&spec);
         let name = spec.model.name();
         group.bench_function(BenchmarkId::new(name, BATCH), |b| {
-            b.iter(|| trainer.step(&rows, 1.0).unwrap())
+            b.iter(|| trainer.step(&rows, 0).unwrap())
         });
         println!("summary: {name}: {} parameters", spec.parameter_count());
     }

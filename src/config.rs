@@ -166,6 +166,45 @@ pub struct TrainConfig {
     pub value_weight: f64,
     /// libtorch intra-op threads. Range: [1, 1024].
     pub threads: usize,
+    /// Learning rate after warm-up: `constant`, or `cosine` decay over the
+    /// run's `iterations x steps` optimizer steps down to
+    /// `final_lr_ratio x learning_rate`.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Optimizer steps of linear warm-up from 0, counted over the whole run.
+    /// Range: [0, 10000000].
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Where `cosine` ends, as a share of `learning_rate`. Range: [0, 1].
+    #[serde(default = "default_final_lr_ratio")]
+    pub final_lr_ratio: f64,
+    /// Clip the gradients' global L2 norm to this (0: no clipping).
+    /// Range: [0, 1e6].
+    #[serde(default)]
+    pub grad_clip: f64,
+    /// Write a resumable checkpoint (weights, optimizer, average, position)
+    /// every this many steps; a killed `train` rerun continues from the last
+    /// one and ends with the uninterrupted run's weights (0: none).
+    /// Range: [0, 10000000].
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+fn default_final_lr_ratio() -> f64 {
+    0.1
+}
+
+fn default_checkpoint_every() -> u64 {
+    250
+}
+
+/// `train.lr_schedule`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    Cosine,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -273,6 +312,10 @@ pub const RANGES: &[Range] = &[
     float("train.weight_decay", 0.0, 10.0, ""),
     float("train.value_weight", 0.0, 1000.0, ""),
     int("train.threads", 1, 1024, ""),
+    int("train.warmup_steps", 0, 10_000_000, ""),
+    float("train.final_lr_ratio", 0.0, 1.0, ""),
+    float("train.grad_clip", 0.0, 1e6, "0: no clipping"),
+    int("train.checkpoint_every", 0, 10_000_000, "0: no checkpoints"),
     int("eval.heldout_tasks", 1, 1_000_000, ""),
     int("eval.games", 1, 1_000_000, ""),
     int(

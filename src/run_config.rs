@@ -18,6 +18,7 @@ const FREE_KEYS: &[&str] = &[
     "infer.device",
     "infer.threads",
     "train.threads",
+    "train.checkpoint_every",
 ];
 
 /// The file holding a run's resolved configuration.
@@ -83,12 +84,19 @@ fn differences(before: &toml::Table, now: &toml::Table) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| !FREE_KEYS.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .filter(|k| !is_free(k, &a) && a.get(*k) != b.get(*k))
         .map(|k| {
             let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("-".into());
             format!("{k} {} -> {}", show(&a), show(&b))
         })
         .collect()
+}
+
+/// Is `key` free to differ in a run recorded as `recorded`? `iterations`
+/// is not under a cosine schedule, whose span it sets.
+fn is_free(key: &str, recorded: &BTreeMap<String, String>) -> bool {
+    let cosine = recorded.get("train.lr_schedule").map(String::as_str) == Some("\"cosine\"");
+    FREE_KEYS.contains(&key) && !(key == "iterations" && cosine)
 }
 
 /// Dotted key -> TOML value text, for every leaf.

@@ -1,8 +1,13 @@
 //! Training with tch: policy cross-entropy on visit distributions plus value
 //! MSE, AdamW, on a replay window of the newest example parts; then export
-//! to ONNX with our own exporter.
+//! to ONNX with our own exporter. The optimizer (`optim.rs`) carries its
+//! state across iterations, and a killed training resumes from its last
+//! checkpoint (`checkpoint.rs`).
 
-use crate::config::Config;
+mod checkpoint;
+pub mod optim;
+
+use crate::config::{Config, TrainConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::onnx::export;
@@ -15,8 +20,9 @@ use crate::store::parquet_io::read_part;
 use crate::store::rows::MetricDetail;
 use crate::store::rows::{train_examples_from_batch, TrainExample};
 use crate::store::{complete_parts, RunDir, Store};
+use optim::{learning_rate, AdamW, Ema};
 use std::path::Path;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, TchError, Tensor};
+use tch::{nn, Device, Kind, TchError, Tensor};
 
 /// The network spec a run's config asks for.
 pub fn spec_for(cfg: &Config) -> ModelSpec {
@@ -46,7 +52,7 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32, key: &str) -> Resu
         producer: crate::store::producer(),
         metrics: None,
     };
-    save_model(run, key, &vs, &meta)?;
+    save_model(run, key, &vs, None, &meta)?;
     Ok(meta)
 }
 
@@ -73,39 +79,55 @@ pub fn train_model(
     }
     let batch = Batch::from_examples(&examples, &spec)?;
     let out_dir = run.model_dir(&model_id(iteration));
-    let mut trainer = Trainer::new(&spec, cfg.train.learning_rate, cfg.train.weight_decay)
-        .map_err(|e| {
-            torch_error(
-                "building AdamW from train.learning_rate and train.weight_decay",
-                &out_dir,
-                e,
-            )
-        })?;
-    load_weights(
-        &trainer.vs,
-        &run.model_dir(&parent.id).join("weights.safetensors"),
-    )?;
+    let parent_dir = run.model_dir(&parent.id);
+    let total = (cfg.iterations as u64).max(iteration as u64) * cfg.train.steps as u64;
+    let mut trainer = Trainer::new(&spec, &cfg.train, total);
+    load_weights(&trainer.vs, &parent_dir.join("weights.safetensors"))?;
+    trainer.load_optimizer(&parent_dir.join(OPTIMIZER_FILE))?;
     trainer.start_ema();
+    // Where this iteration's minibatches start in the run's schedule.
+    let position = parent.train_steps;
+    let mut progress = checkpoint::Progress {
+        parent: parent.id.clone(),
+        config_hash: cfg.hash(),
+        done: 0,
+        adam_step: trainer.opt.step,
+        first: None,
+        smooth: (0.0, 0.0),
+    };
+    if let Some((named, saved)) = checkpoint::load(run, iteration, &parent.id, &cfg.hash())? {
+        let file = checkpoint::path(run, iteration);
+        trainer.load_state(&named, saved.adam_step).map_err(|why| {
+            Error::Model(format!(
+                "{}: {why}; delete it to train from the start",
+                file.display()
+            ))
+        })?;
+        eprintln!(
+            "train iteration {iteration}: resuming after step {} of {} from {}",
+            saved.done,
+            cfg.train.steps,
+            file.display()
+        );
+        progress = saved;
+    }
 
-    let n = examples.len() as i64;
-    let bs = (cfg.batch_size as i64).min(n);
+    let n = examples.len();
+    let bs = cfg.batch_size.min(n);
     let steps = cfg.train.steps;
-    let vw = cfg.train.value_weight;
     let bar = crate::metrics::progress(steps as u64, "train");
-    // (first step's losses, smoothed last losses), each (policy, value).
-    type StepLosses = (Option<(f64, f64)>, (f64, f64));
-    let mut run_steps = || -> Result<StepLosses> {
-        let (mut first, mut last) = (None, (0.0, 0.0));
-        let mut smooth = (0.0f64, 0.0f64);
-        for step in 0..steps {
+    bar.inc(progress.done as u64);
+    let mut run_steps = || -> Result<()> {
+        for step in progress.done..steps {
             bar.inc(1);
             let at = || format!("training step {} of {steps}", step + 1);
-            let idx = Tensor::randint(n, [bs], (Kind::Int64, Device::Cpu));
+            let idx = minibatch(cfg.seed, iteration, step, n, bs);
             let rows = batch.rows(&idx);
             let (p, v, total) = trainer
-                .step(&rows, vw)
+                .step(&rows, position + step as u64)
                 .map_err(|e| torch_error(&at(), &out_dir, e))?;
             if !(p.is_finite() && v.is_finite() && total.is_finite()) {
+                let vw = cfg.train.value_weight;
                 return Err(Error::Model(format!(
                     "training iteration {iteration}, step {} of {steps}: non-finite loss (policy {p:.4}, value {v:.4}, policy + train.value_weight x value = {total:.4}); stopped, {} not written; expected finite losses: lower train.learning_rate (now {}) or check train.value_weight (now {vw})",
                     step + 1,
@@ -113,18 +135,26 @@ pub fn train_model(
                     cfg.train.learning_rate
                 )));
             }
-            if step == 0 {
-                first = Some((p, v));
-                smooth = (p, v);
+            let s = progress.first.map_or((p, v), |_| progress.smooth);
+            progress.first.get_or_insert((p, v));
+            progress.smooth = (0.95 * s.0 + 0.05 * p, 0.95 * s.1 + 0.05 * v);
+            progress.done = step + 1;
+            progress.adam_step = trainer.opt.step;
+            let every = cfg.train.checkpoint_every as usize;
+            if every > 0 && progress.done.is_multiple_of(every) && progress.done < steps {
+                checkpoint::save(run, key, iteration, &trainer, &progress)?;
             }
-            smooth = (0.95 * smooth.0 + 0.05 * p, 0.95 * smooth.1 + 0.05 * v);
-            last = smooth;
+            crate::failpoint::hit(&format!(
+                "train-step:iteration={iteration}/step={}/",
+                step + 1
+            ));
         }
-        Ok((first, last))
+        Ok(())
     };
     let result = run_steps();
     bar.finish_and_clear();
-    let (first, last) = result?;
+    result?;
+    let (first, last) = (progress.first, progress.smooth);
     trainer.finish();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
@@ -138,7 +168,7 @@ pub fn train_model(
         config_hash: cfg.hash(),
         seed: cfg.seed,
         train_steps: parent.train_steps + cfg.train.steps as u64,
-        examples_seen: parent.examples_seen + (cfg.train.steps * bs as usize) as u64,
+        examples_seen: parent.examples_seen + (cfg.train.steps * bs) as u64,
         losses: Some(Losses {
             policy: last.0,
             value: last.1,
@@ -159,8 +189,22 @@ pub fn train_model(
     meta.metrics = Some(metric_row(
         "train", iteration, 0, steps, "steps", &fig, detail,
     ));
-    save_model(run, key, &trainer.vs, &meta)?;
+    save_model(run, key, &trainer.vs, Some(&trainer.opt), &meta)?;
+    checkpoint::remove(run, iteration)?;
     Ok(meta)
+}
+
+/// Row indices of minibatch `step` of `iteration`: `bs` draws from `0..n`,
+/// a pure function of (seed, iteration, step), so a resumed run draws what
+/// an uninterrupted one would.
+fn minibatch(seed: u64, iteration: u32, step: usize, n: usize, bs: usize) -> Tensor {
+    use rand::{Rng, SeedableRng};
+    /// Seed stream of training minibatches.
+    const STREAM: u64 = 0x0074_7261_696e;
+    let seed = crate::stages::derive_seed(&[seed, STREAM, iteration as u64, step as u64]);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let idx: Vec<i64> = (0..bs).map(|_| rng.random_range(0..n) as i64).collect();
+    Tensor::from_slice(&idx)
 }
 
 /// Newest-first example parts up to `iteration`, until `max` examples;
@@ -257,36 +301,34 @@ fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
         .or_else(sizes)
 }
 
-/// A network with its optimizer (AdamW) and weight average: what one
-/// training step needs. `train_model` drives it over the replay window;
-/// the model bench times [`Trainer::step`] on its own.
+/// A network with its optimizer (AdamW), learning-rate schedule and weight
+/// average: what one training step needs. `train_model` drives it over the
+/// replay window; the model bench times [`Trainer::step`] on its own.
 pub struct Trainer {
     pub vs: nn::VarStore,
     net: Box<dyn Net>,
-    opt: nn::Optimizer,
+    opt: AdamW,
     ema: Ema,
+    cfg: TrainConfig,
+    /// Minibatches over which the schedule runs (the run's).
+    total: u64,
 }
 
 impl Trainer {
-    /// A freshly initialised `spec` network (tch's seeded RNG) on the CPU.
-    pub fn new(
-        spec: &ModelSpec,
-        learning_rate: f64,
-        weight_decay: f64,
-    ) -> std::result::Result<Trainer, TchError> {
+    /// A freshly initialised `spec` network (tch's seeded RNG) on the CPU,
+    /// with fresh optimizer state; the schedule spans `total` minibatches.
+    pub fn new(spec: &ModelSpec, cfg: &TrainConfig, total: u64) -> Trainer {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = spec.init(&vs.root());
-        let opt = nn::AdamW {
-            wd: weight_decay,
-            ..Default::default()
-        }
-        .build(&vs, learning_rate)?;
-        Ok(Trainer {
+        let opt = AdamW::new(&vs, cfg.weight_decay);
+        Trainer {
             vs,
             net,
             opt,
             ema: Ema::off(),
-        })
+            cfg: cfg.clone(),
+            total,
+        }
     }
 
     /// Starts the network's weight average from the current weights
@@ -295,23 +337,52 @@ impl Trainer {
         self.ema = Ema::new(&self.vs, self.net.ema_decay());
     }
 
-    /// One minibatch: up to [`Net::supervision_steps`] supervision steps,
-    /// each with its loss and optimizer step, the carry passed on detached
-    /// and halted rows left out. Returns the last step's (policy loss,
-    /// value loss, total loss); a non-finite loss stops before its
-    /// optimizer step.
+    /// Continues the optimizer state saved with a model (its moments and
+    /// step), when the file exists; a model without one starts fresh.
+    pub fn load_optimizer(&mut self, path: &Path) -> Result<()> {
+        if !path.is_file() {
+            return Ok(());
+        }
+        let named: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
+            .map_err(|e| torch_error("reading optimizer state", path, e))?
+            .into_iter()
+            .collect();
+        let step = named
+            .get("step")
+            .and_then(|t| t.f_int64_value(&[0]).ok())
+            .ok_or_else(|| {
+                Error::Model(format!(
+                    "{}: no `step` tensor; expected optimizer state written by selfplay",
+                    path.display()
+                ))
+            })?;
+        self.opt.load_state(&named, step).map_err(|why| {
+            Error::Model(format!(
+                "{}: {why}; expected the optimizer state of the network model.json describes",
+                path.display()
+            ))
+        })
+    }
+
+    /// One minibatch at position `position` of the run's schedule: up to
+    /// [`Net::supervision_steps`] supervision steps, each with its loss and
+    /// optimizer step (gradients clipped to `train.grad_clip`), the carry
+    /// passed on detached and halted rows left out. Returns the last
+    /// step's (policy loss, value loss, total loss); a non-finite loss
+    /// stops before its optimizer step.
     pub fn step(
         &mut self,
         rows: &Rows,
-        value_weight: f64,
+        position: u64,
     ) -> std::result::Result<(f64, f64, f64), TchError> {
+        let lr = learning_rate(&self.cfg, position, self.total);
         let mut carry: Option<Carry> = None;
         let mut active = Tensor::ones([rows.z.size()[0]], (Kind::Float, Device::Cpu));
         let mut losses = (0.0, 0.0, 0.0);
         for _ in 0..self.net.supervision_steps() {
             let out = self.net.supervise(&rows.obs, carry.as_ref());
             let (pl, vl, halt) = rows.losses(&out, &active);
-            let mut loss = &pl + &vl * value_weight;
+            let mut loss = &pl + &vl * self.cfg.value_weight;
             if let Some((bce, _)) = &halt {
                 loss += bce;
             }
@@ -325,7 +396,13 @@ impl Trainer {
             }
             self.opt.zero_grad();
             loss.f_backward()?;
-            self.opt.step();
+            if self.cfg.grad_clip > 0.0 {
+                let norm = self.opt.grad_norm()?;
+                if norm > self.cfg.grad_clip {
+                    self.opt.scale_grads(self.cfg.grad_clip / norm);
+                }
+            }
+            self.opt.step(lr);
             self.ema.update();
             carry = out.carry.map(|c| c.iter().map(Tensor::detach).collect());
             match halt {
@@ -337,6 +414,40 @@ impl Trainer {
             }
         }
         Ok(losses)
+    }
+
+    /// Everything a checkpoint holds: `w/<name>` for every variable of the
+    /// network, the optimizer's moments, the weight average.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (format!("w/{name}"), t))
+            .collect();
+        out.extend(self.opt.state());
+        out.extend(self.ema.state());
+        out
+    }
+
+    /// Restores [`Trainer::state`] (and the optimizer's step count).
+    pub fn load_state(
+        &mut self,
+        named: &std::collections::HashMap<String, Tensor>,
+        adam_step: i64,
+    ) -> std::result::Result<(), String> {
+        for (name, mut var) in self.vs.variables() {
+            let key = format!("w/{name}");
+            let src = named
+                .get(&key)
+                .ok_or_else(|| format!("tensor '{key}' is missing"))?;
+            if src.size() != var.size() {
+                return Err(format!("tensor '{key}' has shape {:?}", src.size()));
+            }
+            tch::no_grad(|| var.copy_(src));
+        }
+        self.opt.load_state(named, adam_step)?;
+        self.ema.load_state(named)
     }
 
     /// Ends training: the weights become their average, if one is kept.
@@ -441,54 +552,6 @@ impl Rows {
             (bce, still)
         });
         (policy, value, halt)
-    }
-}
-
-/// An exponential moving average of the trainable weights, copied into
-/// them when training ends (decay 0: off).
-struct Ema {
-    decay: f64,
-    pairs: Vec<(Tensor, Tensor)>,
-}
-
-impl Ema {
-    fn off() -> Ema {
-        Ema {
-            decay: 0.0,
-            pairs: Vec::new(),
-        }
-    }
-
-    fn new(vs: &nn::VarStore, decay: f64) -> Ema {
-        let pairs = match decay > 0.0 {
-            true => vs
-                .trainable_variables()
-                .into_iter()
-                .map(|v| {
-                    let shadow = v.detach().copy();
-                    (v, shadow)
-                })
-                .collect(),
-            false => Vec::new(),
-        };
-        Ema { decay, pairs }
-    }
-
-    fn update(&mut self) {
-        let d = self.decay;
-        tch::no_grad(|| {
-            for (var, shadow) in &mut self.pairs {
-                let _ = shadow.g_mul_scalar_(d).g_add_(&(var.detach() * (1.0 - d)));
-            }
-        });
-    }
-
-    fn apply(&mut self) {
-        tch::no_grad(|| {
-            for (var, shadow) in &mut self.pairs {
-                var.copy_(shadow);
-            }
-        });
     }
 }
 
@@ -608,9 +671,20 @@ fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Saves weights and the ONNX export, then model.json, the commit point.
+/// The optimizer state saved beside a trained model's weights, which the
+/// next iteration's training continues from.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Saves the ONNX export, the weights and the optimizer state (when
+/// given), then model.json, the commit point.
 /// Non-finite weights are refused before anything is written.
-fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()> {
+fn save_model(
+    run: &RunDir,
+    key: &str,
+    vs: &nn::VarStore,
+    opt: Option<&AdamW>,
+    meta: &ModelMeta,
+) -> Result<()> {
     let dir = run.model_dir(&meta.id);
     let weights = weights_of(vs)?;
     for (name, (_, data)) in &weights.0 {
@@ -631,6 +705,15 @@ fn save_model(run: &RunDir, key: &str, vs: &nn::VarStore, meta: &ModelMeta) -> R
     vs.save(&tmp)
         .map_err(|e| torch_error_as(Error::Other, "saving the weights", &tmp, e))?;
     Staged::new(tmp, st, 0).commit()?;
+    if let Some(opt) = opt {
+        let mut tensors = opt.state();
+        tensors.push(("step".into(), Tensor::from_slice(&[opt.step])));
+        let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
+        Tensor::write_safetensors(&tensors, &tmp)
+            .map_err(|e| torch_error_as(Error::Other, "saving the optimizer state", &tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        Staged::new(tmp, dir.join(OPTIMIZER_FILE), 0).commit()?;
+    }
     meta.save(run, key)
 }
 
@@ -758,6 +841,26 @@ mod tests {
         }
     }
 
+    /// The optimizer state is saved with each model and the next
+    /// iteration continues it: its step count runs on over iterations.
+    #[test]
+    fn optimizer_state_continues_across_iterations() {
+        let cfg = small_cfg();
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+        let first = train(&cfg, &run, &parent).unwrap();
+        write_examples(&run, 2, &vec![example(-0.5); 6]);
+        let second = train_model(&cfg, &run, 2, &first, "test", StageMeter::start()).unwrap();
+        let step = |meta: &ModelMeta| {
+            let file = run.model_dir(&meta.id).join(OPTIMIZER_FILE);
+            let named = Tensor::read_safetensors(file).unwrap();
+            let (_, t) = named.iter().find(|(n, _)| n == "step").unwrap();
+            t.int64_value(&[0])
+        };
+        assert_eq!(step(&first), 3);
+        assert_eq!(step(&second), 6);
+        assert_eq!(second.train_steps, 6);
+    }
+
     #[test]
     fn a_nan_example_is_named_and_nothing_is_saved() {
         let cfg = small_cfg();
@@ -812,7 +915,7 @@ mod tests {
             id: model_id(7),
             ..meta
         };
-        let msg = save_model(&run, "test", &vs, &meta)
+        let msg = save_model(&run, "test", &vs, None, &meta)
             .unwrap_err()
             .to_string();
         assert!(

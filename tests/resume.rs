@@ -1,0 +1,127 @@
+//! Training that resumes: `train` killed at any moment (before the first
+//! checkpoint, right after one, between two, while committing the model)
+//! and rerun ends with exactly the weights and optimizer state of an
+//! uninterrupted run, for an architecture without and one with a weight
+//! average and deep supervision.
+#![cfg(feature = "train")]
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Flags of every command in these runs: the architecture, and a
+/// checkpoint every 7 of the smoke config's 30 minibatches.
+fn flags(arch: &str) -> Vec<String> {
+    vec![
+        "--set".into(),
+        format!("model.arch=\"{arch}\""),
+        "--set".into(),
+        "train.checkpoint_every=7".into(),
+    ]
+}
+
+fn run(out: &Path, arch: &str, args: &[&str], failpoint: Option<&str>) -> std::process::Output {
+    let mut all: Vec<String> = flags(arch);
+    all.extend(args.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut cmd = command(out, &refs);
+    if let Some(f) = failpoint {
+        cmd.env("SELFPLAY_FAILPOINT", f);
+    }
+    cmd.output().unwrap()
+}
+
+/// The files a finished training leaves, byte for byte (model.json without
+/// its timing figures).
+fn trained(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = out.join("models/iteration=000001");
+    let mut files: Vec<(String, Vec<u8>)> =
+        ["weights.safetensors", "optimizer.safetensors", "model.onnx"]
+            .iter()
+            .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+            .collect();
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("metrics");
+    meta.as_object_mut().unwrap().remove("producer");
+    files.push(("model.json".into(), meta.to_string().into_bytes()));
+    files
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Kill points: before the first checkpoint, right after the checkpoint
+/// at step 7 is committed, mid-way, just before the last step, and while
+/// the model's files are committed.
+/// With the step the rerun must resume after (None: from the start).
+const KILLS: &[(&str, Option<usize>)] = &[
+    ("train-step:iteration=1/step=3/", None),
+    ("after-commit:checkpoints/train-iteration=1", Some(7)),
+    ("train-step:iteration=1/step=16/", Some(14)),
+    ("train-step:iteration=1/step=29/", Some(28)),
+    ("before-commit:models/iteration=000001/model.json", Some(28)),
+];
+
+fn resumes_exactly(arch: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let played = dir.path().join("played");
+    ok(&run(&played, arch, &["init"], None));
+    ok(&run(&played, arch, &["tasks", "--iteration", "1"], None));
+    ok(&run(&played, arch, &["play", "--iteration", "1"], None));
+
+    let reference = dir.path().join("reference");
+    copy_dir(&played, &reference);
+    ok(&run(&reference, arch, &["train", "--iteration", "1"], None));
+    let want = trained(&reference);
+
+    for (k, &(point, resume)) in KILLS.iter().enumerate() {
+        let out = dir.path().join(format!("kill{k}"));
+        copy_dir(&played, &out);
+        let killed = run(&out, arch, &["train", "--iteration", "1"], Some(point));
+        assert!(
+            !killed.status.success() && stderr(&killed).contains("failpoint"),
+            "{arch} {point}: the failpoint was never reached: {}",
+            stderr(&killed)
+        );
+        let rerun = run(&out, arch, &["train", "--iteration", "1"], None);
+        ok(&rerun);
+        let said = stderr(&rerun);
+        match resume {
+            Some(step) => assert!(
+                said.contains(&format!("resuming after step {step} of 30")),
+                "{arch} {point}: {said}"
+            ),
+            None => assert!(!said.contains("resuming"), "{arch} {point}: {said}"),
+        }
+        let got = trained(&out);
+        for ((name, a), (_, b)) in want.iter().zip(&got) {
+            assert!(
+                a == b,
+                "{arch} {point}: {name} differs from the uninterrupted run"
+            );
+        }
+        assert!(
+            !out.join(".selfplay/checkpoints/train-iteration=1.safetensors")
+                .exists(),
+            "{arch} {point}: the checkpoint outlived its model"
+        );
+    }
+}
+
+#[test]
+fn a_killed_mlp_training_resumes_to_the_same_weights() {
+    resumes_exactly("mlp");
+}
+
+#[test]
+fn a_killed_trm_training_resumes_to_the_same_weights() {
+    resumes_exactly("trm");
+}
