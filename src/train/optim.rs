@@ -87,11 +87,14 @@ impl AdamW {
                 if !g.defined() {
                     continue;
                 }
+                // In place where libtorch allows: a step is dozens of small
+                // ops per tensor, so allocations and dispatches are its cost.
                 let _ = var.g_mul_scalar_(decay);
-                let _ = m.g_mul_scalar_(BETA1).g_add_(&(&g * (1.0 - BETA1)));
-                let _ = v.g_mul_scalar_(BETA2).g_add_(&(&g * &g * (1.0 - BETA2)));
-                let denom = v.sqrt() / bc2.sqrt() + EPS;
-                let _ = var.g_sub_(&(&*m / denom * (lr / bc1)));
+                let _ = m.lerp_(&g, 1.0 - BETA1);
+                let _ = v.g_mul_scalar_(BETA2).addcmul_(&g, &(&g * (1.0 - BETA2)));
+                let mut denom = v.sqrt();
+                let _ = denom.g_div_scalar_(bc2.sqrt()).g_add_scalar_(EPS);
+                let _ = var.addcdiv_(&(&*m * (-lr / bc1)), &denom);
             }
         });
     }
