@@ -188,6 +188,15 @@ pub struct TrainConfig {
     /// Range: [0, 10000000].
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Continue the parent model's optimizer state (AdamW moments and step)
+    /// in the next iteration (`true`), or start each iteration's optimizer
+    /// afresh (`false`).
+    #[serde(default = "default_true")]
+    pub continue_optimizer: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_final_lr_ratio() -> f64 {

@@ -134,6 +134,30 @@ mod tests {
         Config::load(None, &set).unwrap()
     }
 
+    /// Under a cosine schedule the number of iterations sets the decay's
+    /// span, so it stops being free; checkpoint spacing always is.
+    #[test]
+    fn iterations_are_free_unless_they_set_the_schedule() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        guard(&run, &cfg(&[]), false).unwrap();
+        guard(
+            &run,
+            &cfg(&["iterations=20", "train.checkpoint_every=5"]),
+            false,
+        )
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let cosine = "train.lr_schedule=\"cosine\"";
+        guard(&run, &cfg(&[cosine]), false).unwrap();
+        guard(&run, &cfg(&[cosine, "train.checkpoint_every=5"]), false).unwrap();
+        let msg = guard(&run, &cfg(&[cosine, "iterations=20"]), false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("iterations 12 -> 20"), "{msg}");
+    }
+
     #[test]
     fn the_first_config_is_recorded_and_a_changed_one_refused() {
         let tmp = tempfile::tempdir().unwrap();

@@ -83,7 +83,9 @@ pub fn train_model(
     let total = (cfg.iterations as u64).max(iteration as u64) * cfg.train.steps as u64;
     let mut trainer = Trainer::new(&spec, &cfg.train, total);
     load_weights(&trainer.vs, &parent_dir.join("weights.safetensors"))?;
-    trainer.load_optimizer(&parent_dir.join(OPTIMIZER_FILE))?;
+    if cfg.train.continue_optimizer {
+        trainer.load_optimizer(&parent_dir.join(OPTIMIZER_FILE))?;
+    }
     trainer.start_ema();
     // Where this iteration's minibatches start in the run's schedule.
     let position = parent.train_steps;
