@@ -17,6 +17,18 @@ pub struct AdamW {
     params: Vec<(String, Tensor, Tensor, Tensor)>,
 }
 
+/// The trainable tensors of `vs` with their names, in name order (batch
+/// norm statistics are variables too, but not trained).
+fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
@@ -24,13 +36,7 @@ const EPS: f64 = 1e-8;
 impl AdamW {
     /// Fresh state (zero moments, step 0) for the trainable tensors of `vs`.
     pub fn new(vs: &nn::VarStore, weight_decay: f64) -> AdamW {
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let params = vars
+        let params = trainable(vs)
             .into_iter()
             .map(|(name, var)| {
                 let m = var.zeros_like();
@@ -177,13 +183,7 @@ impl Ema {
         if decay <= 0.0 {
             return Ema::off();
         }
-        let mut vars: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let pairs = vars
+        let pairs = trainable(vs)
             .into_iter()
             .map(|(name, v)| {
                 let shadow = v.detach().copy();
