@@ -439,14 +439,7 @@ impl Trainer {
         adam_step: i64,
     ) -> std::result::Result<(), String> {
         for (name, mut var) in self.vs.variables() {
-            let key = format!("w/{name}");
-            let src = named
-                .get(&key)
-                .ok_or_else(|| format!("tensor '{key}' is missing"))?;
-            if src.size() != var.size() {
-                return Err(format!("tensor '{key}' has shape {:?}", src.size()));
-            }
-            tch::no_grad(|| var.copy_(src));
+            optim::restore(named, &format!("w/{name}"), &mut var)?;
         }
         self.opt.load_state(named, adam_step)?;
         self.ema.load_state(named)

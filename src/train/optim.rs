@@ -29,6 +29,27 @@ fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     vars
 }
 
+/// Copies the tensor `key` of `named` into `dst`, in place; errors name a
+/// missing tensor or one of another shape.
+pub fn restore(
+    named: &std::collections::HashMap<String, Tensor>,
+    key: &str,
+    dst: &mut Tensor,
+) -> Result<(), String> {
+    let src = named
+        .get(key)
+        .ok_or_else(|| format!("tensor '{key}' is missing"))?;
+    if src.size() != dst.size() {
+        return Err(format!(
+            "tensor '{key}' has shape {:?}, the network's is {:?}",
+            src.size(),
+            dst.size()
+        ));
+    }
+    tch::no_grad(|| dst.copy_(src));
+    Ok(())
+}
+
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
@@ -122,20 +143,9 @@ impl AdamW {
         named: &std::collections::HashMap<String, Tensor>,
         step: i64,
     ) -> Result<(), String> {
-        for (name, var, m, v) in &mut self.params {
-            for (key, dst) in [(format!("m/{name}"), m), (format!("v/{name}"), v)] {
-                let src = named
-                    .get(&key)
-                    .ok_or_else(|| format!("tensor '{key}' is missing"))?;
-                if src.size() != var.size() {
-                    return Err(format!(
-                        "tensor '{key}' has shape {:?}, the network's is {:?}",
-                        src.size(),
-                        var.size()
-                    ));
-                }
-                tch::no_grad(|| dst.copy_(src));
-            }
+        for (name, _, m, v) in &mut self.params {
+            restore(named, &format!("m/{name}"), m)?;
+            restore(named, &format!("v/{name}"), v)?;
         }
         self.step = step;
         Ok(())
@@ -215,15 +225,8 @@ impl Ema {
         &mut self,
         named: &std::collections::HashMap<String, Tensor>,
     ) -> Result<(), String> {
-        for (name, var, shadow) in &mut self.pairs {
-            let key = format!("ema/{name}");
-            let src = named
-                .get(&key)
-                .ok_or_else(|| format!("tensor '{key}' is missing"))?;
-            if src.size() != var.size() {
-                return Err(format!("tensor '{key}' has shape {:?}", src.size()));
-            }
-            tch::no_grad(|| shadow.copy_(src));
+        for (name, _, shadow) in &mut self.pairs {
+            restore(named, &format!("ema/{name}"), shadow)?;
         }
         Ok(())
     }
