@@ -6,13 +6,7 @@ use selfplay::store::schema::{type_name, Store};
 
 fn listing() -> String {
     let mut out = String::new();
-    for store in [
-        Store::Tasks,
-        Store::Episodes,
-        Store::Examples,
-        Store::Evals,
-        Store::Metrics,
-    ] {
+    for store in Store::ALL {
         let s = store.schema();
         out += &format!("{} v{}\n", s.store, s.version);
         for f in s.arrow.fields() {
@@ -39,13 +33,7 @@ fn store_schemas_match_the_golden_listing() {
 
 #[test]
 fn schema_names_match_their_store() {
-    for store in [
-        Store::Tasks,
-        Store::Episodes,
-        Store::Examples,
-        Store::Evals,
-        Store::Metrics,
-    ] {
+    for store in Store::ALL {
         assert_eq!(store.schema().store, store.name());
     }
 }

@@ -32,15 +32,9 @@ fn inspect_file(path: &Path) -> Result<String> {
         .find(|(k, _)| k == "selfplay.store")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let schema = [
-        Store::Tasks,
-        Store::Episodes,
-        Store::Examples,
-        Store::Evals,
-        Store::Metrics,
-    ]
-    .into_iter()
-    .find(|s| s.name() == store)
+    let schema = Store::ALL
+        .into_iter()
+        .find(|s| s.name() == store)
     .ok_or_else(|| {
         Error::Data(format!(
             "{}: no selfplay.store metadata; expected a file written by selfplay",

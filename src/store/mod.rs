@@ -81,6 +81,11 @@ impl RunDir {
         ))
     }
 
+    /// Training curves of one iteration's training.
+    pub fn curves(&self, iteration: u32) -> PathBuf {
+        self.root.join(format!("curves/iteration={iteration}"))
+    }
+
     pub fn metrics(&self, stage: &str, iteration: u32) -> PathBuf {
         self.root
             .join(format!("metrics/stage={stage}/iteration={iteration}"))

@@ -100,6 +100,25 @@ pub struct FamilyRange {
     pub hi: f32,
 }
 
+/// One measurement of training (curves store).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveRow {
+    pub iteration: u32,
+    pub step: u64,
+    /// `train` or `heldout`.
+    pub split: String,
+    /// `all`, or a family name.
+    pub family: String,
+    pub rows: u32,
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    pub top1: f64,
+    pub value_error: f64,
+    pub learning_rate: f64,
+    pub grad_norm: Option<f64>,
+}
+
 fn batch(store: Store, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
     RecordBatch::try_new(store.schema().arrow, columns)
         .map_err(|e| Error::Other(format!("building a {} batch: {e}", store.name())))
@@ -287,6 +306,61 @@ pub fn metrics_batch(rows: &[MetricRow]) -> Result<RecordBatch> {
             u32s_as_i32(rows.iter().map(|r| r.iteration)),
         ],
     )
+}
+
+pub fn curves_batch(rows: &[CurveRow]) -> Result<RecordBatch> {
+    let f = |get: fn(&CurveRow) -> f64| f64s(rows.iter().map(get));
+    batch(
+        Store::Curves,
+        vec![
+            u64s(rows.iter().map(|r| r.step)),
+            strings(rows.iter().map(|r| r.split.as_str())),
+            strings(rows.iter().map(|r| r.family.as_str())),
+            u32s(rows.iter().map(|r| r.rows)),
+            f(|r| r.policy_loss),
+            f(|r| r.value_loss),
+            f(|r| r.entropy),
+            f(|r| r.top1),
+            f(|r| r.value_error),
+            f(|r| r.learning_rate),
+            opt_f64s(rows.iter().map(|r| r.grad_norm)),
+            u32s_as_i32(rows.iter().map(|r| r.iteration)),
+        ],
+    )
+}
+
+/// Reads curve rows back (report).
+pub fn curves_from_batch(b: &RecordBatch) -> Result<Vec<CurveRow>> {
+    let f = |n| col(b, n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (split, family) = (str_col(b, "split")?, str_col(b, "family")?);
+    let step = col(b, "step")?.as_primitive::<UInt64Type>();
+    let rows = col(b, "rows")?.as_primitive::<UInt32Type>();
+    let it = col(b, "iteration")?.as_primitive::<arrow::datatypes::Int32Type>();
+    let (pl, vl, ent, top1, ve, lr, gn) = (
+        f("policy_loss")?,
+        f("value_loss")?,
+        f("entropy")?,
+        f("top1")?,
+        f("value_error")?,
+        f("learning_rate")?,
+        f("grad_norm")?,
+    );
+    Ok((0..b.num_rows())
+        .map(|i| CurveRow {
+            iteration: it.value(i).max(0) as u32,
+            step: step.value(i),
+            split: split.value(i).into(),
+            family: family.value(i).into(),
+            rows: rows.value(i),
+            policy_loss: pl.value(i),
+            value_loss: vl.value(i),
+            entropy: ent.value(i),
+            top1: top1.value(i),
+            value_error: ve.value(i),
+            learning_rate: lr.value(i),
+            grad_norm: (!gn.is_null(i)).then(|| gn.value(i)),
+        })
+        .collect())
 }
 
 fn u32s_as_i32(it: impl Iterator<Item = u32>) -> ArrayRef {

@@ -14,9 +14,20 @@ pub enum Store {
     Examples,
     Evals,
     Metrics,
+    Curves,
 }
 
 impl Store {
+    /// Every store, in the order listings show them.
+    pub const ALL: [Store; 6] = [
+        Store::Tasks,
+        Store::Episodes,
+        Store::Examples,
+        Store::Evals,
+        Store::Metrics,
+        Store::Curves,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Store::Tasks => "tasks",
@@ -24,6 +35,7 @@ impl Store {
             Store::Examples => "examples",
             Store::Evals => "evals",
             Store::Metrics => "metrics",
+            Store::Curves => "curves",
         }
     }
 
@@ -34,6 +46,7 @@ impl Store {
             Store::Examples => include_str!("../../schemas/examples.json"),
             Store::Evals => include_str!("../../schemas/evals.json"),
             Store::Metrics => include_str!("../../schemas/metrics.json"),
+            Store::Curves => include_str!("../../schemas/curves.json"),
         }
     }
 
