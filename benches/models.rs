@@ -50,6 +50,8 @@ fn random_rows(spec: &ModelSpec) -> Rows {
         mask: Tensor::ones([BATCH, ad], opts),
         target: Tensor::randn([BATCH, ad], opts).softmax(-1, Kind::Float),
         z: Tensor::rand([BATCH], opts) * 2.0 - 1.0,
+        weight: Tensor::ones([BATCH], opts),
+        families: Vec::new(),
     }
 }
 

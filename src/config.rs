@@ -29,8 +29,8 @@ pub struct Config {
     /// Training minibatch size. Range: [1, 65536].
     pub batch_size: usize,
     /// Replay window: training samples from the newest this many examples.
-    /// Range: [1, 10000000], and at most [`MAX_WINDOW_BYTES`] as dense tensors
-    /// (about 7M examples of countdown and connect4, 650k with every family).
+    /// Range: [1, 10000000]. Memory does not grow with it beyond
+    /// `train.shuffle_buffer` rows (see `replay_window_bytes`).
     pub max_buffer_size: usize,
     /// Task families and their mix and difficulty schedule.
     pub families: BTreeMap<String, FamilyConfig>,
@@ -193,6 +193,32 @@ pub struct TrainConfig {
     /// afresh (`false`).
     #[serde(default = "default_true")]
     pub continue_optimizer: bool,
+    /// Rows of the replay window held in memory: a window that fits is
+    /// loaded whole, a larger one streams through a shuffle buffer of this
+    /// many rows. Range: [1, 10000000].
+    #[serde(default = "default_shuffle_buffer")]
+    pub shuffle_buffer: usize,
+    /// Share of tasks whose examples are never trained on; the curves
+    /// measure losses on them. Range: [0, 0.5].
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+    /// A curves-store measurement every this many minibatches, and one at
+    /// the end of each iteration's training (0: only the end).
+    /// Range: [0, 10000000].
+    #[serde(default = "default_curve_every")]
+    pub curve_every: u64,
+}
+
+fn default_shuffle_buffer() -> usize {
+    200_000
+}
+
+fn default_holdout() -> f64 {
+    0.02
+}
+
+fn default_curve_every() -> u64 {
+    100
 }
 
 fn default_true() -> bool {
@@ -325,6 +351,9 @@ pub const RANGES: &[Range] = &[
     float("train.final_lr_ratio", 0.0, 1.0, ""),
     float("train.grad_clip", 0.0, 1e6, "0: no clipping"),
     int("train.checkpoint_every", 0, 10_000_000, "0: no checkpoints"),
+    int("train.shuffle_buffer", 1, 10_000_000, ""),
+    float("train.holdout", 0.0, 0.5, ""),
+    int("train.curve_every", 0, 10_000_000, "0: at the end only"),
     int("eval.heldout_tasks", 1, 1_000_000, ""),
     int("eval.games", 1, 1_000_000, ""),
     int(
@@ -341,8 +370,9 @@ pub const RANGES: &[Range] = &[
 /// holds four copies with AdamW's moments).
 pub const MAX_PARAMETERS: usize = 100_000_000;
 
-/// Most bytes the replay window may take as dense training tensors; training
-/// holds about 2.5 times this at its peak (the examples, the arrays, the tensors).
+/// Most bytes the rows training holds (the window or the shuffle buffer)
+/// may take as dense f32 rows: about 7M rows of countdown and connect4,
+/// 650k with every family.
 pub const MAX_WINDOW_BYTES: usize = 6 << 30;
 
 impl Range {
@@ -495,8 +525,9 @@ impl Config {
         if bytes > MAX_WINDOW_BYTES {
             let (obs, act) = self.model_dims();
             return Err(format!(
-                "max_buffer_size = {}: the replay window takes {:.1} GiB as dense tensors \
-                 (obs_dim {obs}, action_dim {act}), expected at most {} GiB; lower max_buffer_size",
+                "train.shuffle_buffer = {} (with max_buffer_size = {}): the rows training holds take {:.1} GiB \
+                 (obs_dim {obs}, action_dim {act}), expected at most {} GiB; lower train.shuffle_buffer",
+                self.train.shuffle_buffer,
                 self.max_buffer_size,
                 bytes as f64 / (1u64 << 30) as f64,
                 MAX_WINDOW_BYTES >> 30
@@ -568,11 +599,12 @@ impl Config {
         self.model_spec().parameter_count()
     }
 
-    /// Bytes of the replay window as dense f32 training tensors
-    /// (observations, legal mask, policy targets).
+    /// Bytes of the rows training holds in memory (the whole window, or
+    /// the shuffle buffer), bounded as dense f32 rows (observations, legal
+    /// mask, policy targets).
     pub fn replay_window_bytes(&self) -> usize {
         let (obs, act) = self.model_dims();
-        self.max_buffer_size * (obs + 2 * act + 1) * 4
+        self.max_buffer_size.min(self.train.shuffle_buffer) * (obs + 2 * act + 1) * 4
     }
 
     /// Simulations per move in evaluation.
@@ -1094,15 +1126,18 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_window_beyond_memory_is_refused() {
+    fn a_shuffle_buffer_beyond_memory_is_refused() {
         let mixed = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/mixed.toml");
-        let set = ["max_buffer_size=1000000".into()];
+        let window = "max_buffer_size=1000000".to_string();
+        let set = [window.clone(), "train.shuffle_buffer=1000000".into()];
         let e = Config::load(Some(&mixed), &set).unwrap_err().to_string();
         assert!(
-            e.contains("max_buffer_size = 1000000") && e.contains("GiB"),
+            e.contains("train.shuffle_buffer = 1000000") && e.contains("GiB"),
             "{e}"
         );
         Config::load(None, &set).unwrap();
+        // A large window alone streams through the default buffer.
+        Config::load(Some(&mixed), &[window]).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@ const FREE_KEYS: &[&str] = &[
     "infer.threads",
     "train.threads",
     "train.checkpoint_every",
+    "train.curve_every",
 ];
 
 /// The file holding a run's resolved configuration.

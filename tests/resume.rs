@@ -2,22 +2,31 @@
 //! checkpoint, right after one, between two, while committing the model)
 //! and rerun ends with exactly the weights and optimizer state of an
 //! uninterrupted run, for an architecture without and one with a weight
-//! average and deep supervision.
+//! average and deep supervision, and for a replay that streams through a
+//! shuffle buffer smaller than its window. The curves part is identical too.
 #![cfg(feature = "train")]
 
 mod common;
 use common::*;
 use std::path::Path;
 
-/// Flags of every command in these runs: the architecture, and a
-/// checkpoint every 7 of the smoke config's 30 minibatches.
+/// Flags of every command in these runs: the architecture (and `extra`
+/// settings), a checkpoint every 7 of the smoke config's 30 minibatches,
+/// and a curve point every 5.
 fn flags(arch: &str) -> Vec<String> {
-    vec![
+    let (arch, extra) = arch.split_once(' ').unwrap_or((arch, ""));
+    let mut flags: Vec<String> = vec![
         "--set".into(),
         format!("model.arch=\"{arch}\""),
         "--set".into(),
         "train.checkpoint_every=7".into(),
-    ]
+        "--set".into(),
+        "train.curve_every=5".into(),
+    ];
+    for set in extra.split_whitespace() {
+        flags.extend(["--set".into(), set.into()]);
+    }
+    flags
 }
 
 fn run(out: &Path, arch: &str, args: &[&str], failpoint: Option<&str>) -> std::process::Output {
@@ -45,6 +54,8 @@ fn trained(out: &Path) -> Vec<(String, Vec<u8>)> {
     meta.as_object_mut().unwrap().remove("metrics");
     meta.as_object_mut().unwrap().remove("producer");
     files.push(("model.json".into(), meta.to_string().into_bytes()));
+    let curves = out.join("curves/iteration=1/part-00000.parquet");
+    files.push(("curves".into(), std::fs::read(curves).unwrap()));
     files
 }
 
@@ -79,7 +90,14 @@ fn resumes_exactly(arch: &str) {
 
     let reference = dir.path().join("reference");
     copy_dir(&played, &reference);
-    ok(&run(&reference, arch, &["train", "--iteration", "1"], None));
+    let first = run(&reference, arch, &["train", "--iteration", "1"], None);
+    ok(&first);
+    assert_eq!(
+        stderr(&first).contains("streaming a window"),
+        arch.contains("shuffle_buffer"),
+        "{arch}: {}",
+        stderr(&first)
+    );
     let want = trained(&reference);
 
     for (k, &(point, resume)) in KILLS.iter().enumerate() {
@@ -124,4 +142,11 @@ fn a_killed_mlp_training_resumes_to_the_same_weights() {
 #[test]
 fn a_killed_trm_training_resumes_to_the_same_weights() {
     resumes_exactly("trm");
+}
+
+/// A window several times the shuffle buffer: the stream is replayed to
+/// the checkpoint's position on resume.
+#[test]
+fn a_killed_streaming_training_resumes_to_the_same_weights() {
+    resumes_exactly("mlp train.shuffle_buffer=300");
 }

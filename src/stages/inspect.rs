@@ -35,13 +35,13 @@ fn inspect_file(path: &Path) -> Result<String> {
     let schema = Store::ALL
         .into_iter()
         .find(|s| s.name() == store)
-    .ok_or_else(|| {
-        Error::Data(format!(
-            "{}: no selfplay.store metadata; expected a file written by selfplay",
-            path.display()
-        ))
-    })?
-    .schema();
+        .ok_or_else(|| {
+            Error::Data(format!(
+                "{}: no selfplay.store metadata; expected a file written by selfplay",
+                path.display()
+            ))
+        })?
+        .schema();
     let batches = read_part(path, &schema)?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let _ = writeln!(out, "{}: store {store}, {rows} rows", path.display());

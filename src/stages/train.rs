@@ -36,8 +36,7 @@ pub fn run_train(ctx: &Ctx, iteration: u32) -> Result<ModelMeta> {
         })?;
     let parent = ModelMeta::load(&ctx.run.model(parent_it))?;
     let meter = StageMeter::start();
-    let meta =
-        crate::train::train_model(&ctx.cfg, &ctx.run, iteration, &parent, &claim.key, meter)?;
+    let meta = crate::train::train_model(&ctx.cfg, &claim, iteration, &parent, meter)?;
     if let Some(row) = &meta.metrics {
         commit_metrics(&claim, row, &ctx.cfg.hash())?;
         print_summary(row);

@@ -162,16 +162,53 @@ pub fn open_reader(
     schema: &StoreSchema,
     batch_size: Option<usize>,
 ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
-    let kv = key_values(builder.metadata().file_metadata());
-    check_version(path, schema, &kv)?;
-    schema.check(&path.display().to_string(), builder.schema())?;
+    let builder = checked_builder(path, schema)?;
     let builder = match batch_size {
         Some(n) => builder.with_batch_size(n),
         None => builder,
     };
     builder.build().map_err(|e| corrupt(path, e))
+}
+
+/// A reader builder over a part whose version and schema were checked.
+fn checked_builder(
+    path: &Path,
+    schema: &StoreSchema,
+) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    let kv = key_values(builder.metadata().file_metadata());
+    check_version(path, schema, &kv)?;
+    schema.check(&path.display().to_string(), builder.schema())?;
+    Ok(builder)
+}
+
+/// Rows of each row group of a part (from its footer, no data read).
+pub fn row_group_rows(path: &Path, schema: &StoreSchema) -> Result<Vec<usize>> {
+    let builder = checked_builder(path, schema)?;
+    Ok(builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as usize)
+        .collect())
+}
+
+/// A streaming reader over the first `limit` rows of row group `group`,
+/// in batches of `batch_size` rows: memory is a batch, not the group.
+pub fn open_row_group(
+    path: &Path,
+    schema: &StoreSchema,
+    group: usize,
+    limit: usize,
+    batch_size: usize,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    checked_builder(path, schema)?
+        .with_row_groups(vec![group])
+        .with_limit(limit)
+        .with_batch_size(batch_size)
+        .build()
+        .map_err(|e| corrupt(path, e))
 }
 
 /// A file of another store, or of an older or newer version of this one,

@@ -89,6 +89,8 @@ pub struct MetricDetail {
     pub net_share: Option<f64>,
     pub policy_loss: Option<f64>,
     pub value_loss: Option<f64>,
+    #[serde(default)]
+    pub read_share: Option<f64>,
     pub difficulty: Option<Vec<FamilyRange>>,
 }
 
@@ -388,7 +390,8 @@ fn detail_column(rows: &[MetricRow]) -> Result<ArrayRef> {
         opt_f64s(d().map(|x| x.net_share)),
         opt_f64s(d().map(|x| x.policy_loss)),
         opt_f64s(d().map(|x| x.value_loss)),
-        ranges_column(fields[6].data_type(), d().map(|x| x.difficulty.as_deref()))?,
+        opt_f64s(d().map(|x| x.read_share)),
+        ranges_column(fields[7].data_type(), d().map(|x| x.difficulty.as_deref()))?,
     ];
     StructArray::try_new(fields.clone(), children, None)
         .map(|a| Arc::new(a) as ArrayRef)
@@ -468,6 +471,8 @@ pub fn tasks_from_batch(b: &RecordBatch, family: Family) -> Result<Vec<Task>> {
 /// Training view of an example row: what the trainer needs, nothing else.
 #[derive(Clone, Debug)]
 pub struct TrainExample {
+    /// A stable hash of the task id: which tasks are held out.
+    pub task_key: u64,
     pub family: Family,
     pub obs: Vec<f32>,
     pub legal: Vec<u16>,
@@ -478,6 +483,7 @@ pub struct TrainExample {
 }
 
 pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
+    let task = str_col(b, "task_id")?;
     let family = str_col(b, "family")?;
     let obs = col(b, "obs")?.as_list::<i32>();
     let legal = col(b, "legal")?.as_list::<i32>();
@@ -494,6 +500,7 @@ pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
     (0..b.num_rows())
         .map(|i| {
             Ok(TrainExample {
+                task_key: task_key(task.value(i)),
                 family: Family::parse(family.value(i))
                     .map_err(|e| Error::Data(format!("examples row {i}: column family: {e}")))?,
                 obs: f32_list(obs, i),
@@ -505,6 +512,13 @@ pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
             })
         })
         .collect()
+}
+
+/// A stable 64-bit hash of a task id (the first 8 bytes of its SHA-256).
+pub fn task_key(task_id: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(task_id.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
 /// Reads eval rows back (inspect, run table).

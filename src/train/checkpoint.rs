@@ -30,6 +30,10 @@ pub struct Progress {
     /// The first minibatch's (policy, value) losses and the smoothed ones.
     pub first: Option<(f64, f64)>,
     pub smooth: (f64, f64),
+    /// The train split's sums since the last curve point.
+    pub sums: super::curves::TrainSums,
+    /// Curve rows measured so far.
+    pub curves: Vec<crate::store::rows::CurveRow>,
 }
 
 /// The checkpoint file of `iteration`'s training.

@@ -4,23 +4,28 @@
 //! state across iterations, and a killed training resumes from its last
 //! checkpoint (`checkpoint.rs`).
 
+mod batch;
 mod checkpoint;
+mod curves;
 pub mod optim;
+mod replay;
 
 use crate::config::{Config, TrainConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::onnx::export;
 use crate::model::{
-    input_families, model_id, weights_of, Carry, Losses, ModelMeta, ModelSpec, Net, Step,
-    INPUT_LAYOUT,
+    input_families, model_id, weights_of, Carry, Losses, ModelMeta, ModelSpec, Net, INPUT_LAYOUT,
 };
 use crate::store::commit::{temp_file_ending, write_file, Staged};
-use crate::store::parquet_io::read_part;
-use crate::store::rows::MetricDetail;
-use crate::store::rows::{train_examples_from_batch, TrainExample};
-use crate::store::{complete_parts, RunDir, Store};
+use crate::store::lock::Claim;
+use crate::store::parquet_io::{stage_part, FileMeta};
+use crate::store::rows::{curves_batch, CurveRow, MetricDetail, TrainExample};
+use crate::store::{RunDir, Store};
+pub use batch::{PerRow, Rows};
+use curves::TrainSums;
 use optim::{learning_rate, AdamW, Ema};
+use replay::{Replay, ReplayConfig, Window};
 use std::path::Path;
 use tch::{nn, Device, Kind, TchError, Tensor};
 
@@ -57,27 +62,44 @@ pub fn init_model(cfg: &Config, run: &RunDir, iteration: u32, key: &str) -> Resu
 }
 
 /// Trains the model of `iteration` from `parent` on the replay window and
-/// commits it under the caller's claim `key`; `meter` has watched the stage
-/// since it started, and its figures go into model.json's metrics row.
+/// commits it, with its curves, under the caller's `claim`; `meter` has
+/// watched the stage since it started, and its figures go into
+/// model.json's metrics row.
 pub fn train_model(
     cfg: &Config,
-    run: &RunDir,
+    claim: &Claim,
     iteration: u32,
     parent: &ModelMeta,
-    key: &str,
     meter: StageMeter,
 ) -> Result<ModelMeta> {
+    let run = &claim.run;
     tch::set_num_threads(cfg.train.threads.max(1) as i32);
     tch::manual_seed(cfg.seed.wrapping_add(iteration as u64) as i64);
     let spec = parent.spec.clone();
-    let (examples, parts) = load_window(run, iteration, cfg.max_buffer_size, &spec)?;
-    if examples.is_empty() {
+    let window = Window::open(run, iteration, cfg.max_buffer_size)?;
+    if window.rows == 0 {
         return Err(Error::Data(format!(
             "{}: no committed example parts up to iteration {iteration}; run `selfplay play` first",
             run.root.join("examples").display()
         )));
     }
-    let batch = Batch::from_examples(&examples, &spec)?;
+    let mut replay = Replay::open(
+        &window,
+        &spec,
+        &ReplayConfig {
+            seed: cfg.seed,
+            iteration,
+            batch_size: cfg.batch_size,
+            shuffle_buffer: cfg.train.shuffle_buffer,
+            holdout: cfg.train.holdout,
+        },
+    )?;
+    if replay.streaming() {
+        eprintln!(
+            "train iteration {iteration}: streaming a window of {} rows through a shuffle buffer of {} (train.shuffle_buffer)",
+            window.rows, cfg.train.shuffle_buffer
+        );
+    }
     let out_dir = run.model_dir(&model_id(iteration));
     let parent_dir = run.model_dir(&parent.id);
     let total = (cfg.iterations as u64).max(iteration as u64) * cfg.train.steps as u64;
@@ -96,6 +118,8 @@ pub fn train_model(
         adam_step: trainer.opt.step,
         first: None,
         smooth: (0.0, 0.0),
+        sums: TrainSums::default(),
+        curves: Vec::new(),
     };
     if let Some((named, saved)) = checkpoint::load(run, iteration, &parent.id, &cfg.hash())? {
         let file = checkpoint::path(run, iteration);
@@ -114,20 +138,24 @@ pub fn train_model(
         progress = saved;
     }
 
-    let n = examples.len();
-    let bs = cfg.batch_size.min(n);
+    let bs = replay.batch;
     let steps = cfg.train.steps;
     let bar = crate::metrics::progress(steps as u64, "train");
     bar.inc(progress.done as u64);
-    let mut run_steps = || -> Result<()> {
+    let read = std::time::Duration::ZERO;
+    let mut run_steps = || -> Result<std::time::Duration> {
+        let mut read = read;
         for step in progress.done..steps {
             bar.inc(1);
             let at = || format!("training step {} of {steps}", step + 1);
-            let idx = minibatch(cfg.seed, iteration, step, n, bs);
-            let rows = batch.rows(&idx);
-            let (p, v, total) = trainer
+            let started = std::time::Instant::now();
+            let examples = replay.minibatch(step)?;
+            let rows = Rows::from_examples(&examples, &spec);
+            read += started.elapsed();
+            let out = trainer
                 .step(&rows, position + step as u64)
                 .map_err(|e| torch_error(&at(), &out_dir, e))?;
+            let (p, v, total) = (out.policy, out.value, out.total);
             if !(p.is_finite() && v.is_finite() && total.is_finite()) {
                 let vw = cfg.train.value_weight;
                 return Err(Error::Model(format!(
@@ -140,22 +168,34 @@ pub fn train_model(
             let s = progress.first.map_or((p, v), |_| progress.smooth);
             progress.first.get_or_insert((p, v));
             progress.smooth = (0.95 * s.0 + 0.05 * p, 0.95 * s.1 + 0.05 * v);
+            progress.sums.add((p, v), &out.per_row, out.grad_norm);
             progress.done = step + 1;
             progress.adam_step = trainer.opt.step;
+            let every = cfg.train.curve_every as usize;
+            if progress.done == steps || (every > 0 && progress.done.is_multiple_of(every)) {
+                let at = position + progress.done as u64;
+                progress.curves.extend(trainer.curve_point(
+                    &mut progress.sums,
+                    &replay.heldout,
+                    iteration,
+                    at,
+                    out.learning_rate,
+                ));
+            }
             let every = cfg.train.checkpoint_every as usize;
             if every > 0 && progress.done.is_multiple_of(every) && progress.done < steps {
-                checkpoint::save(run, key, iteration, &trainer, &progress)?;
+                checkpoint::save(run, &claim.key, iteration, &trainer, &progress)?;
             }
             crate::failpoint::hit(&format!(
                 "train-step:iteration={iteration}/step={}/",
                 step + 1
             ));
         }
-        Ok(())
+        Ok(read)
     };
     let result = run_steps();
     bar.finish_and_clear();
-    result?;
+    let read = result?;
     let (first, last) = (progress.first, progress.smooth);
     trainer.finish();
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
@@ -166,7 +206,7 @@ pub fn train_model(
         iteration,
         spec,
         parent: Some(parent.id.clone()),
-        trained_on: parts,
+        trained_on: window.parts.clone(),
         config_hash: cfg.hash(),
         seed: cfg.seed,
         train_steps: parent.train_steps + cfg.train.steps as u64,
@@ -181,71 +221,41 @@ pub fn train_model(
         producer: crate::store::producer(),
         metrics: None,
     };
+    let fig = meter.finish();
     let detail = MetricDetail {
         policy_loss: Some((last.0 * 1000.0).round() / 1000.0),
         value_loss: Some((last.1 * 1000.0).round() / 1000.0),
+        read_share: Some(read.as_secs_f64() / fig.seconds.max(1e-9)),
         ..MetricDetail::default()
     };
     let steps = cfg.train.steps as u64;
-    let fig = meter.finish();
     meta.metrics = Some(metric_row(
         "train", iteration, 0, steps, "steps", &fig, detail,
     ));
-    save_model(run, key, &trainer.vs, Some(&trainer.opt), &meta)?;
+    commit_curves(claim, iteration, &progress.curves, &cfg.hash())?;
+    save_model(run, &claim.key, &trainer.vs, Some(&trainer.opt), &meta)?;
     checkpoint::remove(run, iteration)?;
     Ok(meta)
 }
 
-/// Row indices of minibatch `step` of `iteration`: `bs` draws from `0..n`,
-/// a pure function of (seed, iteration, step), so a resumed run draws what
-/// an uninterrupted one would.
-fn minibatch(seed: u64, iteration: u32, step: usize, n: usize, bs: usize) -> Tensor {
-    use rand::{Rng, SeedableRng};
-    /// Seed stream of training minibatches.
-    const STREAM: u64 = 0x0074_7261_696e;
-    let seed = crate::stages::derive_seed(&[seed, STREAM, iteration as u64, step as u64]);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let idx: Vec<i64> = (0..bs).map(|_| rng.random_range(0..n) as i64).collect();
-    Tensor::from_slice(&idx)
-}
-
-/// Newest-first example parts up to `iteration`, until `max` examples;
-/// every row is checked (finite numbers, fits `spec`) and a bad one is
-/// reported with its part file and row.
-fn load_window(
-    run: &RunDir,
+/// Commits `iteration`'s curves part (before its model, so a model never
+/// lacks its curves).
+fn commit_curves(
+    claim: &Claim,
     iteration: u32,
-    max: usize,
-    spec: &ModelSpec,
-) -> Result<(Vec<TrainExample>, Vec<String>)> {
-    let schema = Store::Examples.schema();
-    let mut out = Vec::new();
-    let mut parts = Vec::new();
-    'outer: for it in (0..=iteration).rev() {
-        for part in complete_parts(&run.examples(it))?.into_iter().rev() {
-            let mut row = 0;
-            for b in read_part(&part, &schema)? {
-                for e in train_examples_from_batch(&b)? {
-                    if let Some(why) = example_problem(&e, spec) {
-                        return Err(Error::Data(format!("{}: row {row}: {why}", part.display())));
-                    }
-                    out.push(e);
-                    row += 1;
-                }
-            }
-            parts.push(
-                part.strip_prefix(&run.root)
-                    .unwrap_or(&part)
-                    .display()
-                    .to_string(),
-            );
-            if out.len() >= max {
-                break 'outer;
-            }
-        }
-    }
-    out.truncate(max);
-    Ok((out, parts))
+    rows: &[CurveRow],
+    config_hash: &str,
+) -> Result<()> {
+    let meta = FileMeta {
+        stage: "train".into(),
+        config_hash: config_hash.into(),
+        num_shards: 1,
+        ..FileMeta::default()
+    };
+    let batch = curves_batch(rows)?;
+    let dir = claim.run.curves(iteration);
+    stage_part(claim, &dir, &Store::Curves.schema(), &meta, &[batch], None)?.commit()?;
+    Ok(())
 }
 
 /// What is wrong with an example, if anything: a non-finite number, or
@@ -303,11 +313,25 @@ fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
         .or_else(sizes)
 }
 
+/// What one minibatch's training step gives back: the last supervision
+/// step's losses (policy, value, total as optimized), its per-row
+/// figures, the gradient norm before clipping and the learning rate.
+#[derive(Debug, Default)]
+pub struct StepOut {
+    pub policy: f64,
+    pub value: f64,
+    pub total: f64,
+    pub per_row: PerRow,
+    pub grad_norm: f64,
+    pub learning_rate: f64,
+}
+
 /// A network with its optimizer (AdamW), learning-rate schedule and weight
 /// average: what one training step needs. `train_model` drives it over the
 /// replay window; the model bench times [`Trainer::step`] on its own.
 pub struct Trainer {
     pub vs: nn::VarStore,
+    spec: ModelSpec,
     net: Box<dyn Net>,
     opt: AdamW,
     ema: Ema,
@@ -325,6 +349,7 @@ impl Trainer {
         let opt = AdamW::new(&vs, cfg.weight_decay);
         Trainer {
             vs,
+            spec: spec.clone(),
             net,
             opt,
             ema: Ema::off(),
@@ -370,43 +395,39 @@ impl Trainer {
     /// [`Net::supervision_steps`] supervision steps, each with its loss and
     /// optimizer step (gradients clipped to `train.grad_clip`), the carry
     /// passed on detached and halted rows left out. Returns the last
-    /// step's (policy loss, value loss, total loss); a non-finite loss
-    /// stops before its optimizer step.
-    pub fn step(
-        &mut self,
-        rows: &Rows,
-        position: u64,
-    ) -> std::result::Result<(f64, f64, f64), TchError> {
+    /// step's losses and figures; a non-finite loss stops before its
+    /// optimizer step.
+    pub fn step(&mut self, rows: &Rows, position: u64) -> std::result::Result<StepOut, TchError> {
         let lr = learning_rate(&self.cfg, position, self.total);
         let mut carry: Option<Carry> = None;
         let mut active = Tensor::ones([rows.z.size()[0]], (Kind::Float, Device::Cpu));
-        let mut losses = (0.0, 0.0, 0.0);
+        let mut out = StepOut {
+            learning_rate: lr,
+            ..StepOut::default()
+        };
         for _ in 0..self.net.supervision_steps() {
-            let out = self.net.supervise(&rows.obs, carry.as_ref());
-            let (pl, vl, halt) = rows.losses(&out, &active);
+            let step = self.net.supervise(&rows.obs, carry.as_ref());
+            let (pl, vl, halt) = rows.losses(&step, &active);
             let mut loss = &pl + &vl * self.cfg.value_weight;
             if let Some((bce, _)) = &halt {
                 loss += bce;
             }
-            losses = (
-                pl.f_double_value(&[])?,
-                vl.f_double_value(&[])?,
-                loss.f_double_value(&[])?,
-            );
-            if !(losses.0.is_finite() && losses.1.is_finite() && losses.2.is_finite()) {
-                return Ok(losses);
+            out.policy = pl.f_double_value(&[])?;
+            out.value = vl.f_double_value(&[])?;
+            out.total = loss.f_double_value(&[])?;
+            if !(out.policy.is_finite() && out.value.is_finite() && out.total.is_finite()) {
+                return Ok(out);
             }
             self.opt.zero_grad();
             loss.f_backward()?;
-            if self.cfg.grad_clip > 0.0 {
-                let norm = self.opt.grad_norm()?;
-                if norm > self.cfg.grad_clip {
-                    self.opt.scale_grads(self.cfg.grad_clip / norm);
-                }
+            out.grad_norm = self.opt.grad_norm()?;
+            if self.cfg.grad_clip > 0.0 && out.grad_norm > self.cfg.grad_clip {
+                self.opt.scale_grads(self.cfg.grad_clip / out.grad_norm);
             }
             self.opt.step(lr);
             self.ema.update();
-            carry = out.carry.map(|c| c.iter().map(Tensor::detach).collect());
+            out.per_row = rows.per_row(&step.policy, &step.value);
+            carry = step.carry.map(|c| c.iter().map(Tensor::detach).collect());
             match halt {
                 Some((_, still)) => active = still,
                 None => break,
@@ -415,7 +436,33 @@ impl Trainer {
                 break;
             }
         }
-        Ok(losses)
+        Ok(out)
+    }
+
+    /// A curve point at the run's minibatch position `at`: the train row
+    /// from `sums` (then reset) and the held-out rows measured now.
+    fn curve_point(
+        &self,
+        sums: &mut TrainSums,
+        heldout: &[TrainExample],
+        iteration: u32,
+        at: u64,
+        learning_rate: f64,
+    ) -> Vec<CurveRow> {
+        let spec = self.spec.clone();
+        let mut rows: Vec<CurveRow> = sums
+            .take(iteration, at, learning_rate)
+            .into_iter()
+            .collect();
+        rows.extend(curves::heldout_rows(
+            self.net.as_ref(),
+            &spec,
+            heldout,
+            iteration,
+            at,
+            learning_rate,
+        ));
+        rows
     }
 
     /// Everything a checkpoint holds: `w/<name>` for every variable of the
@@ -448,105 +495,6 @@ impl Trainer {
     /// Ends training: the weights become their average, if one is kept.
     pub fn finish(&mut self) {
         self.ema.apply();
-    }
-}
-
-/// The replay window as dense tensors.
-struct Batch {
-    obs: Tensor,
-    mask: Tensor,
-    policy: Tensor,
-    value: Tensor,
-}
-
-impl Batch {
-    fn from_examples(examples: &[TrainExample], spec: &ModelSpec) -> Result<Batch> {
-        let (n, od, ad) = (examples.len(), spec.obs_dim, spec.action_dim);
-        let mut obs = vec![0f32; n * od];
-        let mut mask = vec![0f32; n * ad];
-        let mut policy = vec![0f32; n * ad];
-        let mut value = vec![0f32; n];
-        for (i, e) in examples.iter().enumerate() {
-            let bad = e.family.input_dim() > od
-                || e.obs.len() != e.family.obs_dim()
-                || e.legal
-                    .iter()
-                    .chain(&e.policy_actions)
-                    .any(|&a| a as usize >= ad)
-                || e.policy_actions.len() != e.policy_probs.len();
-            if bad {
-                return Err(Error::Data(format!(
-                    "example {i} ({}): obs length {} (expected {}) / actions do not fit the model (obs_dim {od}, action_dim {ad})",
-                    e.family,
-                    e.obs.len(),
-                    e.family.obs_dim()
-                )));
-            }
-            e.family.write_input(&e.obs, &mut obs[i * od..(i + 1) * od]);
-            e.legal
-                .iter()
-                .for_each(|&a| mask[i * ad + a as usize] = 1.0);
-            for (&a, &p) in e.policy_actions.iter().zip(&e.policy_probs) {
-                policy[i * ad + a as usize] = p;
-            }
-            value[i] = e.value;
-        }
-        let t = |v: &[f32], cols: usize| Tensor::from_slice(v).reshape([n as i64, cols as i64]);
-        Ok(Batch {
-            obs: t(&obs, od),
-            mask: t(&mask, ad),
-            policy: t(&policy, ad),
-            value: Tensor::from_slice(&value),
-        })
-    }
-
-    /// The minibatch of rows `idx`.
-    fn rows(&self, idx: &Tensor) -> Rows {
-        Rows {
-            obs: self.obs.index_select(0, idx),
-            mask: self.mask.index_select(0, idx),
-            target: self.policy.index_select(0, idx),
-            z: self.value.index_select(0, idx),
-        }
-    }
-}
-
-/// One minibatch: input rows `[N, obs_dim]`, legal-move mask and policy
-/// target `[N, action_dim]`, value target `[N]`.
-pub struct Rows {
-    pub obs: Tensor,
-    pub mask: Tensor,
-    pub target: Tensor,
-    pub z: Tensor,
-}
-
-impl Rows {
-    /// Policy cross-entropy over legal actions and value MSE, averaged over
-    /// the `active` rows (a 0/1 `[N]` float); with a halting head, its BCE
-    /// against "the policy's top legal move is the target's" and the rows
-    /// still active after this step (those that did not halt).
-    fn losses(&self, out: &Step, active: &Tensor) -> (Tensor, Tensor, Option<(Tensor, Tensor)>) {
-        let masked = &out.policy + (&self.mask - 1.0) * 1e9;
-        let logp = masked.log_softmax(-1, Kind::Float);
-        let denom = active.sum(Kind::Float).clamp_min(1.0);
-        let mean = |per_row: Tensor| (per_row * active).sum(Kind::Float) / &denom;
-        let policy = mean(-(&self.target * logp).sum_dim_intlist(-1, false, Kind::Float));
-        let value = mean((out.value.squeeze_dim(-1) - &self.z).square());
-        let halt = out.halt.as_ref().map(|h| {
-            let right = masked
-                .argmax(-1, false)
-                .eq_tensor(&self.target.argmax(-1, false))
-                .to_kind(Kind::Float);
-            let bce = mean(h.binary_cross_entropy_with_logits::<Tensor>(
-                &right,
-                None,
-                None,
-                tch::Reduction::None,
-            ));
-            let still = active * h.detach().lt(0.0).to_kind(Kind::Float);
-            (bce, still)
-        });
-        (policy, value, halt)
     }
 }
 
@@ -718,7 +666,7 @@ mod tests {
     use crate::store::rows::{examples_batch, ExampleRow};
     use crate::tasks::Family;
 
-    fn small_cfg() -> Config {
+    pub(super) fn small_cfg() -> Config {
         let set: Vec<String> = [
             "model.hidden=8",
             "model.blocks=1",
@@ -733,7 +681,7 @@ mod tests {
         Config::load(None, &set).unwrap()
     }
 
-    fn example(value: f32) -> ExampleRow {
+    pub(super) fn example(value: f32) -> ExampleRow {
         let f = Family::Countdown;
         ExampleRow {
             task_id: "t".into(),
@@ -750,9 +698,11 @@ mod tests {
     }
 
     /// The one place these tests touch the store API: a committed example part.
-    fn write_examples(run: &RunDir, iteration: u32, rows: &[ExampleRow]) -> std::path::PathBuf {
-        use crate::store::lock::Claim;
-        use crate::store::parquet_io::{stage_part, FileMeta};
+    pub(super) fn write_examples(
+        run: &RunDir,
+        iteration: u32,
+        rows: &[ExampleRow],
+    ) -> std::path::PathBuf {
         let dir = run.examples(iteration);
         let claim = Claim::acquire(run, "test examples", false).unwrap();
         let batch = examples_batch(rows, iteration).unwrap();
@@ -778,9 +728,20 @@ mod tests {
         (tmp, run, parent)
     }
 
+    /// Trains `iteration` from `parent`.
+    fn train_at(
+        cfg: &Config,
+        run: &RunDir,
+        iteration: u32,
+        parent: &ModelMeta,
+    ) -> Result<ModelMeta> {
+        let claim = Claim::acquire(run, &format!("train {iteration}"), false)?;
+        train_model(cfg, &claim, iteration, parent, StageMeter::start())
+    }
+
     /// Trains iteration 1 from `parent`.
     fn train(cfg: &Config, run: &RunDir, parent: &ModelMeta) -> Result<ModelMeta> {
-        train_model(cfg, run, 1, parent, "test", StageMeter::start())
+        train_at(cfg, run, 1, parent)
     }
 
     /// Training iteration 1 fails with exit 2, one line holding every
@@ -844,7 +805,7 @@ mod tests {
         let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
         let first = train(&cfg, &run, &parent).unwrap();
         write_examples(&run, 2, &vec![example(-0.5); 6]);
-        let second = train_model(&cfg, &run, 2, &first, "test", StageMeter::start()).unwrap();
+        let second = train_at(&cfg, &run, 2, &first).unwrap();
         let step = |meta: &ModelMeta| {
             let file = run.model_dir(&meta.id).join(OPTIMIZER_FILE);
             let named = Tensor::read_safetensors(file).unwrap();
