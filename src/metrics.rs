@@ -72,13 +72,26 @@ impl StageMeter {
         }
         let (cpu, rss) = sample();
         let seconds = self.start.elapsed().as_secs_f64();
-        let peak = self.peak_rss.load(Ordering::Relaxed).max(rss);
+        let peak = self
+            .peak_rss
+            .load(Ordering::Relaxed)
+            .max(rss)
+            .max(kernel_peak_rss().unwrap_or(0));
         StageFigures {
             seconds,
             cpu_pct: (cpu.saturating_sub(self.cpu_ms_start)) as f64 / 10.0 / seconds.max(1e-9),
             peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
         }
     }
+}
+
+/// The kernel's high-water mark of this process's resident memory (Linux
+/// `VmHWM`), which no sampling interval can miss.
+fn kernel_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Drop for StageMeter {
