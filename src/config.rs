@@ -207,6 +207,11 @@ pub struct TrainConfig {
     /// Range: [0, 10000000].
     #[serde(default = "default_curve_every")]
     pub curve_every: u64,
+    /// Map each training row by a random symmetry of its family where the
+    /// family declares them (Connect Four's mirror, tic-tac-toe's eight,
+    /// Sudoku's digit relabellings).
+    #[serde(default = "default_true")]
+    pub augment: bool,
 }
 
 fn default_shuffle_buffer() -> usize {

@@ -6,6 +6,8 @@
 //! that decides success from the final state alone, and an exact or strong
 //! solver that proves generated tasks solvable.
 
+pub mod symmetry;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 

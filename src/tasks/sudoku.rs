@@ -88,7 +88,7 @@ pub const MAX_ATTEMPTS: usize = 50;
 const PLANES: usize = MAX_SIZE + 1;
 const CAND_BASE: usize = PLANES * CELLS;
 const FORCED_BASE: usize = CAND_BASE + CELLS;
-const SIZE_BASE: usize = FORCED_BASE + CELLS;
+pub(crate) const SIZE_BASE: usize = FORCED_BASE + CELLS;
 const FILLED_INDEX: usize = SIZE_BASE + SIZES.len();
 const PROPAGATION_BASE: usize = FILLED_INDEX + 1;
 /// Observation length; see the module docs for the layout.

@@ -72,7 +72,7 @@ pub const OBS_DIM: usize = 2 * CELLS;
 /// Random opening plies at difficulty 1.
 pub const MAX_OPENING_PLIES: usize = 4;
 
-const CELLS: usize = 9;
+pub const CELLS: usize = 9;
 /// The observation as planes (channels, height, width): own, opponent.
 pub const GRID: (usize, usize, usize) = (2, 3, 3);
 /// The eight lines, as cell bitmasks (bit = cell index).

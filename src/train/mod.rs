@@ -92,6 +92,7 @@ pub fn train_model(
             batch_size: cfg.batch_size,
             shuffle_buffer: cfg.train.shuffle_buffer,
             holdout: cfg.train.holdout,
+            augment: cfg.train.augment,
         },
     )?;
     if replay.streaming() {

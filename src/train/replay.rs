@@ -33,6 +33,8 @@ pub const HELDOUT_ROWS: usize = 2048;
 
 /// Seed stream of training minibatches.
 const STREAM: u64 = 0x0074_7261_696e;
+/// Seed stream of the symmetries drawn for augmentation.
+const AUGMENT_STREAM: u64 = 0x0061_7567_6d65;
 /// Seed stream of the streaming reader's row-group order.
 const ORDER_STREAM: u64 = 0x006f_7264_6572;
 
@@ -176,6 +178,7 @@ pub struct Replay {
     pub heldout: Vec<TrainExample>,
     /// The next minibatch a streaming replay draws.
     next_step: usize,
+    augment: bool,
 }
 
 /// What the replay needs to know of the run's config.
@@ -185,6 +188,9 @@ pub struct ReplayConfig {
     pub batch_size: usize,
     pub shuffle_buffer: usize,
     pub holdout: f64,
+    /// Map each drawn row by a random symmetry of its family, where the
+    /// family declares symmetries.
+    pub augment: bool,
 }
 
 impl Replay {
@@ -201,6 +207,7 @@ impl Replay {
             batch: 0,
             heldout: Vec::new(),
             next_step: 0,
+            augment: cfg.augment,
         };
         if window.rows <= cfg.shuffle_buffer {
             for chunk in &window.chunks {
@@ -240,6 +247,21 @@ impl Replay {
     /// minibatches in order: asking for a later step first replays (and
     /// discards) the ones before it, as a resumed training does.
     pub fn minibatch(&mut self, step: usize) -> Result<Vec<TrainExample>> {
+        let mut rows = self.draw(step)?;
+        if self.augment {
+            let seed = derive_seed(&[
+                self.seed,
+                AUGMENT_STREAM,
+                self.iteration as u64,
+                step as u64,
+            ]);
+            augment(&mut rows, &mut ChaCha8Rng::seed_from_u64(seed));
+        }
+        Ok(rows)
+    }
+
+    /// The rows of minibatch `step`, as stored.
+    fn draw(&mut self, step: usize) -> Result<Vec<TrainExample>> {
         let n = self.rows.len();
         let Some(stream) = self.stream.as_mut() else {
             let mut rng = draws(self.seed, self.iteration, step);
@@ -264,6 +286,19 @@ impl Replay {
         }
         self.next_step = step + 1;
         Ok(out)
+    }
+}
+
+/// Maps each row by a random symmetry of its family (observation, legal
+/// moves and policy target together; the value is unchanged).
+fn augment(rows: &mut [TrainExample], rng: &mut ChaCha8Rng) {
+    for e in rows {
+        let Some(s) = e.family.random_symmetry(&e.obs, rng) else {
+            continue;
+        };
+        e.obs = s.obs(&e.obs);
+        e.legal.iter_mut().for_each(|a| *a = s.action(*a));
+        e.policy_actions.iter_mut().for_each(|a| *a = s.action(*a));
     }
 }
 
@@ -387,6 +422,7 @@ mod tests {
             batch_size: 8,
             shuffle_buffer: buffer,
             holdout,
+            augment: false,
         };
         Replay::open(&window, &spec, &cfg).unwrap()
     }
