@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, idempotently: a project-local venv with the pinned
 # wheels that carry libtorch 2.11.0 (for tch 0.24.0) and ONNX Runtime 1.31.1
-# (for ort 2.0.0-rc.15, load-dynamic), then builds the release binary.
-# Everything comes from PyPI and crates.io; nothing else is downloaded.
+# (for ort 2.0.0-rc.15, load-dynamic), the DejaVu font `report --plot` draws
+# its labels with, then builds the release binary. Everything comes from
+# PyPI, crates.io and the Debian archive (the font); nothing else is downloaded.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -27,6 +28,16 @@ if [ "${1:-}" = "--test" ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PI
   echo "setup: installing ${TEST_PINS[*]} into .venv (test readers)" >&2
   .venv/bin/pip install --quiet "${TEST_PINS[@]}"
   echo "${TEST_PINS[*]}" > "$TEST_STAMP"
+fi
+
+# The font of `report --plot`'s labels, read at run time (src/stages/plot.rs).
+FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+if [ ! -f "$FONT" ]; then
+  echo "setup: installing fonts-dejavu-core (for $FONT)" >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-dejavu-core
 fi
 
 source scripts/env.sh

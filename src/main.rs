@@ -142,6 +142,11 @@ enum Command {
     Report {
         #[arg(long)]
         iteration: Option<u32>,
+        /// Also draw the run's learning curves (held-out success, losses,
+        /// throughput) into DIR/curves.png and DIR/curves.svg; DIR is
+        /// created if missing.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
     /// Print the resolved config (the file and --set overrides over the
     /// embedded default) as TOML, as a run records it in OUT/config.toml.
@@ -363,11 +368,14 @@ fn run(cli: Cli) -> Result<()> {
                 stages::inspect::run_inspect(path.as_deref().unwrap_or(&c.out))?
             );
         }
-        Command::Report { iteration } => {
-            print!(
-                "{}",
-                stages::report::run_report(&RunDir::open(&c.out)?, iteration)?
-            );
+        Command::Report { iteration, plot } => {
+            let run = RunDir::open(&c.out)?;
+            print!("{}", stages::report::run_report(&run, iteration)?);
+            if let Some(dir) = plot {
+                for file in stages::plot::write_plots(&run, &dir)? {
+                    println!("wrote {}", file.display());
+                }
+            }
         }
         Command::Show {
             family,

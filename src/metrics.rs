@@ -3,9 +3,9 @@
 
 use crate::error::Result;
 use crate::store::lock::Claim;
-use crate::store::parquet_io::{read_marker, read_metrics, stage_part, FileMeta};
-use crate::store::rows::{metrics_batch, MetricDetail, MetricRow};
-use crate::store::{is_committed, Store};
+use crate::store::parquet_io::{read_marker, read_metrics, read_part, stage_part, FileMeta};
+use crate::store::rows::{metrics_batch, metrics_from_batch, MetricDetail, MetricRow};
+use crate::store::{committed_parts, is_committed, list_partition, RunDir, Store};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -195,6 +195,23 @@ pub fn restore_metrics(
     };
     let hash = read_marker(part)?.config_hash;
     commit_metrics(claim, &row, &hash)
+}
+
+/// Every committed metrics row of `stage`, by iteration then shard. Each
+/// shard commits its own row (marked as one of one), so a missing shard is
+/// no error here: the rows that exist are returned.
+pub fn read_stage(run: &RunDir, stage: &str) -> Result<Vec<MetricRow>> {
+    let schema = Store::Metrics.schema();
+    let mut rows = Vec::new();
+    let stage_dir = run.root.join("metrics").join(format!("stage={stage}"));
+    for (_, dir) in list_partition(&stage_dir, "iteration") {
+        for part in committed_parts(&dir)? {
+            for b in read_part(&part, &schema)? {
+                rows.extend(metrics_from_batch(&b)?);
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.

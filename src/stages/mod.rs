@@ -6,6 +6,7 @@ pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod play;
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod show;

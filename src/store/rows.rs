@@ -557,6 +557,97 @@ pub fn evals_from_batch(b: &RecordBatch) -> Result<Vec<EvalRow>> {
         .collect()
 }
 
+/// Reads metrics rows back (report --plot), the `detail` struct included.
+pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
+    let f = |n| col(b, n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (unit, stage) = (str_col(b, "unit")?, str_col(b, "stage")?);
+    let shard = col(b, "shard")?.as_primitive::<UInt32Type>();
+    let items = col(b, "items")?.as_primitive::<UInt64Type>();
+    let it = col(b, "iteration")?.as_primitive::<arrow::datatypes::Int32Type>();
+    let (seconds, rate, cpu, rss) = (
+        f("seconds")?,
+        f("items_per_s")?,
+        f("cpu_pct")?,
+        f("peak_rss_mb")?,
+    );
+    let detail = col(b, "detail")?
+        .as_struct_opt()
+        .ok_or_else(|| Error::Data("column 'detail': expected a struct".into()))?;
+    let child = |n: &str| {
+        detail
+            .column_by_name(n)
+            .ok_or_else(|| Error::Data(format!("missing column 'detail.{n}'")))
+    };
+    let df = |n| child(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let examples = child("examples")?.as_primitive::<UInt64Type>();
+    let (sims, evals, share, pl, vl) = (
+        df("sims_per_s")?,
+        df("evals_per_s")?,
+        df("net_share")?,
+        df("policy_loss")?,
+        df("value_loss")?,
+    );
+    let ranges = child("difficulty")?.as_list::<i32>();
+    let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    (0..b.num_rows())
+        .map(|i| {
+            let detail = if detail.is_null(i) {
+                MetricDetail::default()
+            } else {
+                MetricDetail {
+                    examples: (!examples.is_null(i)).then(|| examples.value(i)),
+                    sims_per_s: opt(&sims, i),
+                    evals_per_s: opt(&evals, i),
+                    net_share: opt(&share, i),
+                    policy_loss: opt(&pl, i),
+                    value_loss: opt(&vl, i),
+                    difficulty: (!ranges.is_null(i))
+                        .then(|| family_ranges(&ranges.value(i)))
+                        .transpose()?,
+                }
+            };
+            Ok(MetricRow {
+                stage: stage.value(i).into(),
+                iteration: it.value(i).max(0) as u32,
+                shard: shard.value(i),
+                items: items.value(i),
+                unit: unit.value(i).into(),
+                seconds: seconds.value(i),
+                items_per_s: rate.value(i),
+                cpu_pct: cpu.value(i),
+                peak_rss_mb: rss.value(i),
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// One row's `detail.difficulty` list (`struct<family, lo, hi>` items).
+fn family_ranges(items: &ArrayRef) -> Result<Vec<FamilyRange>> {
+    let items = items
+        .as_struct_opt()
+        .ok_or_else(|| Error::Data("column 'detail.difficulty': expected structs".into()))?;
+    let field = |n: &str| {
+        items
+            .column_by_name(n)
+            .ok_or_else(|| Error::Data(format!("missing column 'detail.difficulty.{n}'")))
+    };
+    let family = field("family")?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::Data("column 'detail.difficulty.family': expected utf8".into()))?;
+    let (lo, hi) = (
+        field("lo")?.as_primitive::<Float32Type>(),
+        field("hi")?.as_primitive::<Float32Type>(),
+    );
+    Ok((0..items.len())
+        .map(|i| FamilyRange {
+            family: family.value(i).into(),
+            lo: lo.value(i),
+            hi: hi.value(i),
+        })
+        .collect())
+}
+
 /// Episode summary view (inspect): family, outcome, reward, length.
 pub fn episode_summaries(b: &RecordBatch) -> Result<Vec<(String, String, f32, u32)>> {
     let fam = str_col(b, "family")?;
@@ -573,4 +664,60 @@ pub fn episode_summaries(b: &RecordBatch) -> Result<Vec<(String, String, f32, u3
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(stage: &str, detail: MetricDetail) -> MetricRow {
+        MetricRow {
+            stage: stage.into(),
+            iteration: 3,
+            shard: 1,
+            items: 64,
+            unit: "episodes".into(),
+            seconds: 2.5,
+            items_per_s: 25.6,
+            cpu_pct: 180.0,
+            peak_rss_mb: 512.0,
+            detail,
+        }
+    }
+
+    #[test]
+    fn metrics_rows_read_back_as_written() {
+        let rows = vec![
+            metric(
+                "play",
+                MetricDetail {
+                    examples: Some(900),
+                    sims_per_s: Some(1e4),
+                    net_share: Some(0.4),
+                    ..MetricDetail::default()
+                },
+            ),
+            metric(
+                "tasks",
+                MetricDetail {
+                    difficulty: Some(vec![
+                        FamilyRange {
+                            family: "countdown".into(),
+                            lo: 0.2,
+                            hi: 0.6,
+                        },
+                        FamilyRange {
+                            family: "connect4".into(),
+                            lo: 0.0,
+                            hi: 0.4,
+                        },
+                    ]),
+                    ..MetricDetail::default()
+                },
+            ),
+            metric("train", MetricDetail::default()),
+        ];
+        let back = metrics_from_batch(&metrics_batch(&rows).unwrap()).unwrap();
+        assert_eq!(back, rows);
+    }
 }
