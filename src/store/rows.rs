@@ -580,12 +580,13 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
     };
     let df = |n| child(n).map(|c| c.as_primitive::<Float64Type>().clone());
     let examples = child("examples")?.as_primitive::<UInt64Type>();
-    let (sims, evals, share, pl, vl) = (
+    let (sims, evals, share, pl, vl, read) = (
         df("sims_per_s")?,
         df("evals_per_s")?,
         df("net_share")?,
         df("policy_loss")?,
         df("value_loss")?,
+        df("read_share")?,
     );
     let ranges = child("difficulty")?.as_list::<i32>();
     let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
@@ -601,6 +602,7 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
                     net_share: opt(&share, i),
                     policy_loss: opt(&pl, i),
                     value_loss: opt(&vl, i),
+                    read_share: opt(&read, i),
                     difficulty: (!ranges.is_null(i))
                         .then(|| family_ranges(&ranges.value(i)))
                         .transpose()?,
