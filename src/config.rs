@@ -38,8 +38,32 @@ pub struct Config {
     /// `[model]`: `arch` and that architecture's own keys.
     pub model: ArchConfig,
     pub train: TrainConfig,
+    /// `[examples]`: what self-play writes beside each training target.
+    #[serde(default)]
+    pub examples: ExamplesConfig,
     pub eval: EvalConfig,
     pub infer: InferConfig,
+}
+
+/// Weights self-play gives its examples (the loss weighs each row by it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExamplesConfig {
+    /// Weight of every example of a one-player episode that succeeded.
+    /// Range: [0, 100].
+    pub success_weight: f64,
+    /// Weight of every example of a one-player episode that failed (its
+    /// search targets are less trustworthy). Range: [0, 100].
+    pub failure_weight: f64,
+}
+
+impl Default for ExamplesConfig {
+    fn default() -> Self {
+        ExamplesConfig {
+            success_weight: 1.0,
+            failure_weight: 1.0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -359,6 +383,8 @@ pub const RANGES: &[Range] = &[
     int("train.shuffle_buffer", 1, 10_000_000, ""),
     float("train.holdout", 0.0, 0.5, ""),
     int("train.curve_every", 0, 10_000_000, "0: at the end only"),
+    float("examples.success_weight", 0.0, 100.0, ""),
+    float("examples.failure_weight", 0.0, 100.0, ""),
     int("eval.heldout_tasks", 1, 1_000_000, ""),
     int("eval.games", 1, 1_000_000, ""),
     int(

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use selfplay::store::schema::Store;
 use std::process::Command;
 
 #[test]
@@ -86,7 +87,7 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
 /// same row count and every partition column present and typed.
 fn check_readers_agree(summary: &serde_json::Value) {
     for store in [
-        "tasks", "heldout", "episodes", "examples", "evals", "metrics",
+        "tasks", "heldout", "episodes", "examples", "evals", "metrics", "curves",
     ] {
         let s = &summary[store];
         let rows = s["rows_pyarrow"].as_u64().unwrap_or(0);
@@ -98,8 +99,16 @@ fn check_readers_agree(summary: &serde_json::Value) {
                 "{store}: {reader} disagrees with pyarrow"
             );
         }
-        let want = if store == "evals" { "3" } else { "2" };
-        assert_eq!(s["schema_version"], want, "{store}: schema version");
+        let name = if store == "heldout" { "tasks" } else { store };
+        let want = Store::ALL
+            .iter()
+            .find(|s| s.name() == name)
+            .map(|s| s.schema().version.to_string());
+        assert_eq!(
+            s["schema_version"].as_str(),
+            want.as_deref(),
+            "{store}: schema version"
+        );
         assert_eq!(s["field_doc"], true, "{store}: no field docs");
         let parts = s["partitions"].as_object().unwrap();
         for (col, types) in parts {
@@ -116,6 +125,17 @@ fn check_readers_agree(summary: &serde_json::Value) {
         }
     }
     assert_eq!(summary["examples_policy_subset_of_legal"], true);
+    assert_eq!(summary["examples_visits_inconsistent"], 0, "{summary}");
+    assert!(summary["examples_proven"].as_u64() > Some(0), "{summary}");
+    // smoke.toml weighs failed puzzles' examples 0.5; games' are 1.
+    for r in summary["examples_weights"].as_array().unwrap() {
+        let (family, outcome, weight) = (r[0].as_str(), r[1].as_str(), r[2].as_f64());
+        let want = match (family, outcome) {
+            (Some("countdown"), Some("failure")) => 0.5,
+            _ => 1.0,
+        };
+        assert_eq!(weight, Some(want), "examples weight of {r}");
+    }
     assert!(
         summary["examples_policy_narrower_than_legal"].as_u64() > Some(0),
         "policy_actions should hold visited actions only: {summary}"

@@ -24,6 +24,7 @@ STORES = {
     "examples": ["iteration"],
     "evals": ["iteration"],
     "metrics": ["stage", "iteration"],
+    "curves": ["iteration"],
 }
 
 
@@ -34,6 +35,26 @@ def hf_dataset(root):
     datasets.logging.set_verbosity_error()
     with tempfile.TemporaryDirectory() as cache:
         return datasets.load_dataset("parquet", data_dir=root, split="train", cache_dir=cache, keep_in_memory=True)
+
+
+def visit_check(run):
+    """Proven rows, and rows whose target is not their visit counts:
+    a proven row's target is all on one move; another's is its visit
+    counts normalised (when any)."""
+    rows = ds.dataset(os.path.join(run, "examples"), format="parquet", partitioning="hive").to_table(
+        columns=["policy_probs", "visit_counts", "proven"]
+    ).to_pylist()
+    proven = bad = 0
+    for r in rows:
+        p, v = r["policy_probs"], r["visit_counts"]
+        if len(p) != len(v):
+            bad += 1
+        elif r["proven"]:
+            proven += 1
+            bad += not (len(p) == 1 and abs(p[0] - 1.0) < 1e-6)
+        elif sum(v) > 0:
+            bad += any(abs(pi - vi / sum(v)) > 1e-5 for pi, vi in zip(p, v))
+    return proven, bad
 
 
 def main(run):
@@ -99,6 +120,17 @@ def main(run):
         ).fetchone()
         out["examples_policy_subset_of_legal"] = subset
         out["examples_policy_narrower_than_legal"] = narrower
+        out["examples_proven"], out["examples_visits_inconsistent"] = visit_check(run)
+        episodes = os.path.join(run, "episodes", "**", "*.parquet")
+        out["examples_weights"] = [
+            list(r)
+            for r in con.execute(
+                "select e.family, p.outcome, e.weight, count(*) "
+                f"from read_parquet('{examples}', hive_partitioning = true) e "
+                f"join read_parquet('{episodes}', hive_partitioning = true) p using (iteration, task_id) "
+                "group by all order by all"
+            ).fetchall()
+        ]
     print(json.dumps(out, indent=1, sort_keys=True))
 
 

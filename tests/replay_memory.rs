@@ -46,6 +46,8 @@ fn write_examples(out: &Path, rows: usize) {
                     policy_probs: vec![1.0 / 7.0; 7],
                     value: if k % 2 == 0 { 1.0 } else { -1.0 },
                     weight: 1.0,
+                    proven: false,
+                    visit_counts: vec![1; 7],
                     model_id: "iteration=000000".into(),
                 })
                 .collect();

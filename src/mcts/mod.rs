@@ -76,6 +76,10 @@ pub struct StepRecord {
     pub legal: Vec<Action>,
     /// Visit share per root action (the policy target).
     pub policy: Vec<(Action, f32)>,
+    /// Raw root visit count of each `policy` action.
+    pub visits: Vec<u32>,
+    /// The search proved `action` reaches success; `policy` is all on it.
+    pub proven: bool,
     pub action: Action,
     pub label: String,
     /// Search value of the root, from the mover's view.
@@ -301,6 +305,8 @@ impl Slot {
             obs,
             legal,
             policy,
+            visits: stats.iter().map(|s| s.1).collect(),
+            proven: solved.is_some(),
             action,
             label: self.game.label(action),
             root_value: self.trees[t].root_value(),
@@ -324,6 +330,8 @@ impl Slot {
             mover: self.game.to_move(),
             obs: Vec::new(),
             policy: Vec::new(),
+            visits: Vec::new(),
+            proven: false,
             action,
             label: self.game.label(action),
             root_value: 0.0,

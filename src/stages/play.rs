@@ -3,8 +3,9 @@
 
 use super::tasks::read_tasks;
 use super::{derive_seed, load_evaluator, Ctx};
+use crate::config::ExamplesConfig;
 use crate::error::{Error, Result};
-use crate::mcts::{BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats};
+use crate::mcts::{BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats, StepRecord};
 use crate::metrics::{
     commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
 };
@@ -51,6 +52,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         meta: &file_meta,
         iteration,
         simulations: ctx.cfg.mcts.num_simulations,
+        weights: &ctx.cfg.examples,
     };
     let mut agents = [evaluator];
     let mut search = BatchedSearch {
@@ -163,23 +165,47 @@ pub fn value_target(outcome: Outcome, mover: u8) -> f32 {
 }
 
 /// An episode row and its example rows.
-pub fn rows_of(f: &Finished, model_id: &str, simulations: u32) -> (EpisodeRow, Vec<ExampleRow>) {
+pub fn rows_of(
+    f: &Finished,
+    model_id: &str,
+    simulations: u32,
+    weights: &ExamplesConfig,
+) -> (EpisodeRow, Vec<ExampleRow>) {
     let family = f.task.family;
+    let weight = match f.outcome {
+        _ if family.num_players() > 1 => 1.0,
+        Outcome::Success => weights.success_weight as f32,
+        _ => weights.failure_weight as f32,
+    };
+    // The policy target lists the actions with a positive share.
+    let kept = |s: &StepRecord| -> Vec<usize> {
+        (0..s.policy.len())
+            .filter(|&k| s.policy[k].1 > 0.0)
+            .collect()
+    };
     let examples = f
         .steps
         .iter()
         .enumerate()
-        .map(|(i, s)| ExampleRow {
-            task_id: f.task.task_id.clone(),
-            family,
-            step: i as u32,
-            obs: s.obs.clone(),
-            legal: s.legal.clone(),
-            policy_actions: s.policy.iter().filter(|p| p.1 > 0.0).map(|p| p.0).collect(),
-            policy_probs: s.policy.iter().filter(|p| p.1 > 0.0).map(|p| p.1).collect(),
-            value: value_target(f.outcome, s.mover),
-            weight: 1.0,
-            model_id: model_id.into(),
+        .map(|(i, s)| {
+            let kept = kept(s);
+            ExampleRow {
+                task_id: f.task.task_id.clone(),
+                family,
+                step: i as u32,
+                obs: s.obs.clone(),
+                legal: s.legal.clone(),
+                policy_actions: kept.iter().map(|&k| s.policy[k].0).collect(),
+                policy_probs: kept.iter().map(|&k| s.policy[k].1).collect(),
+                value: value_target(f.outcome, s.mover),
+                weight,
+                proven: s.proven,
+                visit_counts: kept
+                    .iter()
+                    .map(|&k| s.visits.get(k).copied().unwrap_or(0))
+                    .collect(),
+                model_id: model_id.into(),
+            }
         })
         .collect();
     let episode = EpisodeRow {
@@ -207,6 +233,7 @@ struct ShardTarget<'a> {
     meta: &'a FileMeta,
     iteration: u32,
     simulations: u32,
+    weights: &'a ExamplesConfig,
 }
 
 /// Writer thread: buffers rows and streams them into the two parts, which
@@ -220,7 +247,7 @@ fn write_shard(
     let model_id = t.meta.model_id.clone().unwrap_or_default();
     let (mut eps, mut exs) = (Vec::new(), Vec::new());
     for f in rx {
-        let (e, xs) = rows_of(&f, &model_id, t.simulations);
+        let (e, xs) = rows_of(&f, &model_id, t.simulations, t.weights);
         eps.push(e);
         exs.extend(xs);
         if exs.len() >= FLUSH_ROWS {

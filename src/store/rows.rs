@@ -42,6 +42,8 @@ pub struct ExampleRow {
     pub policy_probs: Vec<f32>,
     pub value: f32,
     pub weight: f32,
+    pub proven: bool,
+    pub visit_counts: Vec<u32>,
     pub model_id: String,
 }
 
@@ -186,6 +188,19 @@ fn list_u16<'a>(it: impl Iterator<Item = &'a [u16]>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+fn list_u32<'a>(it: impl Iterator<Item = &'a [u32]>) -> ArrayRef {
+    let mut b = ListBuilder::new(UInt32Builder::new());
+    for xs in it {
+        b.values().append_slice(xs);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn bools(it: impl Iterator<Item = bool>) -> ArrayRef {
+    Arc::new(arrow::array::BooleanArray::from(it.collect::<Vec<bool>>()))
+}
+
 fn list_f32<'a>(it: impl Iterator<Item = &'a [f32]>) -> ArrayRef {
     let mut b = ListBuilder::new(Float32Builder::new());
     for xs in it {
@@ -262,6 +277,8 @@ pub fn examples_batch(rows: &[ExampleRow], iteration: u32) -> Result<RecordBatch
             list_f32(rows.iter().map(|r| r.policy_probs.as_slice())),
             f32s(rows.iter().map(|r| r.value)),
             f32s(rows.iter().map(|r| r.weight)),
+            bools(rows.iter().map(|r| r.proven)),
+            list_u32(rows.iter().map(|r| r.visit_counts.as_slice())),
             strings(rows.iter().map(|_| "policy_value")),
             strings(rows.iter().map(|r| r.model_id.as_str())),
             partition_i32(rows.len(), Some(iteration)),

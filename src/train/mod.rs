@@ -694,6 +694,8 @@ mod tests {
             policy_probs: vec![0.25, 0.75],
             value,
             weight: 1.0,
+            proven: false,
+            visit_counts: vec![1, 3],
             model_id: "iteration=000000".into(),
         }
     }
