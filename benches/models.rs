@@ -31,7 +31,12 @@ fn specs() -> Vec<ModelSpec> {
 /// A seeded tch init of `spec`, exported and loaded into ONNX Runtime.
 fn onnx_model(spec: &ModelSpec, dir: &std::path::Path) -> OnnxModel {
     tch::manual_seed(1);
-    let trainer = Trainer::new(spec, &Config::load(None, &[]).unwrap().train, 1);
+    let trainer = Trainer::new(
+        spec,
+        &Config::load(None, &[]).unwrap().train,
+        1,
+        TchDevice::Cpu,
+    );
     let path = dir.join(format!("{}.onnx", spec.model.name()));
     let bytes = export(spec, &weights_of(&trainer.vs).unwrap(), None).unwrap();
     std::fs::write(&path, bytes).unwrap();
@@ -81,7 +86,7 @@ fn training(c: &mut Criterion) {
     for spec in specs() {
         tch::manual_seed(2);
         let train = Config::load(None, &[]).unwrap().train;
-        let mut trainer = Trainer::new(&spec, &train, 1000);
+        let mut trainer = Trainer::new(&spec, &train, 1000, TchDevice::Cpu);
         trainer.start_ema();
         let rows = random_rows(&spec);
         let name = spec.model.name();

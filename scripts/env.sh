@@ -5,3 +5,7 @@ SITE="$(ls -d "$VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1)"
 export LIBTORCH="$SITE/torch"
 export ORT_DYLIB_PATH="$SITE/onnxruntime/capi/libonnxruntime.so.1.31.1"
 export LD_LIBRARY_PATH="$SITE/torch/lib:$SITE/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# `scripts/setup.sh --cuda` installed torch's CUDA wheels: link libtorch CUDA.
+if [ -f "$VENV/.selfplay-cuda" ]; then
+  export SELFPLAY_TORCH_CUDA=1
+fi

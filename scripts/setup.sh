@@ -4,7 +4,19 @@
 # (for ort 2.0.0-rc.15, load-dynamic), the DejaVu font `report --plot` draws
 # its labels with, then builds the release binary. Everything comes from
 # PyPI, crates.io and the Debian archive (the font); nothing else is downloaded.
+#
+# Flags: --test also installs the independent store readers the tests use;
+# --cuda installs torch with its CUDA 13 wheels (several GB) and builds with
+# libtorch CUDA linked, for `--device cuda` training on an NVIDIA GPU.
 set -euo pipefail
+TEST=0 CUDA=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) TEST=1 ;;
+    --cuda) CUDA=1 ;;
+    *) echo "setup: unknown flag '$arg'; expected --test or --cuda" >&2; exit 2 ;;
+  esac
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -20,11 +32,18 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "${PINS[*]}" ]; then
   .venv/bin/pip install --quiet --no-deps "${PINS[@]}"
   echo "${PINS[*]}" > "$STAMP"
 fi
+CUDA_STAMP=.venv/.selfplay-cuda
+if [ "$CUDA" = 1 ] && [ "$(cat "$CUDA_STAMP" 2>/dev/null)" != "${PINS[0]}" ]; then
+  echo "setup: installing ${PINS[0]} with its CUDA wheels into .venv (for --device cuda)" >&2
+  .venv/bin/pip install --quiet "${PINS[0]}"
+  echo "${PINS[0]}" > "$CUDA_STAMP"
+fi
+
 
 # Independent Parquet readers for the tests (the stores must open in them).
 TEST_PINS=(pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 datasets==5.2.0 onnx==1.23.2)
 TEST_STAMP=.venv/.selfplay-test-pins
-if [ "${1:-}" = "--test" ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PINS[*]}" ]; then
+if [ "$TEST" = 1 ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PINS[*]}" ]; then
   echo "setup: installing ${TEST_PINS[*]} into .venv (test readers)" >&2
   .venv/bin/pip install --quiet "${TEST_PINS[@]}"
   echo "${TEST_PINS[*]}" > "$TEST_STAMP"

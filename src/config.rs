@@ -236,6 +236,14 @@ pub struct TrainConfig {
     /// Sudoku's digit relabellings).
     #[serde(default = "default_true")]
     pub augment: bool,
+    /// Where training runs: `cpu`, or `cuda` / `cuda:N` (libtorch CUDA;
+    /// refused, never silently on the CPU, where there is no such GPU).
+    #[serde(default = "default_cpu")]
+    pub device: String,
+}
+
+fn default_cpu() -> String {
+    "cpu".into()
 }
 
 fn default_shuffle_buffer() -> usize {
@@ -565,6 +573,7 @@ impl Config {
             ));
         }
         parse_device(&self.infer.device).map_err(|e| format!("infer.device: {e}"))?;
+        parse_device(&self.train.device).map_err(|e| format!("train.device: {e}"))?;
         Ok(())
     }
 

@@ -56,7 +56,8 @@ struct Common {
     /// Shorthand for --set mcts.c_puct=X.
     #[arg(long, global = true)]
     c_puct: Option<f32>,
-    /// Shorthand for --set infer.device=cpu|cuda[:N].
+    /// Where the network runs: shorthand for --set infer.device=D and
+    /// --set train.device=D, with D = cpu|cuda[:N].
     #[arg(long, global = true)]
     device: Option<String>,
     /// Wait for a shard another process is writing instead of failing
@@ -210,10 +211,9 @@ fn overrides(c: &Common) -> Vec<String> {
         "mcts.c_puct",
         c.c_puct.map(|v| v.to_string().to_lowercase()),
     );
-    add(
-        "infer.device",
-        c.device.as_ref().map(|v| format!("\"{v}\"")),
-    );
+    for key in ["infer.device", "train.device"] {
+        add(key, c.device.as_ref().map(|v| format!("\"{v}\"")));
+    }
     set
 }
 

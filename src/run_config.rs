@@ -18,6 +18,7 @@ const FREE_KEYS: &[&str] = &[
     "infer.device",
     "infer.threads",
     "train.threads",
+    "train.device",
     "train.checkpoint_every",
     "train.curve_every",
 ];

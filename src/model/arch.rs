@@ -257,7 +257,10 @@ pub fn weights_of(vs: &tch::nn::VarStore) -> crate::error::Result<Weights> {
     use crate::error::Error;
     let mut out = std::collections::BTreeMap::new();
     for (name, t) in vs.variables() {
-        let t = t.to_kind(tch::Kind::Float).contiguous();
+        let t = t
+            .to_device(tch::Device::Cpu)
+            .to_kind(tch::Kind::Float)
+            .contiguous();
         let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
         let data: Vec<f32> = Vec::<f32>::try_from(t.flatten(0, -1))
             .map_err(|e| Error::Model(format!("reading tensor {name}: {e}")))?;

@@ -50,6 +50,21 @@ impl Rows {
         }
     }
 
+    /// The rows on `device` (where the network is).
+    pub fn to(self, device: Device) -> Rows {
+        if device == Device::Cpu {
+            return self;
+        }
+        Rows {
+            obs: self.obs.to_device(device),
+            mask: self.mask.to_device(device),
+            target: self.target.to_device(device),
+            z: self.z.to_device(device),
+            weight: self.weight.to_device(device),
+            families: self.families,
+        }
+    }
+
     /// Rows `start..end` (a chunk, for measuring a large set).
     pub fn slice(&self, start: i64, end: i64) -> Rows {
         let cut = |t: &Tensor| t.narrow(0, start, end - start);

@@ -52,7 +52,7 @@ pub fn save(
     progress: &Progress,
 ) -> Result<()> {
     let meta = serde_json::to_vec(progress).map_err(|e| Error::Other(e.to_string()))?;
-    let mut tensors = trainer.state();
+    let mut tensors = super::on_cpu(trainer.state());
     tensors.push(("meta".into(), Tensor::from_slice(&meta)));
     let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
     Tensor::write_safetensors(&tensors, &tmp)

@@ -71,11 +71,12 @@ pub fn heldout_rows(
     iteration: u32,
     step: u64,
     learning_rate: f64,
+    device: tch::Device,
 ) -> Vec<CurveRow> {
     let mut all = PerRow::default();
     let mut families = Vec::new();
     for chunk in heldout.chunks(CHUNK_ROWS) {
-        let rows = Rows::from_examples(chunk, spec);
+        let rows = Rows::from_examples(chunk, spec).to(device);
         let (policy, value) = tch::no_grad(|| net.forward(&rows.obs));
         all.extend(rows.per_row(&policy, &value));
         families.extend(rows.families);

@@ -104,7 +104,8 @@ pub fn train_model(
     let out_dir = run.model_dir(&model_id(iteration));
     let parent_dir = run.model_dir(&parent.id);
     let total = (cfg.iterations as u64).max(iteration as u64) * cfg.train.steps as u64;
-    let mut trainer = Trainer::new(&spec, &cfg.train, total);
+    let device = train_device(&cfg.train)?;
+    let mut trainer = Trainer::new(&spec, &cfg.train, total, device);
     load_weights(&trainer.vs, &parent_dir.join("weights.safetensors"))?;
     if cfg.train.continue_optimizer {
         trainer.load_optimizer(&parent_dir.join(OPTIMIZER_FILE))?;
@@ -151,7 +152,7 @@ pub fn train_model(
             let at = || format!("training step {} of {steps}", step + 1);
             let started = std::time::Instant::now();
             let examples = replay.minibatch(step)?;
-            let rows = Rows::from_examples(&examples, &spec);
+            let rows = Rows::from_examples(&examples, &spec).to(device);
             read += started.elapsed();
             let out = trainer
                 .step(&rows, position + step as u64)
@@ -199,6 +200,7 @@ pub fn train_model(
     let read = result?;
     let (first, last) = (progress.first, progress.smooth);
     trainer.finish();
+    trainer.vs.set_device(Device::Cpu);
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
         id: model_id(iteration),
@@ -314,6 +316,31 @@ fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
         .or_else(sizes)
 }
 
+/// The libtorch device `train.device` names, if this binary and machine
+/// have it: a CUDA device that is missing is an error, never a silent
+/// fall back to the CPU.
+pub fn train_device(cfg: &TrainConfig) -> Result<Device> {
+    let device = crate::config::parse_device(&cfg.device)
+        .map_err(|e| Error::Config(format!("train.device: {e}")))?;
+    let crate::infer::Device::Cuda(n) = device else {
+        return Ok(Device::Cpu);
+    };
+    let count = tch::Cuda::device_count();
+    if n < 0 || n as i64 >= count {
+        let why = if !cfg!(selfplay_torch_cuda) {
+            "this binary was built without libtorch CUDA (build it with `scripts/setup.sh --cuda`)"
+                .to_string()
+        } else {
+            format!("libtorch sees {count} CUDA device(s)")
+        };
+        return Err(Error::Config(format!(
+            "train.device = \"{}\": {why}; expected a machine with that NVIDIA GPU, or train.device = \"cpu\"",
+            cfg.device
+        )));
+    }
+    Ok(Device::Cuda(n as usize))
+}
+
 /// What one minibatch's training step gives back: the last supervision
 /// step's losses (policy, value, total as optimized), its per-row
 /// figures, the gradient norm before clipping and the learning rate.
@@ -342,10 +369,11 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A freshly initialised `spec` network (tch's seeded RNG) on the CPU,
-    /// with fresh optimizer state; the schedule spans `total` minibatches.
-    pub fn new(spec: &ModelSpec, cfg: &TrainConfig, total: u64) -> Trainer {
-        let vs = nn::VarStore::new(Device::Cpu);
+    /// A freshly initialised `spec` network (tch's seeded RNG) on
+    /// `device`, with fresh optimizer state; the schedule spans `total`
+    /// minibatches.
+    pub fn new(spec: &ModelSpec, cfg: &TrainConfig, total: u64, device: Device) -> Trainer {
+        let vs = nn::VarStore::new(device);
         let net = spec.init(&vs.root());
         let opt = AdamW::new(&vs, cfg.weight_decay);
         Trainer {
@@ -401,7 +429,7 @@ impl Trainer {
     pub fn step(&mut self, rows: &Rows, position: u64) -> std::result::Result<StepOut, TchError> {
         let lr = learning_rate(&self.cfg, position, self.total);
         let mut carry: Option<Carry> = None;
-        let mut active = Tensor::ones([rows.z.size()[0]], (Kind::Float, Device::Cpu));
+        let mut active = Tensor::ones([rows.z.size()[0]], (Kind::Float, rows.z.device()));
         let mut out = StepOut {
             learning_rate: lr,
             ..StepOut::default()
@@ -462,6 +490,7 @@ impl Trainer {
             iteration,
             at,
             learning_rate,
+            self.vs.device(),
         ));
         rows
     }
@@ -615,6 +644,14 @@ fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Named tensors copied to the CPU, where they are written from.
+fn on_cpu(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    tensors
+        .into_iter()
+        .map(|(name, t)| (name, t.to_device(Device::Cpu)))
+        .collect()
+}
+
 /// The optimizer state saved beside a trained model's weights, which the
 /// next iteration's training continues from.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -650,7 +687,7 @@ fn save_model(
         .map_err(|e| torch_error_as(Error::Other, "saving the weights", &tmp, e))?;
     Staged::new(tmp, st, 0).commit()?;
     if let Some(opt) = opt {
-        let mut tensors = opt.state();
+        let mut tensors = on_cpu(opt.state());
         tensors.push(("step".into(), Tensor::from_slice(&[opt.step])));
         let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
         Tensor::write_safetensors(&tensors, &tmp)
@@ -856,6 +893,26 @@ mod tests {
             "train.value_weight",
         ];
         assert_refused(&cfg, &run, &parent, &needles);
+    }
+
+    /// Without a GPU (or a libtorch CUDA build) `train.device = "cuda"`
+    /// is refused with one line naming the key, never run on the CPU.
+    #[test]
+    fn a_missing_cuda_device_is_refused_not_replaced() {
+        if tch::Cuda::device_count() > 0 {
+            return;
+        }
+        let mut cfg = small_cfg();
+        cfg.train.device = "cuda".into();
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+        assert_refused(
+            &cfg,
+            &run,
+            &parent,
+            &["train.device = \"cuda\"", "expected"],
+        );
+        cfg.train.device = "cuda:x".into();
+        assert_refused(&cfg, &run, &parent, &["train.device", "cuda:N"]);
     }
 
     #[test]
