@@ -240,6 +240,26 @@ pub struct TrainConfig {
     /// refused, never silently on the CPU, where there is no such GPU).
     #[serde(default = "default_cpu")]
     pub device: String,
+    /// Decay of an exponential moving average of the weights, for any
+    /// architecture (0: the architecture's own, `model.ema_decay` of trm
+    /// and hrm, none for mlp and resnet). Range: [0, 0.99999].
+    #[serde(default)]
+    pub ema_decay: f64,
+    /// Which weights a trained model plays with, when an average is kept:
+    /// `average` (model.onnx and weights.safetensors are the average) or
+    /// `trained` (they are the trained weights; the average is saved
+    /// beside them as average.safetensors).
+    #[serde(default)]
+    pub play_weights: PlayWeights,
+}
+
+/// `train.play_weights`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PlayWeights {
+    #[default]
+    Average,
+    Trained,
 }
 
 fn default_cpu() -> String {
@@ -391,6 +411,7 @@ pub const RANGES: &[Range] = &[
     int("train.shuffle_buffer", 1, 10_000_000, ""),
     float("train.holdout", 0.0, 0.5, ""),
     int("train.curve_every", 0, 10_000_000, "0: at the end only"),
+    float("train.ema_decay", 0.0, 0.99999, "0: the architecture's own"),
     float("examples.success_weight", 0.0, 100.0, ""),
     float("examples.failure_weight", 0.0, 100.0, ""),
     int("eval.heldout_tasks", 1, 1_000_000, ""),

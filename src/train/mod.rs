@@ -10,7 +10,7 @@ mod curves;
 pub mod optim;
 mod replay;
 
-use crate::config::{Config, TrainConfig};
+use crate::config::{Config, PlayWeights, TrainConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{metric_row, StageMeter};
 use crate::model::onnx::export;
@@ -199,7 +199,7 @@ pub fn train_model(
     bar.finish_and_clear();
     let read = result?;
     let (first, last) = (progress.first, progress.smooth);
-    trainer.finish();
+    let average = trainer.finish().map(on_cpu);
     trainer.vs.set_device(Device::Cpu);
     let (p0, v0) = first.unwrap_or((0.0, 0.0));
     let mut meta = ModelMeta {
@@ -236,6 +236,16 @@ pub fn train_model(
         "train", iteration, 0, steps, "steps", &fig, detail,
     ));
     commit_curves(claim, iteration, &progress.curves, &cfg.hash())?;
+    if let Some(average) = average {
+        let file = run.model_dir(&meta.id).join(AVERAGE_FILE);
+        write_tensors(
+            run,
+            &claim.key,
+            &average,
+            &file,
+            "saving the weight average",
+        )?;
+    }
     save_model(run, &claim.key, &trainer.vs, Some(&trainer.opt), &meta)?;
     checkpoint::remove(run, iteration)?;
     Ok(meta)
@@ -390,7 +400,11 @@ impl Trainer {
     /// Starts the network's weight average from the current weights
     /// (call after loading them).
     pub fn start_ema(&mut self) {
-        self.ema = Ema::new(&self.vs, self.net.ema_decay());
+        let decay = match self.cfg.ema_decay {
+            d if d > 0.0 => d,
+            _ => self.net.ema_decay(),
+        };
+        self.ema = Ema::new(&self.vs, decay);
     }
 
     /// Continues the optimizer state saved with a model (its moments and
@@ -522,9 +536,20 @@ impl Trainer {
         self.ema.load_state(named)
     }
 
-    /// Ends training: the weights become their average, if one is kept.
-    pub fn finish(&mut self) {
-        self.ema.apply();
+    /// Ends training. With an average kept, the weights become it
+    /// (`train.play_weights = "average"`), or stay the trained ones and the
+    /// average is returned, to be saved beside them (`"trained"`).
+    pub fn finish(&mut self) -> Option<Vec<(String, Tensor)>> {
+        if self.ema.is_off() {
+            return None;
+        }
+        match self.cfg.play_weights {
+            PlayWeights::Average => {
+                self.ema.apply();
+                None
+            }
+            PlayWeights::Trained => Some(self.ema.averages()),
+        }
     }
 }
 
@@ -652,6 +677,11 @@ fn on_cpu(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// The weight average saved beside a model that plays with its trained
+/// weights (`train.play_weights = "trained"`): its trainable tensors by
+/// their names in weights.safetensors.
+pub const AVERAGE_FILE: &str = "average.safetensors";
+
 /// The optimizer state saved beside a trained model's weights, which the
 /// next iteration's training continues from.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -689,13 +719,26 @@ fn save_model(
     if let Some(opt) = opt {
         let mut tensors = on_cpu(opt.state());
         tensors.push(("step".into(), Tensor::from_slice(&[opt.step])));
-        let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
-        Tensor::write_safetensors(&tensors, &tmp)
-            .map_err(|e| torch_error_as(Error::Other, "saving the optimizer state", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        Staged::new(tmp, dir.join(OPTIMIZER_FILE), 0).commit()?;
+        let file = dir.join(OPTIMIZER_FILE);
+        write_tensors(run, key, &tensors, &file, "saving the optimizer state")?;
     }
     meta.save(run, key)
+}
+
+/// Commits named tensors as a safetensors file at `dest`.
+fn write_tensors(
+    run: &RunDir,
+    key: &str,
+    tensors: &[(String, Tensor)],
+    dest: &Path,
+    what: &str,
+) -> Result<()> {
+    let (file, tmp) = temp_file_ending(run, key, ".safetensors")?;
+    Tensor::write_safetensors(tensors, &tmp)
+        .map_err(|e| torch_error_as(Error::Other, what, &tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    Staged::new(tmp, dest.to_path_buf(), 0).commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -893,6 +936,47 @@ mod tests {
             "train.value_weight",
         ];
         assert_refused(&cfg, &run, &parent, &needles);
+    }
+
+    /// A weight average for the MLP: with `play_weights = "trained"` the
+    /// model holds exactly the weights of training without an average and
+    /// the average sits beside them; with `"average"` the model is the
+    /// average.
+    #[test]
+    fn the_average_is_played_or_kept_beside_as_asked() {
+        let names = |path: &std::path::Path| -> Vec<String> {
+            let mut n: Vec<String> = Tensor::read_safetensors(path)
+                .unwrap()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            n.sort();
+            n
+        };
+        // (weights.safetensors, the names in average.safetensors if any).
+        let weights = |extra: &[&str]| {
+            let mut set: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            set.extend(
+                ["model.hidden=8", "model.blocks=1", "model.value_hidden=4"].map(String::from),
+            );
+            set.extend(["train.steps=5", "train.threads=1", "batch_size=4"].map(String::from));
+            let cfg = Config::load(None, &set).unwrap();
+            let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.5); 6]);
+            let meta = train(&cfg, &run, &parent).unwrap();
+            let dir = run.model_dir(&meta.id);
+            let average = dir.join(AVERAGE_FILE);
+            let weights = dir.join("weights.safetensors");
+            assert!(!average.exists() || names(&average) == names(&weights));
+            (std::fs::read(weights).unwrap(), average.exists())
+        };
+        let (plain, kept) = weights(&[]);
+        assert!(!kept);
+        let (trained, kept) = weights(&["train.ema_decay=0.9", "train.play_weights=\"trained\""]);
+        assert_eq!(trained, plain, "the average changed the trained weights");
+        assert!(kept, "average.safetensors beside the model");
+        let (played, kept) = weights(&["train.ema_decay=0.9"]);
+        assert!(!kept);
+        assert_ne!(played, plain, "the model should play the average");
     }
 
     /// Without a GPU (or a libtorch CUDA build) `train.device = "cuda"`

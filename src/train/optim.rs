@@ -231,6 +231,18 @@ impl Ema {
         Ok(())
     }
 
+    pub fn is_off(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The averages under the weights' own names.
+    pub fn averages(&self) -> Vec<(String, Tensor)> {
+        self.pairs
+            .iter()
+            .map(|(name, _, s)| (name.clone(), s.shallow_clone()))
+            .collect()
+    }
+
     pub fn apply(&mut self) {
         tch::no_grad(|| {
             for (_, var, shadow) in &mut self.pairs {
