@@ -9,6 +9,7 @@ use crate::store::parquet_io::read_part;
 use crate::store::rows::{curves_from_batch, CurveRow, MetricRow};
 use crate::store::{complete_parts, list_partition, RunDir, Store};
 use crate::tasks::Family;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -467,15 +468,7 @@ fn loss_panel<DB: DrawingBackend>(
         let x = (r.step as f64 - min_step) / (max_step - min_step).max(1.0);
         [(x, r.policy_loss / top), (x, r.value_loss / top)]
     });
-    drawn(
-        chart
-            .configure_series_labels()
-            .position(legend_corner(frac))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 14))
-            .draw(),
-    )
+    draw_legend(&mut chart, frac)
 }
 
 /// Items per second of one stage per iteration; a stage that counted in
@@ -536,6 +529,15 @@ fn throughput_panel<DB: DrawingBackend>(
             .iter()
             .map(move |p| ((p.0 - lo) as f64 / span, p.1 / top))
     });
+    draw_legend(&mut chart, frac)
+}
+
+/// The series legend, in the panel corner where the data (as fractions
+/// of the axes) is not.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    frac: impl Iterator<Item = (f64, f64)>,
+) -> Result<()> {
     drawn(
         chart
             .configure_series_labels()

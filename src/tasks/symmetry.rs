@@ -161,6 +161,20 @@ mod tests {
         assert_eq!(mapped, legal(b), "legal moves");
     }
 
+    /// `start` after `moves` (the legal ones, in order) and the same start
+    /// after their images under `s`.
+    fn played(start: Game, moves: &[u8], s: &Symmetry) -> (Game, Game) {
+        let (mut a, mut b) = (start.clone(), start);
+        for &m in moves {
+            if a.is_terminal() || !legal(&a).contains(&(m as Action)) {
+                continue;
+            }
+            a.step(m as Action);
+            b.step(s.action(m as Action));
+        }
+        (a, b)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -170,18 +184,9 @@ mod tests {
         #[test]
         fn connect4_mirror_keeps_targets(moves in proptest::collection::vec(0u8..7, 0..30)) {
             let s = connect4_mirror();
-            let mut a = connect4::Connect4::new();
-            let mut b = connect4::Connect4::new();
-            for m in moves {
-                let mut ok = Vec::new();
-                a.legal_actions(&mut ok);
-                if !ok.contains(&(m as Action)) {
-                    continue;
-                }
-                a.step(m as Action);
-                b.step(s.action(m as Action));
-            }
-            assert_consistent(&s, &Game::Connect4(a.clone()), &Game::Connect4(b.clone()));
+            let (a, b) = played(Game::Connect4(connect4::Connect4::new()), &moves, &s);
+            assert_consistent(&s, &a, &b);
+            let (Game::Connect4(a), Game::Connect4(b)) = (a, b) else { unreachable!() };
             if a.moves().len() >= 12 {
                 let scores = |p| connect4::solve_moves(p, 300_000);
                 if let (Some(x), Some(y)) = (scores(&a), scores(&b)) {
@@ -200,18 +205,9 @@ mod tests {
         fn tictactoe_symmetries_keep_targets(moves in proptest::collection::vec(0u8..9, 0..9)) {
             for k in 0..8 {
                 let s = tictactoe_symmetry(k);
-                let mut a = tictactoe::TicTacToe::new();
-                let mut b = tictactoe::TicTacToe::new();
-                for &m in &moves {
-                    let mut ok = Vec::new();
-                    a.legal_actions(&mut ok);
-                    if !ok.contains(&(m as Action)) {
-                        continue;
-                    }
-                    a.step(m as Action);
-                    b.step(s.action(m as Action));
-                }
-                assert_consistent(&s, &Game::TicTacToe(a.clone()), &Game::TicTacToe(b.clone()));
+                let (a, b) = played(Game::TicTacToe(tictactoe::TicTacToe::new()), &moves, &s);
+                assert_consistent(&s, &a, &b);
+                let (Game::TicTacToe(a), Game::TicTacToe(b)) = (a, b) else { unreachable!() };
                 let mut mapped: Vec<_> = tictactoe::solve_moves(&a)
                     .into_iter()
                     .map(|(m, v)| (s.action(m), v))
