@@ -357,9 +357,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run => stages::run::run_loop(&ctx(c, Shard::ALL)?)?,
         Command::Config => {
+            let cfg = read_ctx(c, Shard::ALL)?.cfg;
             print!(
-                "{}",
-                selfplay::run_config::to_toml(&read_ctx(c, Shard::ALL)?.cfg)?
+                "{}{}",
+                selfplay::run_config::summary(&cfg),
+                selfplay::run_config::to_toml(&cfg)?
             )
         }
         Command::Inspect { path } => {

@@ -33,6 +33,18 @@ pub fn to_toml(cfg: &Config) -> Result<String> {
     toml::to_string(cfg).map_err(|e| Error::Other(format!("writing the config as TOML: {e}")))
 }
 
+/// TOML comment lines on what the config makes: the model's parameter
+/// count and the memory training's rows take at most.
+pub fn summary(cfg: &Config) -> String {
+    let rows = cfg.max_buffer_size.min(cfg.train.shuffle_buffer);
+    format!(
+        "# model {}: {} parameters\n# training holds at most {rows} example rows (about {:.0} MiB as dense rows)\n",
+        cfg.model.name(),
+        cfg.model_parameters(),
+        cfg.replay_window_bytes() as f64 / (1u64 << 20) as f64
+    )
+}
+
 /// Records `cfg` as the run's configuration, or checks it against the one
 /// recorded: a difference in a key that changes results is an error unless
 /// `force`, which only warns.

@@ -282,7 +282,16 @@ fn a_garbage_best_is_named_and_never_dropped() {
 fn a_stage_with_another_config_is_refused_unless_forced() {
     let (_dir, out) = prepared_run();
     let recorded = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert_eq!(ok(&selfplay(&out, &["config"])), recorded);
+    // `config` prints the recorded config after comment lines on its size.
+    let printed = ok(&selfplay(&out, &["config"]));
+    let body: String = printed
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(body, recorded);
+    assert!(printed.starts_with("# model mlp: "), "{printed}");
+    assert!(printed.contains(" parameters\n"), "{printed}");
     let o = selfplay(
         &out,
         &[

@@ -76,6 +76,8 @@ pub fn train_model(
     tch::set_num_threads(cfg.train.threads.max(1) as i32);
     tch::manual_seed(cfg.seed.wrapping_add(iteration as u64) as i64);
     let spec = parent.spec.clone();
+    // Time spent reading examples: opening the window, then each minibatch.
+    let opening = std::time::Instant::now();
     let window = Window::open(run, iteration, cfg.max_buffer_size)?;
     if window.rows == 0 {
         return Err(Error::Data(format!(
@@ -95,6 +97,7 @@ pub fn train_model(
             augment: cfg.train.augment,
         },
     )?;
+    let read = opening.elapsed();
     if replay.streaming() {
         eprintln!(
             "train iteration {iteration}: streaming a window of {} rows through a shuffle buffer of {} (train.shuffle_buffer)",
@@ -144,7 +147,6 @@ pub fn train_model(
     let steps = cfg.train.steps;
     let bar = crate::metrics::progress(steps as u64, "train");
     bar.inc(progress.done as u64);
-    let read = std::time::Duration::ZERO;
     let mut run_steps = || -> Result<std::time::Duration> {
         let mut read = read;
         for step in progress.done..steps {
