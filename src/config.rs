@@ -175,6 +175,42 @@ pub struct MctsConfig {
     /// Leaves collected per tree per network call (virtual loss keeps them apart).
     /// Range: [1, 256].
     pub leaves_per_wave: u32,
+    /// The search policy: `puct` (AlphaZero: Dirichlet noise, PUCT, visit
+    /// counts as the target) or `gumbel` (Gumbel AlphaZero: Gumbel-top-k
+    /// and sequential halving at the root, completed-Q targets).
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Gumbel: most root actions considered. Range: [1, 4096].
+    #[serde(default = "default_gumbel_m")]
+    pub gumbel_m: u32,
+    /// Gumbel: `c_visit` of sigma = (c_visit + max N) * c_scale * q.
+    /// Range: [0, 1e6].
+    #[serde(default = "default_c_visit")]
+    pub c_visit: f32,
+    /// Gumbel: `c_scale` of sigma (mctx's default 0.1). Range: [0, 1e3].
+    #[serde(default = "default_c_scale")]
+    pub c_scale: f32,
+}
+
+/// `mcts.algorithm`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    #[default]
+    Puct,
+    Gumbel,
+}
+
+fn default_gumbel_m() -> u32 {
+    16
+}
+
+fn default_c_visit() -> f32 {
+    50.0
+}
+
+fn default_c_scale() -> f32 {
+    0.1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -384,6 +420,9 @@ pub const RANGES: &[Range] = &[
     float("mcts.temperature", 0.0, 100.0, "0: greedy"),
     int("mcts.temperature_moves", 0, 100_000, ""),
     int("mcts.leaves_per_wave", 1, 256, ""),
+    int("mcts.gumbel_m", 1, 4096, ""),
+    float("mcts.c_visit", 0.0, 1e6, ""),
+    float("mcts.c_scale", 0.0, 1e3, ""),
     // [model], per architecture; a key's range applies where it is present.
     // mlp:
     int("model.hidden", 1, 8192, ""),

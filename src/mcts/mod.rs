@@ -10,11 +10,14 @@
 //! the caller, and the slot takes the next task.
 
 pub mod evaluator;
+pub mod gumbel;
 pub mod tree;
 
+use crate::config::Algorithm;
 use crate::error::Result;
 use crate::tasks::{Action, Game, Outcome, Task};
 use evaluator::Evaluator;
+use gumbel::GumbelParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
@@ -39,6 +42,9 @@ pub struct SearchParams {
     pub record_examples: bool,
     /// Keep per-child root statistics (for `show`).
     pub record_stats: bool,
+    /// The search policy (root preparation, selection, move and target).
+    pub algorithm: Algorithm,
+    pub gumbel: GumbelParams,
 }
 
 impl SearchParams {
@@ -55,6 +61,12 @@ impl SearchParams {
             explore,
             record_examples: explore,
             record_stats: false,
+            algorithm: m.algorithm,
+            gumbel: GumbelParams {
+                max_considered: m.gumbel_m,
+                c_visit: m.c_visit,
+                c_scale: m.c_scale,
+            },
         }
     }
 }
@@ -133,7 +145,10 @@ struct Slot {
     pending: Vec<Leaf>,
     steps: Vec<StepRecord>,
     rng: ChaCha8Rng,
+    /// The root has been prepared for this move (noise drawn).
     noised: bool,
+    /// Gumbel noise per root child (gumbel search; zeros outside self-play).
+    gumbel: Vec<f32>,
     started: Instant,
 }
 
@@ -155,6 +170,7 @@ impl Slot {
             pending: Vec::new(),
             steps: Vec::new(),
             noised: false,
+            gumbel: Vec::new(),
             started: Instant::now(),
         }
     }
@@ -179,8 +195,8 @@ impl Slot {
             return 0;
         }
         let t = self.tree_index();
-        if p.explore && !self.noised && self.trees[t].root().expanded {
-            self.add_noise(t, p);
+        if !self.noised && self.trees[t].root().expanded {
+            self.prepare_root(t, p);
         }
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
@@ -192,7 +208,8 @@ impl Slot {
                 self.sims_done = p.num_simulations - self.pending.len() as u32;
                 break;
             }
-            let (node, game) = descend(tree, &self.game, p);
+            let sim = self.sims_done + self.pending.len() as u32;
+            let (node, game) = descend(tree, &self.game, p, &self.gumbel, sim);
             tree.add_virtual_loss(node);
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
@@ -223,9 +240,31 @@ impl Slot {
         terminal_sims
     }
 
-    fn add_noise(&mut self, t: usize, p: &SearchParams) {
+    /// Root preparation, once per move when the root is expanded: PUCT
+    /// mixes Dirichlet noise into the priors in self-play; Gumbel draws a
+    /// Gumbel(0, 1) per root action in self-play (zeros otherwise).
+    fn prepare_root(&mut self, t: usize, p: &SearchParams) {
         self.noised = true;
         let n = self.trees[t].children(0).len();
+        match p.algorithm {
+            Algorithm::Puct if p.explore => self.add_noise(t, n, p),
+            Algorithm::Puct => {}
+            Algorithm::Gumbel => {
+                self.gumbel = if p.explore {
+                    (0..n)
+                        .map(|_| {
+                            let u: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
+                            -(-u.ln()).ln() as f32
+                        })
+                        .collect()
+                } else {
+                    vec![0.0; n]
+                };
+            }
+        }
+    }
+
+    fn add_noise(&mut self, t: usize, n: usize, p: &SearchParams) {
         if n < 2 || p.dirichlet_epsilon == 0.0 {
             return;
         }
@@ -266,31 +305,8 @@ impl Slot {
     fn make_move(&mut self, p: &SearchParams) {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
-        let total: u32 = stats.iter().map(|s| s.1).sum();
         let solved = self.trees[t].solved_child();
-        let policy: Vec<(Action, f32)> = if let Some(a) = solved {
-            // The search proved this move reaches success: teach exactly it.
-            stats
-                .iter()
-                .map(|s| (s.0, if s.0 == a { 1.0 } else { 0.0 }))
-                .collect()
-        } else if total == 0 {
-            stats.iter().map(|s| (s.0, s.3)).collect()
-        } else {
-            stats
-                .iter()
-                .map(|s| (s.0, s.1 as f32 / total as f32))
-                .collect()
-        };
-        let sample =
-            p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
-        let action = if let Some(a) = solved {
-            a
-        } else if sample {
-            sample_action(&stats, p.temperature, &mut self.rng)
-        } else {
-            greedy_action(&stats)
-        };
+        let (action, policy) = self.decide(p, t, &stats);
         let mut legal = Vec::new();
         self.game.legal_actions(&mut legal);
         let obs = if p.record_examples {
@@ -315,10 +331,53 @@ impl Slot {
         self.game.step(action);
         let mover = self.game.to_move();
         for tree in &mut self.trees {
-            tree.advance(action, mover);
+            match p.algorithm {
+                Algorithm::Puct => tree.advance(action, mover),
+                // Sequential halving plans a fresh budget from zero visits.
+                Algorithm::Gumbel => *tree = Tree::new(mover),
+            }
         }
         self.sims_done = 0;
         self.noised = false;
+    }
+
+    /// The move and its training target, by the search policy: a proven
+    /// move with the whole target on it; else PUCT's visit shares (the
+    /// priors before any visit) with temperature sampling early in
+    /// self-play, or Gumbel's decision with its improved policy.
+    fn decide(
+        &mut self,
+        p: &SearchParams,
+        t: usize,
+        stats: &[(Action, u32, f32, f32)],
+    ) -> (Action, Vec<(Action, f32)>) {
+        if let Some(a) = self.trees[t].solved_child() {
+            let target = stats
+                .iter()
+                .map(|s| (s.0, if s.0 == a { 1.0 } else { 0.0 }))
+                .collect();
+            return (a, target);
+        }
+        if p.algorithm == Algorithm::Gumbel {
+            return gumbel::decide(&self.trees[t], &self.gumbel, &p.gumbel);
+        }
+        let total: u32 = stats.iter().map(|s| s.1).sum();
+        let target = if total == 0 {
+            stats.iter().map(|s| (s.0, s.3)).collect()
+        } else {
+            stats
+                .iter()
+                .map(|s| (s.0, s.1 as f32 / total as f32))
+                .collect()
+        };
+        let sample =
+            p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
+        let action = if sample {
+            sample_action(stats, p.temperature, &mut self.rng)
+        } else {
+            greedy_action(stats)
+        };
+        (action, target)
     }
 
     /// The random agent: a uniformly random legal move, no search.
@@ -360,13 +419,21 @@ impl Slot {
     }
 }
 
-/// Descends from the root by PUCT to an unexpanded or terminal node; returns
-/// it with its state.
-fn descend(tree: &Tree, root: &Game, p: &SearchParams) -> (u32, Game) {
+/// Descends from the root to an unexpanded or terminal node by the search
+/// policy's selection (PUCT; or Gumbel's sequential halving at the root,
+/// for simulation `sim` of the move, and its deterministic rule below);
+/// returns it with its state.
+fn descend(tree: &Tree, root: &Game, p: &SearchParams, gumbel: &[f32], sim: u32) -> (u32, Game) {
     let mut game = root.clone();
     let mut n = 0u32;
     while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
-        n = tree.select_child(n, p.c_puct, p.fpu_reduction);
+        n = match p.algorithm {
+            Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
+            Algorithm::Gumbel if n == 0 => {
+                gumbel::select_root(tree, gumbel, sim, p.num_simulations, &p.gumbel)
+            }
+            Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
+        };
         game.step(tree.nodes[n as usize].action);
         if game.is_terminal() {
             break;
@@ -563,6 +630,19 @@ mod tests {
             explore: false,
             record_examples: true,
             record_stats: true,
+            algorithm: Algorithm::Puct,
+            gumbel: GumbelParams {
+                max_considered: 16,
+                c_visit: 50.0,
+                c_scale: 0.1,
+            },
+        }
+    }
+
+    fn gumbel(sims: u32, leaves: u32) -> SearchParams {
+        SearchParams {
+            algorithm: Algorithm::Gumbel,
+            ..params(sims, leaves)
         }
     }
 
@@ -608,6 +688,67 @@ mod tests {
                 );
                 assert_eq!(f[0].steps[0].action, want, "moves {moves}, leaves {leaves}");
             }
+        }
+    }
+
+    /// Gumbel search keeps the two-player signs: it takes the win for
+    /// either colour, blocks the loss, and its targets are distributions
+    /// over the legal moves peaked on those moves.
+    #[test]
+    fn gumbel_search_takes_wins_and_blocks_losses_for_either_colour() {
+        // (moves, winning or blocking column, rollout values, simulations).
+        let cases = [
+            ("112233", 3u16, false, 64),
+            ("1515257", 4, false, 64),
+            ("17273", 3, true, 400),
+        ];
+        for (moves, want, rollout, sims) in cases {
+            // Self-play's noise samples the move: checked on sure wins only.
+            for explore in [false, !rollout] {
+                let p = SearchParams {
+                    explore,
+                    ..gumbel(sims, 1)
+                };
+                let agent = if rollout {
+                    Evaluator::Rollout
+                } else {
+                    Evaluator::Uniform
+                };
+                let f = play(vec![c4_spec(moves, [0, 0])], &mut [agent], p);
+                let step = &f[0].steps[0];
+                assert_eq!(step.action, want, "moves {moves}, explore {explore}");
+                let total: f32 = step.policy.iter().map(|p| p.1).sum();
+                assert!((total - 1.0).abs() < 1e-4);
+                let best = step
+                    .policy
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap();
+                assert_eq!(best.0, want, "target {:?}", step.policy);
+            }
+        }
+    }
+
+    #[test]
+    fn gumbel_search_solves_easy_countdown_puzzles() {
+        let specs: Vec<EpisodeSpec> = (0..20)
+            .map(|s| {
+                let task = Family::Countdown.generate(0.0, s);
+                EpisodeSpec {
+                    game: Game::from_task(&task).unwrap(),
+                    task,
+                    seed: s,
+                    agents: [0, 0],
+                }
+            })
+            .collect();
+        let f = play(specs, &mut [Evaluator::Uniform], gumbel(64, 1));
+        let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
+        assert!(solved >= 18, "solved {solved}/20");
+        for s in f.iter().flat_map(|e| &e.steps) {
+            let total: f32 = s.policy.iter().map(|p| p.1).sum();
+            assert!((total - 1.0).abs() < 1e-4);
+            assert!(s.policy.iter().all(|p| s.legal.contains(&p.0)));
         }
     }
 
