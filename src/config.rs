@@ -190,6 +190,23 @@ pub struct MctsConfig {
     /// Gumbel: `c_scale` of sigma (mctx's default 0.1). Range: [0, 1e3].
     #[serde(default = "default_c_scale")]
     pub c_scale: f32,
+    /// Playout cap randomization (KataGo): the share of self-play moves
+    /// searched with the full budget and recorded as training targets; the
+    /// others get `fast_simulations` without noise and give no example
+    /// (1: every move full, the cap off). Range: [0, 1].
+    #[serde(default = "default_full_search_prob")]
+    pub full_search_prob: f32,
+    /// Simulations of a fast move under the playout cap. Range: [1, 100000].
+    #[serde(default = "default_fast_simulations")]
+    pub fast_simulations: u32,
+}
+
+fn default_full_search_prob() -> f32 {
+    1.0
+}
+
+fn default_fast_simulations() -> u32 {
+    16
 }
 
 /// `mcts.algorithm`.
@@ -423,6 +440,8 @@ pub const RANGES: &[Range] = &[
     int("mcts.gumbel_m", 1, 4096, ""),
     float("mcts.c_visit", 0.0, 1e6, ""),
     float("mcts.c_scale", 0.0, 1e3, ""),
+    float("mcts.full_search_prob", 0.0, 1.0, "1: the playout cap off"),
+    int("mcts.fast_simulations", 1, 100_000, ""),
     // [model], per architecture; a key's range applies where it is present.
     // mlp:
     int("model.hidden", 1, 8192, ""),

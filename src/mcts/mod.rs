@@ -45,6 +45,9 @@ pub struct SearchParams {
     /// The search policy (root preparation, selection, move and target).
     pub algorithm: Algorithm,
     pub gumbel: GumbelParams,
+    /// Playout cap randomization in self-play: (share of full moves, the
+    /// fast moves' budget); `None` when every move is full.
+    pub playout_cap: Option<(f32, u32)>,
 }
 
 impl SearchParams {
@@ -67,6 +70,8 @@ impl SearchParams {
                 c_visit: m.c_visit,
                 c_scale: m.c_scale,
             },
+            playout_cap: (explore && m.full_search_prob < 1.0)
+                .then_some((m.full_search_prob, m.fast_simulations)),
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct StepRecord {
     pub visits: Vec<u32>,
     /// The search proved `action` reaches success; `policy` is all on it.
     pub proven: bool,
+    /// A full search made this move: its policy is a training target (a
+    /// fast move under the playout cap is not).
+    pub target: bool,
     pub action: Action,
     pub label: String,
     /// Search value of the root, from the mover's view.
@@ -149,6 +157,9 @@ struct Slot {
     noised: bool,
     /// Gumbel noise per root child (gumbel search; zeros outside self-play).
     gumbel: Vec<f32>,
+    /// This move's simulation budget and whether it is a full search;
+    /// `None` until the move's first wave decides.
+    budget: Option<(u32, bool)>,
     started: Instant,
 }
 
@@ -171,6 +182,7 @@ impl Slot {
             steps: Vec::new(),
             noised: false,
             gumbel: Vec::new(),
+            budget: None,
             started: Instant::now(),
         }
     }
@@ -190,8 +202,9 @@ impl Slot {
     /// Phase 1: descend until this slot has leaves for the network or its
     /// simulation budget for the move is spent.
     fn collect_leaves(&mut self, p: &SearchParams, random: &[bool]) -> u64 {
+        let (budget, _) = self.budget(p);
         if random[self.agent()] {
-            self.sims_done = p.num_simulations;
+            self.sims_done = budget;
             return 0;
         }
         let t = self.tree_index();
@@ -200,15 +213,15 @@ impl Slot {
         }
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
-            && self.sims_done + (self.pending.len() as u32) < p.num_simulations
+            && self.sims_done + (self.pending.len() as u32) < budget
         {
             let tree = &mut self.trees[t];
             if tree.root().solved {
                 // A proven success needs no more search: move now.
-                self.sims_done = p.num_simulations - self.pending.len() as u32;
+                self.sims_done = budget - self.pending.len() as u32;
                 break;
             }
-            let sim = self.sims_done + self.pending.len() as u32;
+            let sim = (self.sims_done + self.pending.len() as u32, budget);
             let (node, game) = descend(tree, &self.game, p, &self.gumbel, sim);
             tree.add_virtual_loss(node);
             if game.is_terminal() {
@@ -240,17 +253,29 @@ impl Slot {
         terminal_sims
     }
 
+    /// This move's (budget, full search): under the playout cap a draw
+    /// makes it full with the cap's probability, else fast; without the
+    /// cap (and outside self-play) every move is full and no draw is made.
+    fn budget(&mut self, p: &SearchParams) -> (u32, bool) {
+        *self.budget.get_or_insert_with(|| match p.playout_cap {
+            Some((prob, fast)) if self.rng.random::<f32>() >= prob => (fast, false),
+            _ => (p.num_simulations, true),
+        })
+    }
+
     /// Root preparation, once per move when the root is expanded: PUCT
     /// mixes Dirichlet noise into the priors in self-play; Gumbel draws a
     /// Gumbel(0, 1) per root action in self-play (zeros otherwise).
     fn prepare_root(&mut self, t: usize, p: &SearchParams) {
         self.noised = true;
         let n = self.trees[t].children(0).len();
+        // A fast move under the playout cap searches without noise.
+        let explore = p.explore && self.budget(p).1;
         match p.algorithm {
-            Algorithm::Puct if p.explore => self.add_noise(t, n, p),
+            Algorithm::Puct if explore => self.add_noise(t, n, p),
             Algorithm::Puct => {}
             Algorithm::Gumbel => {
-                self.gumbel = if p.explore {
+                self.gumbel = if explore {
                     (0..n)
                         .map(|_| {
                             let u: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
@@ -291,7 +316,7 @@ impl Slot {
             tree.backup(leaf.node, mover, value);
             self.sims_done += 1;
         }
-        if self.sims_done < p.num_simulations {
+        if self.sims_done < self.budget(p).0 {
             return false;
         }
         if random[self.agent()] {
@@ -307,6 +332,7 @@ impl Slot {
         let stats = self.trees[t].root_stats();
         let solved = self.trees[t].solved_child();
         let (action, policy) = self.decide(p, t, &stats);
+        let target = self.budget(p).1;
         let mut legal = Vec::new();
         self.game.legal_actions(&mut legal);
         let obs = if p.record_examples {
@@ -323,6 +349,7 @@ impl Slot {
             policy,
             visits: stats.iter().map(|s| s.1).collect(),
             proven: solved.is_some(),
+            target,
             action,
             label: self.game.label(action),
             root_value: self.trees[t].root_value(),
@@ -339,6 +366,7 @@ impl Slot {
         }
         self.sims_done = 0;
         self.noised = false;
+        self.budget = None;
     }
 
     /// The move and its training target, by the search policy: a proven
@@ -391,6 +419,7 @@ impl Slot {
             policy: Vec::new(),
             visits: Vec::new(),
             proven: false,
+            target: false,
             action,
             label: self.game.label(action),
             root_value: 0.0,
@@ -403,6 +432,7 @@ impl Slot {
             tree.advance(action, mover);
         }
         self.sims_done = 0;
+        self.budget = None;
     }
 
     fn finish(self) -> Finished {
@@ -421,16 +451,23 @@ impl Slot {
 
 /// Descends from the root to an unexpanded or terminal node by the search
 /// policy's selection (PUCT; or Gumbel's sequential halving at the root,
-/// for simulation `sim` of the move, and its deterministic rule below);
+/// for simulation `sim` of the move's `budget`, and its deterministic rule
+/// below);
 /// returns it with its state.
-fn descend(tree: &Tree, root: &Game, p: &SearchParams, gumbel: &[f32], sim: u32) -> (u32, Game) {
+fn descend(
+    tree: &Tree,
+    root: &Game,
+    p: &SearchParams,
+    gumbel: &[f32],
+    (sim, budget): (u32, u32),
+) -> (u32, Game) {
     let mut game = root.clone();
     let mut n = 0u32;
     while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
         n = match p.algorithm {
             Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
             Algorithm::Gumbel if n == 0 => {
-                gumbel::select_root(tree, gumbel, sim, p.num_simulations, &p.gumbel)
+                gumbel::select_root(tree, gumbel, sim, budget, &p.gumbel)
             }
             Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
         };
@@ -636,6 +673,7 @@ mod tests {
                 c_visit: 50.0,
                 c_scale: 0.1,
             },
+            playout_cap: None,
         }
     }
 
@@ -750,6 +788,50 @@ mod tests {
             assert!((total - 1.0).abs() < 1e-4);
             assert!(s.policy.iter().all(|p| s.legal.contains(&p.0)));
         }
+    }
+
+    /// Under the playout cap about the asked share of self-play moves get
+    /// the full budget and are targets; the others search with the fast
+    /// budget and are not.
+    #[test]
+    fn the_playout_cap_mixes_full_and_fast_moves() {
+        let specs: Vec<EpisodeSpec> = (0..20)
+            .map(|i| EpisodeSpec {
+                seed: i,
+                ..c4_spec("", [0, 0])
+            })
+            .collect();
+        let p = SearchParams {
+            explore: true,
+            playout_cap: Some((0.25, 4)),
+            ..params(32, 1)
+        };
+        let f = play(specs, &mut [Evaluator::Uniform], p);
+        let steps: Vec<&StepRecord> = f.iter().flat_map(|e| &e.steps).collect();
+        let (full, fast): (Vec<&StepRecord>, Vec<&StepRecord>) =
+            steps.iter().partition(|s| s.target);
+        let share = full.len() as f64 / steps.len() as f64;
+        assert!(
+            (0.15..0.35).contains(&share),
+            "{} of {} full",
+            full.len(),
+            steps.len()
+        );
+        // Root visits (the reused subtree's included) by kind of move.
+        let mean = |moves: &[&StepRecord]| {
+            let visits: u32 = moves.iter().flat_map(|s| &s.stats).map(|x| x.1).sum();
+            visits as f64 / moves.len().max(1) as f64
+        };
+        assert!(
+            mean(&fast) < mean(&full) / 2.0,
+            "fast {} full {}",
+            mean(&fast),
+            mean(&full)
+        );
+        // Without the cap every move is a full one.
+        let specs = vec![c4_spec("", [0, 0])];
+        let f = play(specs, &mut [Evaluator::Uniform], params(32, 1));
+        assert!(f[0].steps.iter().all(|s| s.target));
     }
 
     #[test]

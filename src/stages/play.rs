@@ -187,6 +187,8 @@ pub fn rows_of(
         .steps
         .iter()
         .enumerate()
+        // Fast moves under the playout cap give no training target.
+        .filter(|(_, s)| s.target)
         .map(|(i, s)| {
             let kept = kept(s);
             ExampleRow {
