@@ -768,32 +768,6 @@ mod tests {
     }
 
     #[test]
-    fn gumbel_search_solves_easy_countdown_puzzles() {
-        let specs: Vec<EpisodeSpec> = (0..20)
-            .map(|s| {
-                let task = Family::Countdown.generate(0.0, s);
-                EpisodeSpec {
-                    game: Game::from_task(&task).unwrap(),
-                    task,
-                    seed: s,
-                    agents: [0, 0],
-                }
-            })
-            .collect();
-        let f = play(specs, &mut [Evaluator::Uniform], gumbel(64, 1));
-        let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
-        assert!(solved >= 18, "solved {solved}/20");
-        for s in f.iter().flat_map(|e| &e.steps) {
-            let total: f32 = s.policy.iter().map(|p| p.1).sum();
-            assert!((total - 1.0).abs() < 1e-4);
-            assert!(s.policy.iter().all(|p| s.legal.contains(&p.0)));
-        }
-    }
-
-    /// Under the playout cap about the asked share of self-play moves get
-    /// the full budget and are targets; the others search with the fast
-    /// budget and are not.
-    #[test]
     fn the_playout_cap_mixes_full_and_fast_moves() {
         let specs: Vec<EpisodeSpec> = (0..20)
             .map(|i| EpisodeSpec {
@@ -847,23 +821,25 @@ mod tests {
 
     #[test]
     fn uniform_search_solves_easy_countdown_puzzles() {
-        let specs: Vec<EpisodeSpec> = (0..20)
-            .map(|s| {
-                let task = Family::Countdown.generate(0.0, s);
-                EpisodeSpec {
-                    game: Game::from_task(&task).unwrap(),
-                    task,
-                    seed: s,
-                    agents: [0, 0],
-                }
-            })
-            .collect();
-        let f = play(specs, &mut [Evaluator::Uniform], params(200, 2));
-        assert_eq!(f.len(), 20);
-        let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
-        assert!(solved >= 18, "solved {solved}/20");
-        for e in &f {
-            for s in &e.steps {
+        // PUCT with 2 leaves per wave, and Gumbel.
+        for p in [params(200, 2), gumbel(64, 1)] {
+            let specs: Vec<EpisodeSpec> = (0..20)
+                .map(|s| {
+                    let task = Family::Countdown.generate(0.0, s);
+                    EpisodeSpec {
+                        game: Game::from_task(&task).unwrap(),
+                        task,
+                        seed: s,
+                        agents: [0, 0],
+                    }
+                })
+                .collect();
+            let algorithm = p.algorithm;
+            let f = play(specs, &mut [Evaluator::Uniform], p);
+            assert_eq!(f.len(), 20);
+            let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
+            assert!(solved >= 18, "{algorithm:?}: solved {solved}/20");
+            for s in f.iter().flat_map(|e| &e.steps) {
                 let total: f32 = s.policy.iter().map(|p| p.1).sum();
                 assert!((total - 1.0).abs() < 1e-4);
                 assert!(s.policy.iter().all(|p| s.legal.contains(&p.0)));
