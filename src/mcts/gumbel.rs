@@ -88,16 +88,21 @@ fn logits(tree: &Tree, node: u32) -> Vec<f32> {
         .collect()
 }
 
-/// The root child of simulation `sim` (0-based) under sequential halving:
-/// among the children whose visits equal the schedule's count for `sim`,
-/// the highest `gumbel + logit + sigma(q)`; when none matches (a budget
-/// changed mid-move), the least visited of the highest scored.
-pub fn select_root(tree: &Tree, gumbel: &[f32], sim: u32, budget: u32, p: &GumbelParams) -> u32 {
+/// The halving schedule of a move: [`considered_visits`] for the root's
+/// `children` (at most `max_considered` of them) and the move's `budget`.
+/// Computed once per move, indexed by simulation.
+pub fn schedule(children: usize, budget: u32, p: &GumbelParams) -> Vec<u32> {
+    let m = p.max_considered.min(children as u32).max(1);
+    considered_visits(m, budget.max(1))
+}
+
+/// The root child of a simulation under sequential halving, `want` being
+/// the visit count the move's [`schedule`] gives that simulation: among
+/// the children with `want` visits, the highest `gumbel + logit +
+/// sigma(q)`; when none matches (a budget changed mid-move), the least
+/// visited of the highest scored.
+pub fn select_root(tree: &Tree, gumbel: &[f32], want: u32, p: &GumbelParams) -> u32 {
     let range = tree.children(0);
-    let n = range.len() as u32;
-    let m = p.max_considered.min(n).max(1);
-    let schedule = considered_visits(m, budget.max(1));
-    let want = schedule[(sim as usize).min(schedule.len() - 1)];
     let scores = root_scores(tree, gumbel, p);
     let pick = |eligible: &dyn Fn(u32) -> bool| {
         range
@@ -265,13 +270,14 @@ mod tests {
             max_considered: 2,
             ..P
         };
-        let first = select_root(&t, &zero, 0, 4, &p);
+        let plan = schedule(3, 4, &p);
+        let first = select_root(&t, &zero, plan[0], &p);
         assert_eq!(t.nodes[first as usize].action, 1);
         t.nodes[first as usize].visits = 1;
-        let second = select_root(&t, &zero, 1, 4, &p);
+        let second = select_root(&t, &zero, plan[1], &p);
         assert_eq!(t.nodes[second as usize].action, 2);
         // Noise reorders the choice.
-        let noisy = select_root(&Tree { ..t.clone() }, &[5.0, 0.0, 0.0], 1, 4, &p);
+        let noisy = select_root(&Tree { ..t.clone() }, &[5.0, 0.0, 0.0], plan[1], &p);
         assert_eq!(t.nodes[noisy as usize].action, 0);
         let inner = select_interior(&t, 0, &p);
         assert_eq!(t.nodes[inner as usize].action, 2);

@@ -157,6 +157,8 @@ struct Slot {
     noised: bool,
     /// Gumbel noise per root child (gumbel search; zeros outside self-play).
     gumbel: Vec<f32>,
+    /// The move's sequential-halving schedule (gumbel search).
+    schedule: Vec<u32>,
     /// This move's simulation budget and whether it is a full search;
     /// `None` until the move's first wave decides.
     budget: Option<(u32, bool)>,
@@ -182,6 +184,7 @@ impl Slot {
             steps: Vec::new(),
             noised: false,
             gumbel: Vec::new(),
+            schedule: Vec::new(),
             budget: None,
             started: Instant::now(),
         }
@@ -221,8 +224,9 @@ impl Slot {
                 self.sims_done = budget - self.pending.len() as u32;
                 break;
             }
-            let sim = (self.sims_done + self.pending.len() as u32, budget);
-            let (node, game) = descend(tree, &self.game, p, &self.gumbel, sim);
+            let sim = self.sims_done as usize + self.pending.len();
+            let halving = (&self.gumbel[..], &self.schedule[..]);
+            let (node, game) = descend(tree, &self.game, p, halving, sim);
             tree.add_virtual_loss(node);
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
@@ -275,6 +279,7 @@ impl Slot {
             Algorithm::Puct if explore => self.add_noise(t, n, p),
             Algorithm::Puct => {}
             Algorithm::Gumbel => {
+                self.schedule = gumbel::schedule(n, self.budget(p).0, &p.gumbel);
                 self.gumbel = if explore {
                     (0..n)
                         .map(|_| {
@@ -451,15 +456,15 @@ impl Slot {
 
 /// Descends from the root to an unexpanded or terminal node by the search
 /// policy's selection (PUCT; or Gumbel's sequential halving at the root,
-/// for simulation `sim` of the move's `budget`, and its deterministic rule
-/// below);
+/// for simulation `sim` of the move's halving `schedule`, with its Gumbel
+/// draws, and its deterministic rule below);
 /// returns it with its state.
 fn descend(
     tree: &Tree,
     root: &Game,
     p: &SearchParams,
-    gumbel: &[f32],
-    (sim, budget): (u32, u32),
+    (gumbel, schedule): (&[f32], &[u32]),
+    sim: usize,
 ) -> (u32, Game) {
     let mut game = root.clone();
     let mut n = 0u32;
@@ -467,7 +472,8 @@ fn descend(
         n = match p.algorithm {
             Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
             Algorithm::Gumbel if n == 0 => {
-                gumbel::select_root(tree, gumbel, sim, budget, &p.gumbel)
+                let want = schedule.get(sim).or(schedule.last()).copied();
+                gumbel::select_root(tree, gumbel, want.unwrap_or(0), &p.gumbel)
             }
             Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
         };
