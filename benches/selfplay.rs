@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use selfplay::config::Config;
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
-use selfplay::mcts::{BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
+use selfplay::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
 use selfplay::model::onnx::{export, Weights};
 use selfplay::model::ModelSpec;
 use selfplay::tasks::{Family, Game};
@@ -84,11 +84,12 @@ fn episodes(cfg: &Config, n: usize) -> Vec<EpisodeSpec> {
 }
 
 fn self_play(model: OnnxModel, cfg: &Config, spec: &ModelSpec, n: usize) -> SearchStats {
-    let mut agents = [Evaluator::Network {
+    let network = Evaluator::Network {
         model: Box::new(model),
         id: "bench".into(),
         rollout_mix: cfg.rollout_mix(),
-    }];
+    };
+    let mut agents = [Agent::search(network, cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
         params: SearchParams::from_config(&cfg.mcts, true),
         agents: &mut agents,

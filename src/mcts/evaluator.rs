@@ -22,8 +22,6 @@ pub enum Evaluator {
     Rollout,
     /// Uniform priors, value 0: search guided by nothing but terminal states.
     Uniform,
-    /// No search: a uniformly random legal move.
-    Random,
 }
 
 impl Evaluator {
@@ -32,7 +30,6 @@ impl Evaluator {
             Evaluator::Network { id, .. } => id.clone(),
             Evaluator::Rollout => "mcts_rollout".into(),
             Evaluator::Uniform => "mcts_uniform".into(),
-            Evaluator::Random => "random".into(),
         }
     }
 
@@ -77,7 +74,7 @@ impl Evaluator {
                     .for_each(|(v, (game, seed))| *v = rollout_value(game, *seed));
                 Ok(())
             }
-            Evaluator::Uniform | Evaluator::Random => Ok(()),
+            Evaluator::Uniform => Ok(()),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! its move, reuses the chosen subtree, and when it ends hands its record to
 //! the caller, and the slot takes the next task.
 
+pub mod agent;
 pub mod evaluator;
 pub mod gumbel;
 pub mod tree;
@@ -16,13 +17,14 @@ pub mod tree;
 use crate::config::Algorithm;
 use crate::error::Result;
 use crate::tasks::{Action, Game, Outcome, Task};
-use evaluator::Evaluator;
+pub use agent::Agent;
 use gumbel::GumbelParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
+pub use tree::ChildStats;
 use tree::Tree;
 
 /// Search settings for one batch of episodes.
@@ -42,8 +44,7 @@ pub struct SearchParams {
     pub record_examples: bool,
     /// Keep per-child root statistics (for `show`).
     pub record_stats: bool,
-    /// The search policy (root preparation, selection, move and target).
-    pub algorithm: Algorithm,
+    /// Gumbel search's constants, for agents that search with it.
     pub gumbel: GumbelParams,
     /// Playout cap randomization in self-play: (share of full moves, the
     /// fast moves' budget); `None` when every move is full.
@@ -64,7 +65,6 @@ impl SearchParams {
             explore,
             record_examples: explore,
             record_stats: false,
-            algorithm: m.algorithm,
             gumbel: GumbelParams {
                 max_considered: m.gumbel_m,
                 c_visit: m.c_visit,
@@ -104,8 +104,8 @@ pub struct StepRecord {
     pub label: String,
     /// Search value of the root, from the mover's view.
     pub root_value: f32,
-    /// (action, visits, q, prior) per root child, when `record_stats`.
-    pub stats: Vec<(Action, u32, f32, f32)>,
+    /// Per root child, when `record_stats`.
+    pub stats: Vec<ChildStats>,
 }
 
 /// A finished episode.
@@ -204,15 +204,16 @@ impl Slot {
 
     /// Phase 1: descend until this slot has leaves for the network or its
     /// simulation budget for the move is spent.
-    fn collect_leaves(&mut self, p: &SearchParams, random: &[bool]) -> u64 {
+    fn collect_leaves(&mut self, p: &SearchParams, algos: &[Option<Algorithm>]) -> u64 {
         let (budget, _) = self.budget(p);
-        if random[self.agent()] {
+        let Some(algo) = algos[self.agent()] else {
+            // The random agent moves without search.
             self.sims_done = budget;
             return 0;
-        }
+        };
         let t = self.tree_index();
         if !self.noised && self.trees[t].root().expanded {
-            self.prepare_root(t, p);
+            self.prepare_root(t, p, algo);
         }
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
@@ -226,7 +227,7 @@ impl Slot {
             }
             let sim = self.sims_done as usize + self.pending.len();
             let halving = (&self.gumbel[..], &self.schedule[..]);
-            let (node, game) = descend(tree, &self.game, p, halving, sim);
+            let (node, game) = descend(tree, &self.game, (p, algo), halving, sim);
             tree.add_virtual_loss(node);
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
@@ -270,12 +271,12 @@ impl Slot {
     /// Root preparation, once per move when the root is expanded: PUCT
     /// mixes Dirichlet noise into the priors in self-play; Gumbel draws a
     /// Gumbel(0, 1) per root action in self-play (zeros otherwise).
-    fn prepare_root(&mut self, t: usize, p: &SearchParams) {
+    fn prepare_root(&mut self, t: usize, p: &SearchParams, algo: Algorithm) {
         self.noised = true;
         let n = self.trees[t].children(0).len();
         // A fast move under the playout cap searches without noise.
         let explore = p.explore && self.budget(p).1;
-        match p.algorithm {
+        match algo {
             Algorithm::Puct if explore => self.add_noise(t, n, p),
             Algorithm::Puct => {}
             Algorithm::Gumbel => {
@@ -309,7 +310,7 @@ impl Slot {
         p: &SearchParams,
         out: &AgentOutputs,
         action_dim: usize,
-        random: &[bool],
+        algos: &[Option<Algorithm>],
     ) -> bool {
         for leaf in self.pending.drain(..) {
             let (agent, row) = leaf.result;
@@ -324,19 +325,37 @@ impl Slot {
         if self.sims_done < self.budget(p).0 {
             return false;
         }
-        if random[self.agent()] {
-            self.make_random_move();
-        } else {
-            self.make_move(p);
-        }
+        let action = match algos[self.agent()] {
+            Some(algo) => self.make_move(p, algo),
+            None => self.make_random_move(),
+        };
+        self.advance(action, algos);
         self.game.is_terminal()
     }
 
-    fn make_move(&mut self, p: &SearchParams) {
+    /// Plays `action` and moves every tree past it: PUCT keeps the chosen
+    /// subtree; Gumbel starts afresh, as sequential halving plans a budget
+    /// from zero visits.
+    fn advance(&mut self, action: Action, algos: &[Option<Algorithm>]) {
+        self.game.step(action);
+        let mover = self.game.to_move();
+        for (tree, agent) in self.trees.iter_mut().zip(self.spec.agents) {
+            match algos[agent] {
+                Some(Algorithm::Gumbel) => *tree = Tree::new(mover),
+                _ => tree.advance(action, mover),
+            }
+        }
+        self.sims_done = 0;
+        self.noised = false;
+        self.budget = None;
+    }
+
+    /// Decides a searched move and records it.
+    fn make_move(&mut self, p: &SearchParams, algo: Algorithm) -> Action {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
         let solved = self.trees[t].solved_child();
-        let (action, policy) = self.decide(p, t, &stats);
+        let (action, policy) = self.decide((p, algo), t, &stats);
         let target = self.budget(p).1;
         let mut legal = Vec::new();
         self.game.legal_actions(&mut legal);
@@ -352,7 +371,7 @@ impl Slot {
             obs,
             legal,
             policy,
-            visits: stats.iter().map(|s| s.1).collect(),
+            visits: stats.iter().map(|s| s.visits).collect(),
             proven: solved.is_some(),
             target,
             action,
@@ -360,18 +379,7 @@ impl Slot {
             root_value: self.trees[t].root_value(),
             stats: if p.record_stats { stats } else { Vec::new() },
         });
-        self.game.step(action);
-        let mover = self.game.to_move();
-        for tree in &mut self.trees {
-            match p.algorithm {
-                Algorithm::Puct => tree.advance(action, mover),
-                // Sequential halving plans a fresh budget from zero visits.
-                Algorithm::Gumbel => *tree = Tree::new(mover),
-            }
-        }
-        self.sims_done = 0;
-        self.noised = false;
-        self.budget = None;
+        action
     }
 
     /// The move and its training target, by the search policy: a proven
@@ -380,27 +388,27 @@ impl Slot {
     /// self-play, or Gumbel's decision with its improved policy.
     fn decide(
         &mut self,
-        p: &SearchParams,
+        (p, algo): (&SearchParams, Algorithm),
         t: usize,
-        stats: &[(Action, u32, f32, f32)],
+        stats: &[ChildStats],
     ) -> (Action, Vec<(Action, f32)>) {
         if let Some(a) = self.trees[t].solved_child() {
             let target = stats
                 .iter()
-                .map(|s| (s.0, if s.0 == a { 1.0 } else { 0.0 }))
+                .map(|s| (s.action, if s.action == a { 1.0 } else { 0.0 }))
                 .collect();
             return (a, target);
         }
-        if p.algorithm == Algorithm::Gumbel {
+        if algo == Algorithm::Gumbel {
             return gumbel::decide(&self.trees[t], &self.gumbel, &p.gumbel);
         }
-        let total: u32 = stats.iter().map(|s| s.1).sum();
+        let total: u32 = stats.iter().map(|s| s.visits).sum();
         let target = if total == 0 {
-            stats.iter().map(|s| (s.0, s.3)).collect()
+            stats.iter().map(|s| (s.action, s.prior)).collect()
         } else {
             stats
                 .iter()
-                .map(|s| (s.0, s.1 as f32 / total as f32))
+                .map(|s| (s.action, s.visits as f32 / total as f32))
                 .collect()
         };
         let sample =
@@ -414,7 +422,7 @@ impl Slot {
     }
 
     /// The random agent: a uniformly random legal move, no search.
-    fn make_random_move(&mut self) {
+    fn make_random_move(&mut self) -> Action {
         let mut legal = Vec::new();
         self.game.legal_actions(&mut legal);
         let action = legal[self.rng.random_range(0..legal.len())];
@@ -431,13 +439,7 @@ impl Slot {
             stats: Vec::new(),
             legal,
         });
-        self.game.step(action);
-        let mover = self.game.to_move();
-        for tree in &mut self.trees {
-            tree.advance(action, mover);
-        }
-        self.sims_done = 0;
-        self.budget = None;
+        action
     }
 
     fn finish(self) -> Finished {
@@ -462,14 +464,14 @@ impl Slot {
 fn descend(
     tree: &Tree,
     root: &Game,
-    p: &SearchParams,
+    (p, algo): (&SearchParams, Algorithm),
     (gumbel, schedule): (&[f32], &[u32]),
     sim: usize,
 ) -> (u32, Game) {
     let mut game = root.clone();
     let mut n = 0u32;
     while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
-        n = match p.algorithm {
+        n = match algo {
             Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
             Algorithm::Gumbel if n == 0 => {
                 let want = schedule.get(sim).or(schedule.last()).copied();
@@ -485,22 +487,22 @@ fn descend(
     (n, game)
 }
 
-fn greedy_action(stats: &[(Action, u32, f32, f32)]) -> Action {
+fn greedy_action(stats: &[ChildStats]) -> Action {
     stats
         .iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(a.3.total_cmp(&b.3)))
-        .map(|s| s.0)
+        .max_by(|a, b| a.visits.cmp(&b.visits).then(a.prior.total_cmp(&b.prior)))
+        .map(|s| s.action)
         .unwrap_or(0)
 }
 
 fn sample_action(
-    stats: &[(Action, u32, f32, f32)],
+    stats: &[ChildStats],
     temperature: f32,
     rng: &mut impl Rng,
 ) -> Action {
     let weights: Vec<f64> = stats
         .iter()
-        .map(|s| (s.1 as f64).powf(1.0 / temperature as f64))
+        .map(|s| (s.visits as f64).powf(1.0 / temperature as f64))
         .collect();
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
@@ -509,7 +511,7 @@ fn sample_action(
     let mut x = rng.random::<f64>() * total;
     for (s, w) in stats.iter().zip(&weights) {
         if x < *w {
-            return s.0;
+            return s.action;
         }
         x -= w;
     }
@@ -537,7 +539,7 @@ struct AgentOutputs {
 /// Runs batches of episodes against a set of agents (evaluators).
 pub struct BatchedSearch<'a> {
     pub params: SearchParams,
-    pub agents: &'a mut [Evaluator],
+    pub agents: &'a mut [Agent],
     pub obs_dim: usize,
     pub action_dim: usize,
     /// Episodes in flight at once.
@@ -565,17 +567,13 @@ impl BatchedSearch<'_> {
         };
         let mut scratch = Vec::new();
         let p = self.params.clone();
-        let random: Vec<bool> = self
-            .agents
-            .iter()
-            .map(|a| matches!(a, Evaluator::Random))
-            .collect();
+        let algos: Vec<Option<Algorithm>> = self.agents.iter().map(Agent::algorithm).collect();
         while !slots.is_empty() {
             stats.waves += 1;
             let t0 = Instant::now();
             let terminal: u64 = slots
                 .par_iter_mut()
-                .map(|s| s.collect_leaves(&p, &random))
+                .map(|s| s.collect_leaves(&p, &algos))
                 .sum();
             stats.simulations += terminal;
             stats.tree_time += t0.elapsed();
@@ -592,7 +590,7 @@ impl BatchedSearch<'_> {
             let action_dim = self.action_dim;
             let done: Vec<bool> = slots
                 .par_iter_mut()
-                .map(|s| s.absorb(&p, &out, action_dim, &random))
+                .map(|s| s.absorb(&p, &out, action_dim, &algos))
                 .collect();
             stats.simulations += before;
             stats.tree_time += t2.elapsed();
@@ -643,7 +641,10 @@ impl BatchedSearch<'_> {
                     .map(|l| (&l.game, l.seed))
             })
             .collect();
-        self.agents[agent].evaluate(
+        let Agent::Search { evaluator, .. } = &mut self.agents[agent] else {
+            return Ok(0);
+        };
+        evaluator.evaluate(
             &leaves,
             self.obs_dim,
             self.action_dim,
@@ -659,6 +660,7 @@ impl BatchedSearch<'_> {
 mod tests {
     use super::*;
     use crate::tasks::{connect4::Connect4, Family};
+    use evaluator::Evaluator;
 
     fn params(sims: u32, leaves: u32) -> SearchParams {
         SearchParams {
@@ -673,7 +675,6 @@ mod tests {
             explore: false,
             record_examples: true,
             record_stats: true,
-            algorithm: Algorithm::Puct,
             gumbel: GumbelParams {
                 max_considered: 16,
                 c_visit: 50.0,
@@ -683,14 +684,15 @@ mod tests {
         }
     }
 
-    fn gumbel(sims: u32, leaves: u32) -> SearchParams {
-        SearchParams {
-            algorithm: Algorithm::Gumbel,
-            ..params(sims, leaves)
-        }
+    fn puct(e: Evaluator) -> Agent {
+        Agent::search(e, Algorithm::Puct)
     }
 
-    fn play(specs: Vec<EpisodeSpec>, agents: &mut [Evaluator], p: SearchParams) -> Vec<Finished> {
+    fn gumbel(e: Evaluator) -> Agent {
+        Agent::search(e, Algorithm::Gumbel)
+    }
+
+    fn play(specs: Vec<EpisodeSpec>, agents: &mut [Agent], p: SearchParams) -> Vec<Finished> {
         let mut out = Vec::new();
         let mut search = BatchedSearch {
             params: p,
@@ -727,7 +729,7 @@ mod tests {
             for leaves in [1, 4] {
                 let f = play(
                     vec![c4_spec(moves, [0, 0])],
-                    &mut [Evaluator::Uniform],
+                    &mut [puct(Evaluator::Uniform)],
                     params(64, leaves),
                 );
                 assert_eq!(f[0].steps[0].action, want, "moves {moves}, leaves {leaves}");
@@ -751,14 +753,14 @@ mod tests {
             for explore in [false, !rollout] {
                 let p = SearchParams {
                     explore,
-                    ..gumbel(sims, 1)
+                    ..params(sims, 1)
                 };
                 let agent = if rollout {
                     Evaluator::Rollout
                 } else {
                     Evaluator::Uniform
                 };
-                let f = play(vec![c4_spec(moves, [0, 0])], &mut [agent], p);
+                let f = play(vec![c4_spec(moves, [0, 0])], &mut [gumbel(agent)], p);
                 let step = &f[0].steps[0];
                 assert_eq!(step.action, want, "moves {moves}, explore {explore}");
                 let total: f32 = step.policy.iter().map(|p| p.1).sum();
@@ -786,7 +788,7 @@ mod tests {
             playout_cap: Some((0.25, 4)),
             ..params(32, 1)
         };
-        let f = play(specs, &mut [Evaluator::Uniform], p);
+        let f = play(specs, &mut [puct(Evaluator::Uniform)], p);
         let steps: Vec<&StepRecord> = f.iter().flat_map(|e| &e.steps).collect();
         let (full, fast): (Vec<&StepRecord>, Vec<&StepRecord>) =
             steps.iter().partition(|s| s.target);
@@ -799,7 +801,7 @@ mod tests {
         );
         // Root visits (the reused subtree's included) by kind of move.
         let mean = |moves: &[&StepRecord]| {
-            let visits: u32 = moves.iter().flat_map(|s| &s.stats).map(|x| x.1).sum();
+            let visits: u32 = moves.iter().flat_map(|s| &s.stats).map(|x| x.visits).sum();
             visits as f64 / moves.len().max(1) as f64
         };
         assert!(
@@ -810,7 +812,7 @@ mod tests {
         );
         // Without the cap every move is a full one.
         let specs = vec![c4_spec("", [0, 0])];
-        let f = play(specs, &mut [Evaluator::Uniform], params(32, 1));
+        let f = play(specs, &mut [puct(Evaluator::Uniform)], params(32, 1));
         assert!(f[0].steps.iter().all(|s| s.target));
     }
 
@@ -819,7 +821,7 @@ mod tests {
         // O to move; X threatens col 4 on the bottom row: O must block there.
         let f = play(
             vec![c4_spec("17273", [0, 0])],
-            &mut [Evaluator::Rollout],
+            &mut [puct(Evaluator::Rollout)],
             params(400, 1),
         );
         assert_eq!(f[0].steps[0].action, 3, "stats {:?}", f[0].steps[0].stats);
@@ -828,7 +830,10 @@ mod tests {
     #[test]
     fn uniform_search_solves_easy_countdown_puzzles() {
         // PUCT with 2 leaves per wave, and Gumbel.
-        for p in [params(200, 2), gumbel(64, 1)] {
+        for (algorithm, p) in [
+            (Algorithm::Puct, params(200, 2)),
+            (Algorithm::Gumbel, params(64, 1)),
+        ] {
             let specs: Vec<EpisodeSpec> = (0..20)
                 .map(|s| {
                     let task = Family::Countdown.generate(0.0, s);
@@ -840,8 +845,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let algorithm = p.algorithm;
-            let f = play(specs, &mut [Evaluator::Uniform], p);
+            let f = play(specs, &mut [Agent::search(Evaluator::Uniform, algorithm)], p);
             assert_eq!(f.len(), 20);
             let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
             assert!(solved >= 18, "{algorithm:?}: solved {solved}/20");
@@ -863,10 +867,10 @@ mod tests {
             seed: 1,
             agents: [0, 0],
         };
-        let f = play(vec![spec], &mut [Evaluator::Uniform], params(4000, 1));
+        let f = play(vec![spec], &mut [puct(Evaluator::Uniform)], params(4000, 1));
         assert_eq!(f[0].outcome, Outcome::Success);
         let last = f[0].steps.last().unwrap();
-        let total: u32 = last.stats.iter().map(|s| s.1).sum();
+        let total: u32 = last.stats.iter().map(|s| s.visits).sum();
         assert!(total < 4000, "search stopped once solved, visits {total}");
         let p: Vec<f32> = last
             .policy
@@ -885,7 +889,7 @@ mod tests {
             .collect();
         let f = play(
             specs,
-            &mut [Evaluator::Rollout, Evaluator::Random],
+            &mut [puct(Evaluator::Rollout), Agent::Random],
             params(32, 1),
         );
         assert_eq!(f.len(), 6);

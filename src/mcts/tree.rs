@@ -53,6 +53,18 @@ impl Node {
     }
 }
 
+/// What search learned about one root action: what a move decision, a
+/// training target and `show` read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChildStats {
+    pub action: Action,
+    pub visits: u32,
+    /// Mean backed-up value from the chooser's view (0 when unvisited).
+    pub q: f32,
+    /// Prior after root noise.
+    pub prior: f32,
+}
+
 /// A search tree; node 0 is the root.
 #[derive(Clone, Debug)]
 pub struct Tree {
@@ -236,12 +248,17 @@ impl Tree {
         out
     }
 
-    /// Visit counts of the root's children: (action, visits, q, prior).
-    pub fn root_stats(&self) -> Vec<(Action, u32, f32, f32)> {
+    /// The statistics of the root's children, in child order.
+    pub fn root_stats(&self) -> Vec<ChildStats> {
         self.children(0)
             .map(|i| {
                 let c = &self.nodes[i];
-                (c.action, c.visits, c.q(), c.prior)
+                ChildStats {
+                    action: c.action,
+                    visits: c.visits,
+                    q: c.q(),
+                    prior: c.prior,
+                }
             })
             .collect()
     }

@@ -7,7 +7,8 @@ use super::tasks::{ensure_heldout, read_tasks};
 use super::{derive_seed, load_evaluator, Ctx};
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
-use crate::mcts::{BatchedSearch, EpisodeSpec, SearchParams};
+use crate::config::Algorithm;
+use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams};
 use crate::metrics::{
     commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
 };
@@ -81,12 +82,18 @@ pub fn run_eval(
     ensure_heldout(ctx)?;
     let meter = StageMeter::start();
     let (cand, cand_meta) = load_evaluator(&ctx.cfg, candidate)?;
-    let mut agents = vec![cand, Evaluator::Rollout, Evaluator::Random];
+    // The baselines keep PUCT whatever the candidate searches with.
+    let algorithm = ctx.cfg.mcts.algorithm;
+    let mut agents = vec![
+        Agent::search(cand, algorithm),
+        Agent::search(Evaluator::Rollout, Algorithm::Puct),
+        Agent::Random,
+    ];
     let mut ids = vec![cand_meta.id.clone(), "mcts_rollout".into(), "random".into()];
     if let Some(inc) = incumbent.filter(|p| *p != candidate) {
         let (e, m) = load_evaluator(&ctx.cfg, inc)?;
         if m.id != cand_meta.id {
-            agents.push(e);
+            agents.push(Agent::search(e, algorithm));
             ids.push(m.id);
         }
     }
@@ -191,7 +198,7 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
 fn play_all(
     ctx: &Ctx,
     dims: (usize, usize),
-    agents: &mut [Evaluator],
+    agents: &mut [Agent],
     specs: Vec<EpisodeSpec>,
     sims: u32,
 ) -> Result<Vec<Played>> {
@@ -340,7 +347,7 @@ pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<Ev
         )));
     }
     let (cand, meta) = load_evaluator(&ctx.cfg, candidate)?;
-    let mut agents = vec![cand];
+    let mut agents = vec![Agent::search(cand, ctx.cfg.mcts.algorithm)];
     let sims = ctx.cfg.eval_simulations();
     let ids = vec![meta.id.clone()];
     let mut rows = Vec::new();

@@ -5,7 +5,9 @@ use super::tasks::read_tasks;
 use super::{derive_seed, load_evaluator, Ctx};
 use crate::config::ExamplesConfig;
 use crate::error::{Error, Result};
-use crate::mcts::{BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats, StepRecord};
+use crate::mcts::{
+    Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats, StepRecord,
+};
 use crate::metrics::{
     commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
 };
@@ -54,7 +56,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         simulations: ctx.cfg.mcts.num_simulations,
         weights: &ctx.cfg.examples,
     };
-    let mut agents = [evaluator];
+    let mut agents = [Agent::search(evaluator, ctx.cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
         params: SearchParams::from_config(&ctx.cfg.mcts, true),
         agents: &mut agents,

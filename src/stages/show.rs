@@ -4,7 +4,7 @@
 use super::{derive_seed, load_evaluator, Ctx};
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
-use crate::mcts::{BatchedSearch, EpisodeSpec, Finished, SearchParams};
+use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams};
 use crate::tasks::{Family, Game};
 use std::fmt::Write;
 use std::path::Path;
@@ -36,7 +36,7 @@ pub fn run_show(
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = ctx.cfg.eval_simulations();
     params.record_stats = true;
-    let mut agents = [evaluator];
+    let mut agents = [Agent::search(evaluator, ctx.cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
         params,
         agents: &mut agents,
@@ -86,12 +86,15 @@ fn render_episode(out: &mut String, mut game: Game, f: &Finished) {
             game.render()
         );
         let mut stats = s.stats.clone();
-        stats.sort_by(|a, b| b.1.cmp(&a.1).then(b.3.total_cmp(&a.3)));
-        for (a, visits, q, prior) in stats.iter().take(6) {
+        stats.sort_by(|a, b| b.visits.cmp(&a.visits).then(b.prior.total_cmp(&a.prior)));
+        for c in stats.iter().take(6) {
             let _ = writeln!(
                 out,
-                "  {:<14} visits {visits:>4}  q {q:+.3}  prior {prior:.3}",
-                game.label(*a)
+                "  {:<14} visits {:>4}  q {:+.3}  prior {:.3}",
+                game.label(c.action),
+                c.visits,
+                c.q,
+                c.prior
             );
         }
         let _ = writeln!(out, "  -> {} (root value {:+.3})", s.label, s.root_value);
