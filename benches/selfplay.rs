@@ -84,11 +84,8 @@ fn episodes(cfg: &Config, n: usize) -> Vec<EpisodeSpec> {
 }
 
 fn self_play(model: OnnxModel, cfg: &Config, spec: &ModelSpec, n: usize) -> SearchStats {
-    let network = Evaluator::Network {
-        model: Box::new(model),
-        id: "bench".into(),
-        rollout_mix: cfg.rollout_mix(),
-    };
+    let cache = cfg.mcts.cache_entries as usize;
+    let network = Evaluator::network(model, "bench".into(), cfg.rollout_mix(), cache);
     let mut agents = [Agent::search(network, cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
         params: SearchParams::from_config(&cfg.mcts, true),

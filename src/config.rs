@@ -199,6 +199,15 @@ pub struct MctsConfig {
     /// Simulations of a fast move under the playout cap. Range: [1, 100000].
     #[serde(default = "default_fast_simulations")]
     pub fast_simulations: u32,
+    /// Positions the evaluation cache holds per evaluator (rounded up to a
+    /// power of two); a cached or repeated position is not sent to the
+    /// network again. 0: off. Range: [0, 16777216].
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: u32,
+}
+
+fn default_cache_entries() -> u32 {
+    0
 }
 
 fn default_full_search_prob() -> f32 {
@@ -442,6 +451,7 @@ pub const RANGES: &[Range] = &[
     float("mcts.c_scale", 0.0, 1e3, ""),
     float("mcts.full_search_prob", 0.0, 1.0, "1: the playout cap off"),
     int("mcts.fast_simulations", 1, 100_000, ""),
+    int("mcts.cache_entries", 0, 1 << 24, "0: off"),
     // [model], per architecture; a key's range applies where it is present.
     // mlp:
     int("model.hidden", 1, 8192, ""),

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 const FREE_KEYS: &[&str] = &[
     "iterations",
     "parallel_batch_size",
+    "mcts.cache_entries",
     "infer.device",
     "infer.threads",
     "train.threads",

@@ -1,6 +1,7 @@
 //! Leaf evaluators: the network through ONNX Runtime, or the classic
 //! baselines (uniform priors with a random-rollout value; pure uniform).
 
+use super::cache::{self, EvalCache, Source};
 use crate::error::{Error, Result};
 use crate::infer::OnnxModel;
 use crate::tasks::Game;
@@ -17,6 +18,9 @@ pub enum Evaluator {
         model: Box<OnnxModel>,
         id: String,
         rollout_mix: Vec<f32>,
+        /// Outputs by position, shared by every wave of this evaluator's
+        /// life (a whole shard); `None` sends every leaf.
+        cache: Option<EvalCache>,
     },
     /// Uniform priors; value from one random playout to the end.
     Rollout,
@@ -33,6 +37,22 @@ impl Evaluator {
         }
     }
 
+    /// A network evaluator with a cache of `cache_entries` positions (0: off).
+    pub fn network(
+        model: OnnxModel,
+        id: String,
+        rollout_mix: Vec<f32>,
+        cache_entries: usize,
+    ) -> Evaluator {
+        let cache = EvalCache::new(cache_entries, model.action_dim());
+        Evaluator::Network {
+            model: Box::new(model),
+            id,
+            rollout_mix,
+            cache,
+        }
+    }
+
     /// Fills `logits[i*action_dim..]` and `values[i]` for each leaf; values
     /// are from the view of the leaf's player to move.
     pub fn evaluate(
@@ -43,7 +63,7 @@ impl Evaluator {
         scratch: &mut Vec<f32>,
         logits: &mut Vec<f32>,
         values: &mut Vec<f32>,
-    ) -> Result<()> {
+    ) -> Result<Served> {
         let n = leaves.len();
         logits.clear();
         logits.resize(n * action_dim, 0.0);
@@ -54,6 +74,7 @@ impl Evaluator {
                 model,
                 id,
                 rollout_mix,
+                cache,
             } => {
                 scratch.clear();
                 scratch.resize(n * obs_dim, 0.0);
@@ -61,20 +82,103 @@ impl Evaluator {
                     .par_chunks_mut(obs_dim)
                     .zip(leaves.par_iter())
                     .for_each(|(row, (game, _))| game.encode_input(row));
-                model
-                    .run(scratch, n, logits, values)
-                    .map_err(|e| Error::Model(format!("{id}: {e}")))?;
+                let served = match cache {
+                    None => {
+                        run_network(model, id, scratch, n, logits, values)?;
+                        Served {
+                            network: n,
+                            cached: 0,
+                        }
+                    }
+                    Some(cache) => {
+                        let net = (&mut **model, id.as_str(), &mut *cache);
+                        serve_cached(net, leaves, action_dim, scratch, logits, values)?
+                    }
+                };
                 mix_rollouts(rollout_mix, leaves, values);
-                Ok(())
+                Ok(served)
             }
             Evaluator::Rollout => {
                 values
                     .par_iter_mut()
                     .zip(leaves.par_iter())
                     .for_each(|(v, (game, seed))| *v = rollout_value(game, *seed));
-                Ok(())
+                Ok(Served::default())
             }
-            Evaluator::Uniform => Ok(()),
+            Evaluator::Uniform => Ok(Served::default()),
+        }
+    }
+}
+
+/// How a wave's leaves were served: rows run through the network, and
+/// leaves answered from the cache (the rest shared a row with a duplicate).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Served {
+    pub network: usize,
+    pub cached: usize,
+}
+
+/// Runs the network on the first `n` encoded rows of `scratch`.
+fn run_network(
+    model: &mut OnnxModel,
+    id: &str,
+    scratch: &[f32],
+    n: usize,
+    logits: &mut [f32],
+    values: &mut [f32],
+) -> Result<()> {
+    let rows = &scratch[..n * model.obs_dim()];
+    model
+        .run(rows, n, logits, values)
+        .map_err(|e| Error::Model(format!("{id}: {e}")))
+}
+
+/// Serves a wave through the cache: keys the encoded leaves, answers hits
+/// from the cache, runs each missing position once, then stores those.
+fn serve_cached(
+    (model, id, cache): (&mut OnnxModel, &str, &mut EvalCache),
+    leaves: &[(&Game, u64)],
+    action_dim: usize,
+    scratch: &mut [f32],
+    logits: &mut [f32],
+    values: &mut [f32],
+) -> Result<Served> {
+    let obs_dim = model.obs_dim();
+    let keys: Vec<u128> = scratch
+        .par_chunks(obs_dim)
+        .zip(leaves.par_iter())
+        .map(|(row, (game, _))| game.state_key(row))
+        .collect();
+    let (sources, rows) = cache::plan(cache, &keys);
+    compact_rows(scratch, obs_dim, &rows);
+    let m = rows.len();
+    let (mut l, mut v) = (vec![0.0; m * action_dim], vec![0.0; m]);
+    run_network(model, id, scratch, m, &mut l, &mut v)?;
+    let row = |r: usize| &l[r * action_dim..(r + 1) * action_dim];
+    for (i, src) in sources.iter().enumerate() {
+        let (from, value) = match *src {
+            Source::Cached(slot) => cache.get(slot),
+            Source::Network(r) => (row(r), v[r]),
+        };
+        logits[i * action_dim..(i + 1) * action_dim].copy_from_slice(from);
+        values[i] = value;
+    }
+    for (r, &leaf) in rows.iter().enumerate() {
+        cache.put(keys[leaf], row(r), v[r]);
+    }
+    let cached = sources
+        .iter()
+        .filter(|s| matches!(s, Source::Cached(_)))
+        .count();
+    Ok(Served { network: m, cached })
+}
+
+/// Moves the encoded rows of `rows` (ascending leaf indices) to the front
+/// of `scratch`, in order, as the network batch.
+fn compact_rows(scratch: &mut [f32], obs_dim: usize, rows: &[usize]) {
+    for (r, &leaf) in rows.iter().enumerate() {
+        if r != leaf {
+            scratch.copy_within(leaf * obs_dim..(leaf + 1) * obs_dim, r * obs_dim);
         }
     }
 }

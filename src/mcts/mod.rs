@@ -10,6 +10,7 @@
 //! the caller, and the slot takes the next task.
 
 pub mod agent;
+pub mod cache;
 pub mod evaluator;
 pub mod gumbel;
 pub mod tree;
@@ -18,6 +19,7 @@ use crate::config::Algorithm;
 use crate::error::Result;
 use crate::tasks::{Action, Game, Outcome, Task};
 pub use agent::Agent;
+use evaluator::Served;
 use gumbel::GumbelParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -125,8 +127,12 @@ pub struct SearchStats {
     pub episodes: u64,
     pub moves: u64,
     pub simulations: u64,
-    /// Leaves sent to evaluators (network rows).
+    /// Leaves sent to evaluators.
     pub evaluations: u64,
+    /// Rows the networks ran: leaves less cache hits and duplicates.
+    pub network_rows: u64,
+    /// Leaves answered from the evaluation cache.
+    pub cache_hits: u64,
     pub waves: u64,
     pub eval_time: Duration,
     pub tree_time: Duration,
@@ -495,11 +501,7 @@ fn greedy_action(stats: &[ChildStats]) -> Action {
         .unwrap_or(0)
 }
 
-fn sample_action(
-    stats: &[ChildStats],
-    temperature: f32,
-    rng: &mut impl Rng,
-) -> Action {
+fn sample_action(stats: &[ChildStats], temperature: f32, rng: &mut impl Rng) -> Action {
     let weights: Vec<f64> = stats
         .iter()
         .map(|s| (s.visits as f64).powf(1.0 / temperature as f64))
@@ -580,8 +582,11 @@ impl BatchedSearch<'_> {
 
             let t1 = Instant::now();
             for agent in 0..n_agents {
-                stats.evaluations +=
+                let (leaves, served) =
                     self.evaluate_agent(agent, &mut slots, &mut scratch, &mut out)?;
+                stats.evaluations += leaves;
+                stats.network_rows += served.network as u64;
+                stats.cache_hits += served.cached as u64;
             }
             stats.eval_time += t1.elapsed();
 
@@ -620,7 +625,7 @@ impl BatchedSearch<'_> {
         slots: &mut [Slot],
         scratch: &mut Vec<f32>,
         out: &mut AgentOutputs,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Served)> {
         let mut row = 0;
         for slot in slots.iter_mut() {
             let agents = slot.spec.agents;
@@ -630,7 +635,7 @@ impl BatchedSearch<'_> {
             }
         }
         if row == 0 {
-            return Ok(0);
+            return Ok((0, Served::default()));
         }
         let leaves: Vec<(&Game, u64)> = slots
             .iter()
@@ -642,9 +647,9 @@ impl BatchedSearch<'_> {
             })
             .collect();
         let Agent::Search { evaluator, .. } = &mut self.agents[agent] else {
-            return Ok(0);
+            return Ok((0, Served::default()));
         };
-        evaluator.evaluate(
+        let served = evaluator.evaluate(
             &leaves,
             self.obs_dim,
             self.action_dim,
@@ -652,7 +657,7 @@ impl BatchedSearch<'_> {
             &mut out.logits[agent],
             &mut out.values[agent],
         )?;
-        Ok(row as u64)
+        Ok((row as u64, served))
     }
 }
 
@@ -845,7 +850,11 @@ mod tests {
                     }
                 })
                 .collect();
-            let f = play(specs, &mut [Agent::search(Evaluator::Uniform, algorithm)], p);
+            let f = play(
+                specs,
+                &mut [Agent::search(Evaluator::Uniform, algorithm)],
+                p,
+            );
             assert_eq!(f.len(), 20);
             let solved = f.iter().filter(|e| e.outcome == Outcome::Success).count();
             assert!(solved >= 18, "{algorithm:?}: solved {solved}/20");
@@ -879,6 +888,85 @@ mod tests {
             .filter(|&p| p > 0.0)
             .collect();
         assert_eq!(p, vec![1.0], "proven move is the whole target");
+    }
+
+    /// Self-play on a real network (its outputs depend on the input row
+    /// alone) with and without the evaluation cache: the same moves,
+    /// targets and values, bit for bit, for both search policies, while
+    /// the cache answers part of the leaves.
+    #[test]
+    fn the_cache_never_changes_results() {
+        use crate::model::onnx::{export, tests::random_weights};
+        let cfg = crate::config::Config::load(None, &[]).unwrap();
+        let spec = cfg.model_spec();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.onnx");
+        let bytes = export(&spec, &random_weights(&spec, 5), None).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        crate::infer::init_runtime(None).unwrap();
+        let specs = || {
+            (0..24u64).map(|i| {
+                let family = [Family::Connect4, Family::Countdown][i as usize % 2];
+                // Connect Four from the empty board: games share openings.
+                let task = family.generate(if i % 2 == 0 { 0.0 } else { 0.3 }, i);
+                EpisodeSpec {
+                    game: Game::from_task(&task).unwrap(),
+                    task,
+                    seed: i,
+                    agents: [0, 0],
+                }
+            })
+        };
+        for algorithm in [Algorithm::Puct, Algorithm::Gumbel] {
+            let mut runs = Vec::new();
+            for entries in [0, 4096] {
+                let model =
+                    crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
+                let net = Evaluator::network(model, "m".into(), Vec::new(), entries);
+                let mut agents = [Agent::search(net, algorithm)];
+                let mut search = BatchedSearch {
+                    params: SearchParams {
+                        explore: true,
+                        temperature_moves: 4,
+                        ..params(32, 2)
+                    },
+                    agents: &mut agents,
+                    obs_dim: spec.obs_dim,
+                    action_dim: spec.action_dim,
+                    parallel: 8,
+                };
+                let mut out = Vec::new();
+                let stats = search
+                    .run(specs(), |f| {
+                        out.push(f);
+                        Ok(())
+                    })
+                    .unwrap();
+                let record: Vec<_> = out
+                    .iter()
+                    .map(|f| {
+                        let steps: Vec<_> = f
+                            .steps
+                            .iter()
+                            .map(|s| (s.action, s.policy.clone(), s.root_value, s.stats.clone()))
+                            .collect();
+                        (f.task.task_id.clone(), f.outcome, steps)
+                    })
+                    .collect();
+                runs.push((record, stats));
+            }
+            let (off, on) = (&runs[0], &runs[1]);
+            assert!(off.0 == on.0, "{algorithm:?}: the cache changed a result");
+            assert_eq!(off.1.cache_hits, 0);
+            assert_eq!(off.1.network_rows, off.1.evaluations);
+            assert_eq!(off.1.simulations, on.1.simulations);
+            assert!(
+                on.1.network_rows + on.1.cache_hits <= on.1.evaluations
+                    && on.1.cache_hits > on.1.evaluations / 20,
+                "{algorithm:?}: {:?}",
+                on.1
+            );
+        }
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use super::tasks::{ensure_heldout, read_tasks};
 use super::{derive_seed, load_evaluator, Ctx};
+use crate::config::Algorithm;
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
-use crate::config::Algorithm;
 use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams};
 use crate::metrics::{
     commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,

@@ -159,14 +159,9 @@ pub fn load_evaluator(cfg: &Config, dir: &Path) -> Result<(Evaluator, ModelMeta)
             meta.spec.action_dim
         )));
     }
-    Ok((
-        Evaluator::Network {
-            model: Box::new(model),
-            id: meta.id.clone(),
-            rollout_mix: cfg.rollout_mix(),
-        },
-        meta,
-    ))
+    let cache = cfg.mcts.cache_entries as usize;
+    let evaluator = Evaluator::network(model, meta.id.clone(), cfg.rollout_mix(), cache);
+    Ok((evaluator, meta))
 }
 
 #[cfg(test)]

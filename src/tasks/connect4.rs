@@ -198,6 +198,12 @@ impl Connect4 {
         format!("{{\"moves\":\"{}\"}}", self.moves())
     }
 
+    /// The stones of each side: the whole position, whatever order the
+    /// moves came in (a transposition key).
+    pub fn stones(&self) -> [u64; 2] {
+        self.stones
+    }
+
     /// The moves played so far, in Pons' format.
     pub fn moves(&self) -> String {
         self.history[..usize::from(self.plies)]

@@ -395,6 +395,19 @@ impl Game {
         dispatch!(self, g => g.encode(out))
     }
 
+    /// A key of the position as the network sees it, for the evaluation
+    /// cache: exact from the bitboards for the board games (transposed
+    /// move orders meet), else a 128-bit hash of `input` (this state's
+    /// [`Game::encode_input`] row), so equal keys mean equal network inputs.
+    pub fn state_key(&self, input: &[f32]) -> u128 {
+        let tag = (self.family() as u128) << 120;
+        match self {
+            Game::Connect4(g) => tag | (g.stones()[0] as u128) << 64 | g.stones()[1] as u128,
+            Game::TicTacToe(g) => tag | (g.stones()[0] as u128) << 16 | g.stones()[1] as u128,
+            _ => hash_row(input),
+        }
+    }
+
     /// Writes the model input row: the family tag ([`FAMILY_TAG`] floats),
     /// then the observation; the rest is zeroed.
     pub fn encode_input(&self, out: &mut [f32]) {
@@ -440,6 +453,23 @@ impl Game {
             self.step(a);
         }
     }
+}
+
+/// A 128-bit hash of a float row: two lanes, each a chain of splitmix64
+/// finalisers (bijective, full avalanche) over the bit patterns.
+fn hash_row(row: &[f32]) -> u128 {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let (mut a, mut b) = (0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344u64);
+    for x in row {
+        let v = u64::from(x.to_bits());
+        a = mix(a ^ v);
+        b = mix(b.rotate_left(17) ^ v ^ 0xA409_3822_299F_31D0);
+    }
+    (u128::from(a) << 64) | u128::from(mix(b ^ row.len() as u64))
 }
 
 #[cfg(test)]

@@ -155,6 +155,11 @@ impl TicTacToe {
     }
 
     /// Parses `{"moves": "<digits 1-9>"}`.
+    /// The stones of each side (a transposition key).
+    pub fn stones(&self) -> [u16; 2] {
+        self.stones
+    }
+
     pub fn from_spec(spec: &str) -> Result<Self, String> {
         let parsed: Spec = serde_json::from_str(spec)
             .map_err(|e| format!("expected JSON {{\"moves\": \"<digits 1-9>\"}}: {e}"))?;
