@@ -140,6 +140,10 @@ pub fn print_summary(row: &MetricRow) {
     add("policy_loss", d.policy_loss.map(|v| format!("{v:.3}")));
     add("value_loss", d.value_loss.map(|v| format!("{v:.3}")));
     add("read_share", d.read_share.map(|v| format!("{v:.2}")));
+    add(
+        "cache_hit_rate",
+        d.cache_hit_rate.map(|v| format!("{v:.3}")),
+    );
     if let Some(ranges) = &d.difficulty {
         for r in ranges {
             add(&r.family, Some(format!("[{:.2},{:.2}]", r.lo, r.hi)));

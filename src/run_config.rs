@@ -18,6 +18,7 @@ const FREE_KEYS: &[&str] = &[
     "mcts.cache_entries",
     "infer.device",
     "infer.threads",
+    "infer.overlap",
     "train.threads",
     "train.device",
     "train.checkpoint_every",

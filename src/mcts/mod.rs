@@ -16,7 +16,7 @@ pub mod gumbel;
 pub mod tree;
 
 use crate::config::Algorithm;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tasks::{Action, Game, Outcome, Task};
 pub use agent::Agent;
 use evaluator::Served;
@@ -136,6 +136,15 @@ pub struct SearchStats {
     pub waves: u64,
     pub eval_time: Duration,
     pub tree_time: Duration,
+}
+
+impl SearchStats {
+    /// The share of leaves answered without running the network (cache
+    /// hits and duplicates within a wave), rounded to 4 places.
+    pub fn cache_hit_rate(&self) -> f64 {
+        let saved = self.evaluations.saturating_sub(self.network_rows);
+        (saved as f64 / self.evaluations.max(1) as f64 * 1e4).round() / 1e4
+    }
 }
 
 /// A leaf waiting for its evaluation.
@@ -532,13 +541,39 @@ fn dirichlet(rng: &mut impl Rng, alpha: f32, n: usize) -> Vec<f32> {
     xs.iter().map(|x| (x / sum) as f32).collect()
 }
 
-/// Per-agent output buffers of one wave.
-struct AgentOutputs {
+/// One group of slots with its wave buffers: what the evaluation thread
+/// and the tree thread hand each other when search overlaps the network.
+struct Group {
+    slots: Vec<Slot>,
+    /// Per-agent logits and values of the group's last wave.
     logits: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
+    scratch: Vec<f32>,
+    /// Counters of the group's last evaluation.
+    evaluated: Evaluated,
 }
 
-/// Runs batches of episodes against a set of agents (evaluators).
+/// What one evaluation of a group's leaves did.
+#[derive(Default)]
+struct Evaluated {
+    leaves: u64,
+    served: Served,
+    time: Duration,
+}
+
+impl Group {
+    fn new(slots: Vec<Slot>, n_agents: usize) -> Group {
+        Group {
+            slots,
+            logits: vec![Vec::new(); n_agents],
+            values: vec![Vec::new(); n_agents],
+            scratch: Vec::new(),
+            evaluated: Evaluated::default(),
+        }
+    }
+}
+
+/// Runs batches of episodes against a set of agents.
 pub struct BatchedSearch<'a> {
     pub params: SearchParams,
     pub agents: &'a mut [Agent],
@@ -546,98 +581,151 @@ pub struct BatchedSearch<'a> {
     pub action_dim: usize,
     /// Episodes in flight at once.
     pub parallel: usize,
+    /// `Some(threads)`: split the episodes into two groups, so that one
+    /// group's tree work runs on `threads` threads (0: rayon's global
+    /// pool) while the network evaluates the other's leaves. `None`: tree
+    /// work and the network take turns.
+    pub overlap: Option<usize>,
+}
+
+/// Where finished episodes go and new ones come from.
+struct Feed<S, F> {
+    source: S,
+    on_finish: F,
 }
 
 impl BatchedSearch<'_> {
     /// Plays every episode of `source`, calling `on_finish` as each ends
-    /// (in the order they end).
+    /// (in the order they end). Each episode's play depends on its own
+    /// spec alone, not on which others share its waves.
     pub fn run(
         &mut self,
         mut source: impl Iterator<Item = EpisodeSpec>,
-        mut on_finish: impl FnMut(Finished) -> Result<()>,
+        on_finish: impl FnMut(Finished) -> Result<()>,
     ) -> Result<SearchStats> {
-        let mut stats = SearchStats::default();
-        let mut slots: Vec<Slot> = source
+        let slots: Vec<Slot> = source
             .by_ref()
             .take(self.parallel.max(1))
             .map(Slot::new)
             .collect();
+        let mut feed = Feed { source, on_finish };
+        let mut stats = SearchStats::default();
         let n_agents = self.agents.len();
-        let mut out = AgentOutputs {
-            logits: vec![Vec::new(); n_agents],
-            values: vec![Vec::new(); n_agents],
-        };
-        let mut scratch = Vec::new();
-        let p = self.params.clone();
+        if let Some(threads) = self.overlap.filter(|_| slots.len() > 1) {
+            let mut slots = slots;
+            let second = slots.split_off(slots.len() / 2);
+            let groups = [Group::new(slots, n_agents), Group::new(second, n_agents)];
+            let pool = (threads > 0)
+                .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build())
+                .transpose()
+                .map_err(|e| Error::Other(format!("search: tree-work threads: {e}")))?;
+            self.run_overlapped(groups, pool.as_ref(), &mut feed, &mut stats)?;
+            return Ok(stats);
+        }
         let algos: Vec<Option<Algorithm>> = self.agents.iter().map(Agent::algorithm).collect();
-        while !slots.is_empty() {
-            stats.waves += 1;
-            let t0 = Instant::now();
-            let terminal: u64 = slots
-                .par_iter_mut()
-                .map(|s| s.collect_leaves(&p, &algos))
-                .sum();
-            stats.simulations += terminal;
-            stats.tree_time += t0.elapsed();
-
-            let t1 = Instant::now();
-            for agent in 0..n_agents {
-                let (leaves, served) =
-                    self.evaluate_agent(agent, &mut slots, &mut scratch, &mut out)?;
-                stats.evaluations += leaves;
-                stats.network_rows += served.network as u64;
-                stats.cache_hits += served.cached as u64;
-            }
-            stats.eval_time += t1.elapsed();
-
-            let t2 = Instant::now();
-            let before: u64 = slots.iter().map(|s| s.pending.len() as u64).sum();
-            let action_dim = self.action_dim;
-            let done: Vec<bool> = slots
-                .par_iter_mut()
-                .map(|s| s.absorb(&p, &out, action_dim, &algos))
-                .collect();
-            stats.simulations += before;
-            stats.tree_time += t2.elapsed();
-
-            let mut next = Vec::with_capacity(slots.len());
-            for (slot, done) in slots.into_iter().zip(done) {
-                if done {
-                    stats.episodes += 1;
-                    stats.moves += slot.steps.len() as u64;
-                    on_finish(slot.finish())?;
-                    if let Some(spec) = source.next() {
-                        next.push(Slot::new(spec));
-                    }
-                } else {
-                    next.push(slot);
-                }
-            }
-            slots = next;
+        let (p, dims) = (&self.params, (self.obs_dim, self.action_dim));
+        let mut group = Group::new(slots, n_agents);
+        while !group.slots.is_empty() {
+            collect_group(&mut group, p, &algos, &mut stats, None);
+            evaluate_group(self.agents, dims, &mut group)?;
+            absorb_group(&mut group, p, &algos, dims.1, &mut feed, &mut stats, None)?;
         }
         Ok(stats)
     }
 
-    /// Sends every pending leaf of `agent` through its evaluator in one call.
-    fn evaluate_agent(
+    /// The pipeline: an evaluation thread takes one group's leaves to the
+    /// networks while this thread absorbs the other group's results,
+    /// refills its slots and collects its next leaves; then they swap.
+    fn run_overlapped<S, F>(
         &mut self,
-        agent: usize,
-        slots: &mut [Slot],
-        scratch: &mut Vec<f32>,
-        out: &mut AgentOutputs,
-    ) -> Result<(u64, Served)> {
+        [mut mine, first]: [Group; 2],
+        pool: Option<&rayon::ThreadPool>,
+        feed: &mut Feed<S, F>,
+        stats: &mut SearchStats,
+    ) -> Result<()>
+    where
+        S: Iterator<Item = EpisodeSpec>,
+        F: FnMut(Finished) -> Result<()>,
+    {
+        let dims = (self.obs_dim, self.action_dim);
+        let (p, agents) = (&self.params, &mut *self.agents);
+        let algos: Vec<Option<Algorithm>> = agents.iter().map(Agent::algorithm).collect();
+        std::thread::scope(|scope| {
+            let (to_eval, jobs) = crossbeam_channel::bounded::<Group>(1);
+            let (done, evaluated) = crossbeam_channel::bounded::<Result<Group>>(1);
+            scope.spawn(move || {
+                for mut group in jobs {
+                    let r = evaluate_group(agents, dims, &mut group).map(|_| group);
+                    if done.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+            let stopped = || Error::Other("search: the evaluation thread stopped".into());
+            let mut first = first;
+            collect_group(&mut first, p, &algos, stats, pool);
+            to_eval.send(first).map_err(|_| stopped())?;
+            collect_group(&mut mine, p, &algos, stats, pool);
+            loop {
+                let mut back = evaluated.recv().map_err(|_| stopped())??;
+                if back.slots.is_empty() && mine.slots.is_empty() {
+                    return Ok(());
+                }
+                to_eval.send(mine).map_err(|_| stopped())?;
+                absorb_group(&mut back, p, &algos, self.action_dim, feed, stats, pool)?;
+                collect_group(&mut back, p, &algos, stats, pool);
+                mine = back;
+            }
+        })
+    }
+}
+
+/// Phase 1 for a group: every slot descends to its leaves.
+fn collect_group(
+    group: &mut Group,
+    p: &SearchParams,
+    algos: &[Option<Algorithm>],
+    stats: &mut SearchStats,
+    pool: Option<&rayon::ThreadPool>,
+) {
+    stats.waves += 1;
+    let t0 = Instant::now();
+    let slots = &mut group.slots;
+    let terminal: u64 = on(pool, || {
+        slots
+            .par_iter_mut()
+            .map(|s| s.collect_leaves(p, algos))
+            .sum()
+    });
+    stats.simulations += terminal;
+    stats.tree_time += t0.elapsed();
+}
+
+/// Phase 2 for a group: each agent's leaves in one evaluator call.
+fn evaluate_group(
+    agents: &mut [Agent],
+    (obs_dim, action_dim): (usize, usize),
+    group: &mut Group,
+) -> Result<()> {
+    let t = Instant::now();
+    let mut done = Evaluated::default();
+    for agent in 0..agents.len() {
         let mut row = 0;
-        for slot in slots.iter_mut() {
+        for slot in group.slots.iter_mut() {
             let agents = slot.spec.agents;
             for leaf in slot.pending.iter_mut().filter(|l| agents[l.tree] == agent) {
                 leaf.result = (agent, row);
                 row += 1;
             }
         }
+        let Agent::Search { evaluator, .. } = &mut agents[agent] else {
+            continue;
+        };
         if row == 0 {
-            return Ok((0, Served::default()));
+            continue;
         }
-        let leaves: Vec<(&Game, u64)> = slots
+        let leaves: Vec<(&Game, u64)> = group
+            .slots
             .iter()
             .flat_map(|s| {
                 s.pending
@@ -646,19 +734,86 @@ impl BatchedSearch<'_> {
                     .map(|l| (&l.game, l.seed))
             })
             .collect();
-        let Agent::Search { evaluator, .. } = &mut self.agents[agent] else {
-            return Ok((0, Served::default()));
-        };
         let served = evaluator.evaluate(
             &leaves,
-            self.obs_dim,
-            self.action_dim,
-            scratch,
-            &mut out.logits[agent],
-            &mut out.values[agent],
+            obs_dim,
+            action_dim,
+            &mut group.scratch,
+            &mut group.logits[agent],
+            &mut group.values[agent],
         )?;
-        Ok((row as u64, served))
+        done.leaves += row as u64;
+        done.served.network += served.network;
+        done.served.cached += served.cached;
     }
+    done.time = t.elapsed();
+    group.evaluated = done;
+    Ok(())
+}
+
+/// Phase 3 for a group: expand and back up the evaluated leaves, move
+/// where the budget is spent, hand finished episodes on and refill.
+fn absorb_group<S, F>(
+    group: &mut Group,
+    p: &SearchParams,
+    algos: &[Option<Algorithm>],
+    action_dim: usize,
+    feed: &mut Feed<S, F>,
+    stats: &mut SearchStats,
+    pool: Option<&rayon::ThreadPool>,
+) -> Result<()>
+where
+    S: Iterator<Item = EpisodeSpec>,
+    F: FnMut(Finished) -> Result<()>,
+{
+    let e = std::mem::take(&mut group.evaluated);
+    stats.evaluations += e.leaves;
+    stats.network_rows += e.served.network as u64;
+    stats.cache_hits += e.served.cached as u64;
+    stats.eval_time += e.time;
+    let t = Instant::now();
+    let before: u64 = group.slots.iter().map(|s| s.pending.len() as u64).sum();
+    let out = AgentOutputs {
+        logits: &group.logits,
+        values: &group.values,
+    };
+    let slots = &mut group.slots;
+    let done: Vec<bool> = on(pool, || {
+        slots
+            .par_iter_mut()
+            .map(|s| s.absorb(p, &out, action_dim, algos))
+            .collect()
+    });
+    stats.simulations += before;
+    stats.tree_time += t.elapsed();
+    let slots = std::mem::take(&mut group.slots);
+    for (slot, done) in slots.into_iter().zip(done) {
+        if !done {
+            group.slots.push(slot);
+            continue;
+        }
+        stats.episodes += 1;
+        stats.moves += slot.steps.len() as u64;
+        (feed.on_finish)(slot.finish())?;
+        if let Some(spec) = feed.source.next() {
+            group.slots.push(Slot::new(spec));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` on `pool`, or on rayon's global pool.
+fn on<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// Per-agent outputs of one wave, borrowed from its group.
+struct AgentOutputs<'a> {
+    logits: &'a [Vec<f32>],
+    values: &'a [Vec<f32>],
 }
 
 #[cfg(test)]
@@ -705,6 +860,7 @@ mod tests {
             obs_dim: 84,
             action_dim: 60,
             parallel: 8,
+            overlap: None,
         };
         search
             .run(specs.into_iter(), |f| {
@@ -891,11 +1047,11 @@ mod tests {
     }
 
     /// Self-play on a real network (its outputs depend on the input row
-    /// alone) with and without the evaluation cache: the same moves,
-    /// targets and values, bit for bit, for both search policies, while
-    /// the cache answers part of the leaves.
+    /// alone) with and without the evaluation cache, and overlapped with
+    /// the network: the same moves, targets and values, bit for bit, for
+    /// both search policies, while the cache answers part of the leaves.
     #[test]
-    fn the_cache_never_changes_results() {
+    fn neither_the_cache_nor_overlap_changes_results() {
         use crate::model::onnx::{export, tests::random_weights};
         let cfg = crate::config::Config::load(None, &[]).unwrap();
         let spec = cfg.model_spec();
@@ -919,7 +1075,7 @@ mod tests {
         };
         for algorithm in [Algorithm::Puct, Algorithm::Gumbel] {
             let mut runs = Vec::new();
-            for entries in [0, 4096] {
+            for (entries, overlap) in [(0, None), (4096, None), (4096, Some(2))] {
                 let model =
                     crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
                 let net = Evaluator::network(model, "m".into(), Vec::new(), entries);
@@ -934,6 +1090,7 @@ mod tests {
                     obs_dim: spec.obs_dim,
                     action_dim: spec.action_dim,
                     parallel: 8,
+                    overlap,
                 };
                 let mut out = Vec::new();
                 let stats = search
@@ -942,6 +1099,8 @@ mod tests {
                         Ok(())
                     })
                     .unwrap();
+                // Overlap changes the order episodes end in, not their play.
+                out.sort_by(|a, b| a.task.task_id.cmp(&b.task.task_id));
                 let record: Vec<_> = out
                     .iter()
                     .map(|f| {
@@ -957,6 +1116,8 @@ mod tests {
             }
             let (off, on) = (&runs[0], &runs[1]);
             assert!(off.0 == on.0, "{algorithm:?}: the cache changed a result");
+            assert!(on.0 == runs[2].0, "{algorithm:?}: overlap changed a result");
+            assert_eq!(on.1.simulations, runs[2].1.simulations);
             assert_eq!(off.1.cache_hits, 0);
             assert_eq!(off.1.network_rows, off.1.evaluations);
             assert_eq!(off.1.simulations, on.1.simulations);

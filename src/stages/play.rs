@@ -63,6 +63,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         obs_dim: meta.spec.obs_dim,
         action_dim: meta.spec.action_dim,
         parallel: ctx.cfg.parallel_batch_size,
+        overlap: ctx.cfg.infer.thread_budget().1,
     };
     let (played, written) = std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);
@@ -87,7 +88,8 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
     let detail = MetricDetail {
         examples: Some(ex_w.rows()),
         sims_per_s: Some((stats.simulations as f64 / fig.seconds).round()),
-        evals_per_s: Some((stats.evaluations as f64 / fig.seconds).round()),
+        evals_per_s: Some((stats.network_rows as f64 / fig.seconds).round()),
+        cache_hit_rate: (ctx.cfg.mcts.cache_entries > 0).then(|| stats.cache_hit_rate()),
         net_share: Some(((stats.eval_time.as_secs_f64() / fig.seconds) * 100.0).round() / 100.0),
         ..MetricDetail::default()
     };

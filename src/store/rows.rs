@@ -93,6 +93,8 @@ pub struct MetricDetail {
     pub value_loss: Option<f64>,
     #[serde(default)]
     pub read_share: Option<f64>,
+    #[serde(default)]
+    pub cache_hit_rate: Option<f64>,
     pub difficulty: Option<Vec<FamilyRange>>,
 }
 
@@ -408,7 +410,8 @@ fn detail_column(rows: &[MetricRow]) -> Result<ArrayRef> {
         opt_f64s(d().map(|x| x.policy_loss)),
         opt_f64s(d().map(|x| x.value_loss)),
         opt_f64s(d().map(|x| x.read_share)),
-        ranges_column(fields[7].data_type(), d().map(|x| x.difficulty.as_deref()))?,
+        opt_f64s(d().map(|x| x.cache_hit_rate)),
+        ranges_column(fields[8].data_type(), d().map(|x| x.difficulty.as_deref()))?,
     ];
     StructArray::try_new(fields.clone(), children, None)
         .map(|a| Arc::new(a) as ArrayRef)
@@ -597,13 +600,14 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
     };
     let df = |n| child(n).map(|c| c.as_primitive::<Float64Type>().clone());
     let examples = child("examples")?.as_primitive::<UInt64Type>();
-    let (sims, evals, share, pl, vl, read) = (
+    let (sims, evals, share, pl, vl, read, hits) = (
         df("sims_per_s")?,
         df("evals_per_s")?,
         df("net_share")?,
         df("policy_loss")?,
         df("value_loss")?,
         df("read_share")?,
+        df("cache_hit_rate")?,
     );
     let ranges = child("difficulty")?.as_list::<i32>();
     let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
@@ -620,6 +624,7 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
                     policy_loss: opt(&pl, i),
                     value_loss: opt(&vl, i),
                     read_share: opt(&read, i),
+                    cache_hit_rate: opt(&hits, i),
                     difficulty: (!ranges.is_null(i))
                         .then(|| family_ranges(&ranges.value(i)))
                         .transpose()?,
