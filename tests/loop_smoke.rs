@@ -63,6 +63,16 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
     }
     want.sort();
     assert_eq!(metrics, want, "metrics rows");
+    // The smoke config turns the evaluation cache on: play reports its hit
+    // rate (connect4 games share openings), no other stage does.
+    for r in summary["metrics_rows"].as_array().unwrap() {
+        let rate = r[4].as_f64();
+        if r[0] == "play" {
+            assert!(rate.is_some_and(|x| x > 0.0 && x < 1.0), "{r}");
+        } else {
+            assert!(rate.is_none(), "{r}");
+        }
+    }
 
     // A rerun finds everything committed and redoes nothing.
     let again = ok(&selfplay(&out, &["run"]));

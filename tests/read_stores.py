@@ -109,7 +109,7 @@ def main(run):
         out["metrics_rows"] = [
             list(r)
             for r in con.execute(
-                f"select stage, iteration, shard, detail.examples from read_parquet('{metrics}', hive_partitioning = true) order by all"
+                f"select stage, iteration, shard, detail.examples, detail.cache_hit_rate from read_parquet('{metrics}', hive_partitioning = true) order by all"
             ).fetchall()
         ]
     if "examples" in out:
