@@ -9,14 +9,14 @@
 //! `cargo bench --bench reference` (scripts/env.sh sourced);
 //! `REFERENCE_GAMES=64` for a quicker, smaller run.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use selfplay::config::{Algorithm, Config, InferConfig};
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
 use selfplay::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
-use selfplay::model::onnx::{export, Weights};
 use selfplay::tasks::{Family, Game};
-use std::path::Path;
 use std::time::Instant;
 
 const CONFIG: &str = "[families.connect4]\nweight = 1.0\ndifficulty = [0.0, 0.0]\n";
@@ -35,7 +35,7 @@ fn main() {
     let cfg_path = dir.path().join("reference.toml");
     std::fs::write(&cfg_path, CONFIG).unwrap();
     let cfg = Config::load(Some(&cfg_path), &["mcts.num_simulations=64".into()]).unwrap();
-    let model_path = random_model(&cfg, dir.path());
+    let model_path = common::random_model(&cfg, dir.path());
     init_runtime(None).unwrap();
     // ONNX Runtime's threads and the tree pool as `play` sizes them.
     let load = |overlap: bool| {
@@ -115,28 +115,6 @@ fn main() {
             peak_rss_mb(),
         );
     }
-}
-
-/// The config's model with random weights, as ONNX.
-fn random_model(cfg: &Config, dir: &Path) -> std::path::PathBuf {
-    let spec = cfg.model_spec();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let weights = Weights(
-        spec.parameters()
-            .into_iter()
-            .map(|(name, shape)| {
-                let fan_in = *shape.last().unwrap() as f32;
-                let n: usize = shape.iter().product();
-                let data = (0..n)
-                    .map(|_| (rng.random::<f32>() * 2.0 - 1.0) / fan_in.sqrt())
-                    .collect();
-                (name, (shape, data))
-            })
-            .collect(),
-    );
-    let path = dir.join("model.onnx");
-    std::fs::write(&path, export(&spec, &weights, None).unwrap()).unwrap();
-    path
 }
 
 /// Rows/s of the network alone at `batch` on random boards: the best of

@@ -5,13 +5,14 @@
 //!
 //! `cargo bench --bench selfplay` (scripts/env.sh sourced for ORT_DYLIB_PATH).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rand::{Rng, SeedableRng};
+
 use selfplay::config::Config;
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
 use selfplay::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
-use selfplay::model::onnx::{export, Weights};
 use selfplay::model::ModelSpec;
 use selfplay::tasks::{Family, Game};
 use std::path::PathBuf;
@@ -20,24 +21,7 @@ use std::time::Instant;
 /// A model of the default config's shape with random weights.
 fn default_model(dir: &std::path::Path) -> (PathBuf, ModelSpec, Config) {
     let cfg = Config::load(None, &[]).unwrap();
-    let spec = cfg.model_spec();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let weights = Weights(
-        spec.parameters()
-            .into_iter()
-            .map(|(name, shape)| {
-                let fan_in = *shape.last().unwrap() as f32;
-                let n: usize = shape.iter().product();
-                let data = (0..n)
-                    .map(|_| (rng.random::<f32>() * 2.0 - 1.0) / fan_in.sqrt())
-                    .collect();
-                (name, (shape, data))
-            })
-            .collect(),
-    );
-    let path = dir.join("model.onnx");
-    std::fs::write(&path, export(&spec, &weights, None).unwrap()).unwrap();
-    (path, spec, cfg)
+    (common::random_model(&cfg, dir), cfg.model_spec(), cfg)
 }
 
 fn load(path: &std::path::Path, cfg: &Config) -> OnnxModel {
