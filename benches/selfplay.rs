@@ -8,7 +8,6 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
 use selfplay::config::Config;
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
