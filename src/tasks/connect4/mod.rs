@@ -5,10 +5,11 @@
 //! per column so that shifts never wrap from one column into the next. Moves
 //! are written in Pons' format too: one digit 1..=7 per move, X first.
 //!
-//! The exact solver ([`solve`], [`solve_moves`]) is Pons' negamax: alpha-beta
-//! on bitboards with a transposition table of upper and lower bounds,
-//! threat-count-then-center move ordering, pruning to "non-losing" moves, and
-//! null-window searches that narrow the score interval. Scores follow Pons:
+//! The exact solver ([`solve`], [`solve_moves`], [`optimal_moves`], in
+//! `solver.rs`) is Pons' negamax: alpha-beta on bitboards with a
+//! transposition table of upper and lower bounds, threat-count-then-center
+//! move ordering, pruning to "non-losing" moves, and null-window searches
+//! that narrow the score interval. Scores follow Pons:
 //! from the player to move, `(43 - p) / 2` for a win played when `p` stones
 //! are on the board (sooner = larger), 0 for a draw, the negation for a loss.
 //!
@@ -42,8 +43,7 @@ use serde::Deserialize;
 
 mod solver;
 
-pub use solver::{solve, solve_moves};
-use solver::optimal_moves;
+pub use solver::{last_search_nodes, optimal_moves, solve, solve_moves, UNBOUNDED};
 
 /// One action per column, 0-based.
 pub const ACTION_DIM: usize = 7;

@@ -19,9 +19,14 @@ const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 const VALUE_OFFSET: i32 = 64;
 const LOWER_FLAG: u64 = 1 << (KEY_BITS + 7);
 const EPOCH_SHIFT: u32 = KEY_BITS + 8;
-/// Epochs 1..=127 fit the top 7 bits; 0 never matches, so a zeroed table is empty.
+/// Epochs fit the top 7 bits; 0 never matches, so a zeroed table is empty.
 const MAX_EPOCH: u64 = (1 << (u64::BITS - EPOCH_SHIFT)) - 1;
 const EPOCH_MASK: u64 = MAX_EPOCH << EPOCH_SHIFT;
+/// The epoch all unbounded searches share; budgeted ones cycle below it.
+const SHARED_EPOCH: u64 = MAX_EPOCH;
+
+/// A search with this node limit runs to the end and shares the table.
+pub const UNBOUNDED: u64 = u64::MAX;
 
 enum Bound {
     Lower(i32),
@@ -29,11 +34,14 @@ enum Bound {
 }
 
 /// Always-replace transposition table: one u64 per entry packing key, value,
-/// bound kind and the epoch (solve call) that wrote it.
+/// bound kind and the epoch (search) that wrote it.
 struct Table {
     entries: Vec<u64>,
+    /// `64 - bits` for the `2^bits` entries the current search uses.
     shift: u32,
     epoch: u64,
+    /// The last budgeted epoch handed out.
+    last_budgeted: u64,
 }
 
 thread_local! {
@@ -41,27 +49,41 @@ thread_local! {
     /// in a fresh zeroed table costs more than a small search, and epochs
     /// make clearing it unnecessary.
     static TABLE: RefCell<Table> = const {
-        RefCell::new(Table { entries: Vec::new(), shift: 0, epoch: 0 })
+        RefCell::new(Table { entries: Vec::new(), shift: 0, epoch: 0, last_budgeted: 0 })
     };
+    /// Nodes of the last search on this thread, for benchmarks.
+    static LAST_NODES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl Table {
     /// Readies the table for a new search with a budget of `node_limit`
-    /// nodes. It grows to fit the budget (a search cannot fill more entries
-    /// than it visits) and never shrinks, so alternating budgets do not
-    /// reallocate.
+    /// nodes.
+    ///
+    /// A budgeted search gets a fresh epoch and uses the first `2^bits`
+    /// entries, `bits` fitting the budget (it cannot fill more than it
+    /// visits), whatever the table held or how large it grew before: its
+    /// node count, and so whether it finishes, depends on the position and
+    /// the budget alone. Unbounded searches share [`SHARED_EPOCH`] and the
+    /// whole table, so each reuses what earlier ones proved: stored bounds
+    /// are facts about positions, and without a budget they cannot change
+    /// a result, only its cost.
     fn start_search(&mut self, node_limit: u64) {
         let bits = (u64::BITS - node_limit.leading_zeros()).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS);
         if self.entries.len() < 1 << bits {
             self.entries = vec![0; 1 << bits];
-            self.shift = u64::BITS - bits;
-            self.epoch = 0;
+            self.last_budgeted = 0;
         }
-        if self.epoch == MAX_EPOCH {
+        self.shift = u64::BITS - bits;
+        if node_limit == UNBOUNDED {
+            self.epoch = SHARED_EPOCH;
+            return;
+        }
+        if self.last_budgeted + 1 == SHARED_EPOCH {
             self.entries.fill(0);
-            self.epoch = 0;
+            self.last_budgeted = 0;
         }
-        self.epoch += 1;
+        self.last_budgeted += 1;
+        self.epoch = self.last_budgeted;
     }
 
     fn index(&self, key: u64) -> usize {
@@ -104,12 +126,21 @@ fn with_solver<R>(node_limit: u64, f: impl FnOnce(&mut Solver) -> R) -> R {
     TABLE.with(|table| {
         let mut table = table.borrow_mut();
         table.start_search(node_limit);
-        f(&mut Solver {
+        let mut solver = Solver {
             table: &mut table,
             nodes: 0,
             limit: node_limit,
-        })
+        };
+        let result = f(&mut solver);
+        LAST_NODES.set(solver.nodes);
+        result
     })
+}
+
+/// Nodes visited by the last [`solve`], [`solve_moves`] or [`optimal_moves`]
+/// call on this thread (benchmarks and budget tuning).
+pub fn last_search_nodes() -> u64 {
+    LAST_NODES.get()
 }
 
 impl Solver<'_> {
@@ -123,26 +154,26 @@ impl Solver<'_> {
         if b.can_win_next() {
             return Some((cells + 1 - b.plies) / 2);
         }
-        let mut min = -(cells - b.plies) / 2;
-        let mut max = (cells + 1 - b.plies) / 2;
+        let min = -(cells - b.plies) / 2;
+        let max = (cells + 1 - b.plies) / 2;
+        self.narrow(b, min, max, near_zero_probe(min, max))
+    }
+
+    /// Exact score of `b`, known to lie in `min..=max`, by null-window
+    /// probes starting at `med`; requires that the mover cannot win at once.
+    fn narrow(&mut self, b: Bits, mut min: i32, mut max: i32, mut med: i32) -> Option<i32> {
         while min < max {
-            // Probe near zero first: most positions are close to a draw,
-            // and small windows are cheap.
-            let mut med = min + (max - min) / 2;
-            if med <= 0 && min / 2 < med {
-                med = min / 2;
-            } else if med >= 0 && max / 2 > med {
-                med = max / 2;
-            }
             let r = self.negamax(b, med, med + 1);
             if self.aborted() {
                 return None;
             }
+            // Fail-soft: r bounds the score from the side the probe failed.
             if r <= med {
                 max = r;
             } else {
                 min = r;
             }
+            med = near_zero_probe(min, max);
         }
         Some(min)
     }
@@ -222,6 +253,20 @@ impl Solver<'_> {
     }
 }
 
+/// The next probe for a score in `min..max`: halfway, but nearer zero when
+/// the interval spans far from it, as most positions are close to a draw and
+/// small windows are cheap.
+fn near_zero_probe(min: i32, max: i32) -> i32 {
+    let med = min + (max - min) / 2;
+    if med <= 0 && min / 2 < med {
+        min / 2
+    } else if med >= 0 && max / 2 > med {
+        max / 2
+    } else {
+        med
+    }
+}
+
 /// Score of a finished game for the (losing) player to move, or None if it runs on.
 fn finished_score(pos: &Connect4) -> Option<i32> {
     // The winner completed four with `plies - 1` stones on the board.
@@ -229,8 +274,11 @@ fn finished_score(pos: &Connect4) -> Option<i32> {
         .map(|_| -((CELLS as i32 + 2 - i32::from(pos.plies)) / 2))
 }
 
-/// Exact game-theoretic score of a position, Pascal Pons convention: positive = player to move wins
-/// (the larger the sooner: (43 - moves_at_win)/2 style), 0 draw, negative = loses. None if node_limit exceeded.
+/// Exact score of a position in Pons' convention, from the player to move:
+/// positive wins (the sooner, the larger: `(43 - p) / 2` for a win played
+/// when `p` stones are on the board), 0 draws, negative loses. A finished
+/// game scores as lost for the player to move. `None` when the search needs
+/// more than `node_limit` nodes; [`UNBOUNDED`] never gives up.
 pub fn solve(pos: &Connect4, node_limit: u64) -> Option<i32> {
     if let Some(score) = finished_score(pos) {
         return Some(score);
@@ -238,19 +286,24 @@ pub fn solve(pos: &Connect4, node_limit: u64) -> Option<i32> {
     with_solver(node_limit, |solver| solver.solve(Bits::of(pos)))
 }
 
-/// Scores of every legal move (from the mover's view, same convention) when solvable within the limit.
+/// The exact score of every legal move, ascending by column, in [`solve`]'s
+/// convention from the mover's view; empty for a finished game.
 ///
-/// The node limit is shared by all moves, and so is the transposition table.
-/// Exact scores of bad moves cost as much as good ones, so this is several
-/// times dearer than [`solve`].
+/// Solves the position first, so the best score bounds every move from
+/// above: one null-window probe proves a move optimal, and only worse moves
+/// need more probes, below that bound. The node limit and the table are
+/// shared by all moves. When only the best score and which moves reach it
+/// matter, [`optimal_moves`] is cheaper still.
 pub fn solve_moves(pos: &Connect4, node_limit: u64) -> Option<Vec<(Action, i32)>> {
     if pos.is_terminal() {
         return Some(Vec::new());
     }
     let b = Bits::of(pos);
-    let win_now = (CELLS as i32 + 1 - b.plies) / 2;
+    let cells = CELLS as i32;
+    let win_now = (cells + 1 - b.plies) / 2;
     with_solver(node_limit, |solver| {
-        // Solve center columns first: their results fill the table best.
+        let value = solver.solve(b)?;
+        // Center columns first: their results fill the table best.
         let mut scores = Vec::with_capacity(WIDTH);
         for col in CENTER_FIRST {
             let cell = b.possible() & column_mask(col);
@@ -260,7 +313,15 @@ pub fn solve_moves(pos: &Connect4, node_limit: u64) -> Option<Vec<(Action, i32)>
             let score = if b.winning_cells() & cell != 0 {
                 win_now
             } else {
-                -solver.solve(b.play(cell))?
+                let child = b.play(cell);
+                if child.can_win_next() {
+                    -(cells + 1 - child.plies) / 2
+                } else {
+                    // The child scores at least -value; probe there first.
+                    let max = (cells + 1 - child.plies) / 2;
+                    let min = (-(cells - child.plies) / 2).max(-value);
+                    -solver.narrow(child, min, max, min)?
+                }
             };
             scores.push((col as Action, score));
         }
@@ -269,11 +330,14 @@ pub fn solve_moves(pos: &Connect4, node_limit: u64) -> Option<Vec<(Action, i32)>
     })
 }
 
-/// The exact value of an open position and all moves that achieve it.
+/// The exact score of an open position ([`solve`]'s convention) and every
+/// legal move that achieves it, ascending; `None` for a finished game or
+/// past the node limit.
 ///
-/// Cheaper than [`solve_moves`]: one full solve, then one null-window test per
-/// move, all sharing the table and the node budget.
-pub(super) fn optimal_moves(pos: &Connect4, node_limit: u64) -> Option<(i32, Vec<Action>)> {
+/// Cheaper than [`solve_moves`]: one solve, then one null-window probe per
+/// move, all sharing the table and the node budget. The generator proves its
+/// references with this.
+pub fn optimal_moves(pos: &Connect4, node_limit: u64) -> Option<(i32, Vec<Action>)> {
     if pos.is_terminal() {
         return None;
     }
@@ -309,7 +373,6 @@ mod tests {
         g.legal_actions(&mut out);
         out
     }
-
 
     /// Plain minimax in Pons' scoring, no pruning beyond "win now is best".
     fn brute_force(g: &Connect4) -> i32 {
@@ -347,6 +410,7 @@ mod tests {
             }
         }
     }
+
     #[test]
     fn solver_hand_made_positions() {
         // X to move wins at once with col 1 (vertical): (43 - 6) / 2.
@@ -415,5 +479,77 @@ mod tests {
                 g.moves()
             );
         }
+    }
+
+    /// Each move's score by its own full solve, as `solve_moves` must match.
+    fn scores_one_by_one(g: &Connect4) -> Vec<(Action, i32)> {
+        legal(g)
+            .into_iter()
+            .map(|a| {
+                let mut child = g.clone();
+                child.step(a);
+                let score = if child.winner.is_some() {
+                    (CELLS as i32 + 1 - i32::from(g.plies)) / 2
+                } else {
+                    -solve(&child, UNBOUNDED).unwrap()
+                };
+                (a, score)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bounded_move_scores_match_separate_solves() {
+        // Middle-game positions, where losing moves have many exact scores.
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for i in 0..24 {
+            let g = random_open_position(&mut rng, 14 + i % 10);
+            let want = scores_one_by_one(&g);
+            assert_eq!(solve_moves(&g, UNBOUNDED), Some(want.clone()), "{}", g.moves());
+            let best = want.iter().map(|m| m.1).max().unwrap();
+            let cols = want.iter().filter(|m| m.1 == best).map(|m| m.0).collect();
+            assert_eq!(optimal_moves(&g, UNBOUNDED), Some((best, cols)));
+        }
+        assert_eq!(solve_moves(&game("1212121"), 10), Some(Vec::new()));
+        assert_eq!(optimal_moves(&game("1212121"), 10), None);
+    }
+
+    #[test]
+    fn budgeted_searches_do_not_depend_on_history() {
+        // The same budgeted search visits the same nodes on a fresh thread,
+        // after a larger search grew the table, and after unbounded ones
+        // filled the shared epoch.
+        let run = || {
+            let found = optimal_moves(&game("4453"), 20_000);
+            (found, last_search_nodes())
+        };
+        let fresh = std::thread::spawn(run).join().unwrap();
+        let after = std::thread::spawn(move || {
+            let _ = solve(&game("44"), 2_000_000);
+            let _ = solve(&game("274552224131661"), UNBOUNDED);
+            let _ = solve_moves(&game("27455222413166"), UNBOUNDED);
+            run()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(fresh, after);
+        assert!(fresh.1 > 100, "a real search: {fresh:?}");
+    }
+
+    #[test]
+    fn unbounded_searches_reuse_the_table() {
+        std::thread::spawn(|| {
+            let g = game("274552224131661");
+            let first = solve(&g, UNBOUNDED);
+            let cold = last_search_nodes();
+            assert_eq!(solve(&g, UNBOUNDED), first);
+            let warm = last_search_nodes();
+            assert!(warm * 10 < cold, "warm {warm} vs cold {cold}");
+            // A budgeted search starts cold and still agrees.
+            assert_eq!(solve(&g, u64::MAX - 1), first);
+            assert_eq!(last_search_nodes(), cold);
+        })
+        .join()
+        .unwrap();
     }
 }
