@@ -210,6 +210,11 @@ impl Connect4 {
             .collect()
     }
 
+    /// Identifies the position whatever the move order that reached it.
+    pub fn position_key(&self) -> u64 {
+        Bits::of(self).key()
+    }
+
     /// Appends the playable columns, ascending; none once the game is over.
     pub fn legal_actions(&self, out: &mut Vec<Action>) {
         if self.is_terminal() {
