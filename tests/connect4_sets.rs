@@ -115,16 +115,65 @@ fn pons_begin_hard_first_lines_scores_exact() {
     check_set("Test_L1_R3", 3, Check::Score);
 }
 
-/// Mean and max of a sequence of seconds, in milliseconds.
-fn mean_max(xs: &[f64]) -> (f64, f64) {
+/// Mean and max of a sequence, the mean scaled by `scale`.
+fn mean_max(xs: &[f64], scale: f64) -> String {
+    if xs.is_empty() {
+        return format!("{:>21}", "-");
+    }
     let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-    (1e3 * mean, 1e3 * xs.iter().cloned().fold(0.0, f64::max))
+    let max = xs.iter().cloned().fold(0.0, f64::max);
+    format!("{:>9.3} / {:>9.1}", scale * mean, scale * max)
 }
 
-/// Times every checked-in position, each search starting from an empty
-/// table (a budget too large to reach keeps solves apart), and checks the
-/// scores. `C4_SETS="Test_L2_R2 ..."` picks sets and `C4_LINES=N` caps the
-/// lines per set (Test_L1_R3 alone takes about ten minutes in full).
+/// Nodes eval's check may spend per position (`C4_CHECK_NODES`).
+const EVAL_NODES: u64 = 2_000_000;
+
+/// Times each position of `set` on its own (a budget too large to reach
+/// starts every search from an empty table), checking every score, and
+/// prints one row: milliseconds per call (mean / max) for [`connect4::solve`],
+/// [`connect4::optimal_moves`] and, when `every_move`,
+/// [`connect4::solve_moves`], then how many positions need more nodes than
+/// eval's check allows.
+fn time_set(name: &str, stage: &str, set: &[(String, i32)], every_move: bool) {
+    let cold = connect4::UNBOUNDED - 1;
+    let (mut solve, mut optimal, mut every) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut over_optimal, mut over_every) = (0, 0);
+    for (moves, want) in set {
+        let pos = Connect4::from_moves(moves).unwrap();
+        let t = Instant::now();
+        assert_eq!(connect4::solve(&pos, cold), Some(*want), "{moves}");
+        solve.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(connect4::optimal_moves(&pos, cold).unwrap().0, *want);
+        optimal.push(t.elapsed().as_secs_f64());
+        over_optimal += usize::from(connect4::last_search_nodes() > EVAL_NODES);
+        if every_move {
+            let t = Instant::now();
+            let scores = connect4::solve_moves(&pos, cold).unwrap();
+            every.push(t.elapsed().as_secs_f64());
+            over_every += usize::from(connect4::last_search_nodes() > EVAL_NODES);
+            assert_eq!(scores.iter().map(|s| s.1).max(), Some(*want), "{moves}");
+        }
+    }
+    let every_over = if every_move {
+        over_every.to_string()
+    } else {
+        "-".into()
+    };
+    println!(
+        "{name:<12} {stage:<13} {:>5}  {}  {}  {}  {over_optimal:>4} / {every_over}",
+        set.len(),
+        mean_max(&solve, 1e3),
+        mean_max(&optimal, 1e3),
+        mean_max(&every, 1e3),
+    );
+}
+
+/// Per-set timings on one core (run with `--test-threads 1`).
+/// `C4_SETS="Test_L2_R2 ..."` picks sets, `C4_LINES=N` caps the lines per
+/// set, `C4_EVERY_MOVE=1` also times `solve_moves` on the begin sets (exact
+/// scores of bad opening moves can take a minute), and `C4_FILE=PATH` adds
+/// a file of the same format, e.g. a `c4-positions` set.
 #[test]
 #[ignore]
 fn pons_sets_timings() {
@@ -132,44 +181,25 @@ fn pons_sets_timings() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
-    let cold = connect4::UNBOUNDED - 1;
-    println!("set          stage          n     solve ms (mean/max)   optimal_moves ms      solve_moves ms        nodes (solve mean/max)");
     let only = std::env::var("C4_SETS").unwrap_or_default();
+    let every_begin = std::env::var("C4_EVERY_MOVE").is_ok_and(|v| v == "1");
+    println!(
+        "{:<12} {:<13} {:>5}  {:>21}  {:>21}  {:>21}  over {EVAL_NODES} nodes",
+        "set", "stage", "n", "solve ms (mean/max)", "optimal_moves ms", "solve_moves ms"
+    );
     for (name, stage) in SETS {
         if !only.is_empty() && !only.split_whitespace().any(|s| s == name) {
             continue;
         }
         let set = read_set(&data(name));
-        let set = &set[..set.len().min(cap)];
-        let (mut solve, mut optimal, mut every) = (Vec::new(), Vec::new(), Vec::new());
-        let mut nodes = Vec::new();
-        for (moves, want) in set {
-            let pos = Connect4::from_moves(moves).unwrap();
-            let t = Instant::now();
-            assert_eq!(connect4::solve(&pos, cold), Some(*want), "{moves}");
-            solve.push(t.elapsed().as_secs_f64());
-            nodes.push(connect4::last_search_nodes() as f64);
-            let t = Instant::now();
-            assert_eq!(connect4::optimal_moves(&pos, cold).unwrap().0, *want);
-            optimal.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            let scores = connect4::solve_moves(&pos, cold).unwrap();
-            every.push(t.elapsed().as_secs_f64());
-            assert_eq!(scores.iter().map(|s| s.1).max(), Some(*want));
-        }
-        let (s, o, e) = (mean_max(&solve), mean_max(&optimal), mean_max(&every));
-        let n_mean = nodes.iter().sum::<f64>() / nodes.len() as f64;
-        let n_max = nodes.iter().cloned().fold(0.0, f64::max);
-        println!(
-            "{name}   {stage:<13} {:>5}  {:>9.3} / {:>9.1}  {:>9.3} / {:>9.1}  {:>9.3} / {:>9.1}  {n_mean:>11.0} / {n_max:.0}",
-            set.len(),
-            s.0,
-            s.1,
-            o.0,
-            o.1,
-            e.0,
-            e.1
-        );
+        let every_move = every_begin || !stage.starts_with("begin");
+        time_set(name, stage, &set[..set.len().min(cap)], every_move);
+    }
+    if let Ok(file) = std::env::var("C4_FILE") {
+        let path = PathBuf::from(file);
+        let set = read_set(&path);
+        let name = path.file_name().unwrap().to_string_lossy();
+        time_set(&name, "own", &set[..set.len().min(cap)], true);
     }
 }
 
