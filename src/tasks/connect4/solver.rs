@@ -7,7 +7,6 @@ use super::{column_mask, ordered_moves, Bits, Connect4, CELLS, CENTER_FIRST, WID
 use crate::tasks::Action;
 use std::cell::RefCell;
 
-
 const MIN_TABLE_BITS: u32 = 12;
 /// 2^20 entries (8 MiB): larger tables measured slower overall, as cache and
 /// TLB misses outweighed the fewer collisions.
