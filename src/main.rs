@@ -152,6 +152,26 @@ enum Command {
     /// Print the resolved config (the file and --set overrides over the
     /// embedded default) as TOML, as a run records it in OUT/config.toml.
     Config,
+    /// Write solver-labelled Connect Four positions from random playouts,
+    /// one `<moves> <score>` line each (Pascal Pons' test-set format, read
+    /// back by `tasks --import FILE --format connect4-pons`). Only running
+    /// games where some legal move is worse than the best are kept. The
+    /// draw follows --seed.
+    C4Positions {
+        /// Stones already on the board: A-B or N, within 0-41.
+        #[arg(long)]
+        plies: String,
+        /// Positions to write.
+        #[arg(long)]
+        count: usize,
+        /// The file to write (replaced atomically); the global --out, the
+        /// run directory, plays no part.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// Solver nodes per position; harder positions are skipped.
+        #[arg(long, default_value_t = stages::c4set::DEFAULT_MAX_NODES)]
+        max_nodes: u64,
+    },
     /// Play one episode and print it step by step.
     Show {
         /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
@@ -378,6 +398,31 @@ fn run(cli: Cli) -> Result<()> {
                     println!("wrote {}", file.display());
                 }
             }
+        }
+        Command::C4Positions {
+            plies,
+            count,
+            output,
+            max_nodes,
+        } => {
+            let req = stages::c4set::Request {
+                plies: stages::c4set::parse_plies(&plies)?,
+                count,
+                seed: Config::load(c.config.as_deref(), &overrides(c))?.seed,
+                max_nodes,
+            };
+            let found = stages::c4set::run_c4_positions(&req, &output)?;
+            println!(
+                "wrote {} positions to {} (plies {}-{}, seed {}; {} playouts, {} over {} nodes)",
+                found.positions.len(),
+                output.display(),
+                req.plies.0,
+                req.plies.1,
+                req.seed,
+                found.playouts,
+                found.over_budget,
+                req.max_nodes
+            );
         }
         Command::Show {
             family,

@@ -1,6 +1,7 @@
 //! Stages: each a pure function of its input stores, config and seed, and
 //! each a subcommand. `run` chains them in-process.
 
+pub mod c4set;
 pub mod eval;
 pub mod import;
 pub mod init;
