@@ -12,7 +12,7 @@
 mod common;
 
 use rand::{Rng, SeedableRng};
-use selfplay::config::{Algorithm, Config, InferConfig};
+use selfplay::config::{Algorithm, Config};
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
 use selfplay::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
@@ -37,19 +37,8 @@ fn main() {
     let cfg = Config::load(Some(&cfg_path), &["mcts.num_simulations=64".into()]).unwrap();
     let model_path = common::random_model(&cfg, dir.path());
     init_runtime(None).unwrap();
-    // ONNX Runtime's threads and the tree pool as `play` sizes them.
-    let load = |overlap: bool| {
-        let infer = InferConfig {
-            overlap,
-            ..cfg.infer.clone()
-        };
-        let (ort, tree) = infer.thread_budget();
-        (
-            OnnxModel::load(&model_path, Device::Cpu, ort).unwrap(),
-            tree,
-        )
-    };
-    let net = network_rows_per_s(&mut load(false).0, 256);
+    let load = || OnnxModel::load(&model_path, Device::Cpu, cfg.infer.threads).unwrap();
+    let net = network_rows_per_s(&mut load(), 256);
     let one = network_rows_per_s(
         &mut OnnxModel::load(&model_path, Device::Cpu, 1).unwrap(),
         128,
@@ -90,9 +79,9 @@ fn main() {
         // The fastest of `repeats` runs: other load on the machine only slows a run down.
         let (s, secs, cpu) = (0..repeats)
             .map(|_| {
-                let ((model, tree), specs) = (load(overlap), episodes(games));
+                let (model, specs) = (load(), episodes(games));
                 let (t, cpu) = (Instant::now(), cpu_seconds());
-                let s = self_play(model, &cfg, (algorithm, cache, tree), specs);
+                let s = self_play(model, &cfg, (algorithm, cache, overlap), specs);
                 let secs = t.elapsed().as_secs_f64();
                 let cpu = (cpu_seconds() - cpu) / secs / cores as f64;
                 (s, secs, cpu)
@@ -144,7 +133,7 @@ fn network_rows_per_s(model: &mut OnnxModel, batch: usize) -> f64 {
 fn self_play(
     model: OnnxModel,
     cfg: &Config,
-    (algorithm, cache, overlap): (Algorithm, usize, Option<usize>),
+    (algorithm, cache, overlap): (Algorithm, usize, bool),
     specs: Vec<EpisodeSpec>,
 ) -> SearchStats {
     let games = specs.len();

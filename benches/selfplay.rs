@@ -76,7 +76,7 @@ fn self_play(model: OnnxModel, cfg: &Config, spec: &ModelSpec, n: usize) -> Sear
         obs_dim: spec.obs_dim,
         action_dim: spec.action_dim,
         parallel: cfg.parallel_batch_size,
-        overlap: cfg.infer.thread_budget().1,
+        overlap: cfg.infer.overlap,
     };
     search
         .run(episodes(cfg, n).into_iter(), |_| Ok(()))

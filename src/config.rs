@@ -385,29 +385,11 @@ pub struct InferConfig {
     /// ONNX Runtime intra-op threads (0: all cores). Range: [0, 1024].
     pub threads: usize,
     /// Overlap tree work with the network: episodes in two groups, one
-    /// searched while the other's leaves are evaluated.
+    /// group's tree work on the search thread while ONNX Runtime's
+    /// `threads` evaluate the other's leaves (tree work is small beside
+    /// the network; taking turns, it runs on all cores instead).
     #[serde(default)]
     pub overlap: bool,
-}
-
-impl InferConfig {
-    /// Threads for ONNX Runtime and for tree work, sized together: taking
-    /// turns, each may use every core (0 leaves the pools' own defaults:
-    /// all cores); overlapped, they split the cores, the network taking
-    /// `threads` (by default half, rounded up) and tree work the rest.
-    /// Returns (ONNX Runtime intra-op threads, `Some(tree threads)` when
-    /// overlapped).
-    pub fn thread_budget(&self) -> (usize, Option<usize>) {
-        if !self.overlap {
-            return (self.threads, None);
-        }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let ort = match self.threads {
-            0 => cores.div_ceil(2),
-            t => t,
-        };
-        (ort, Some(cores.saturating_sub(ort).max(1)))
-    }
 }
 
 /// The valid range of a numeric config key. Checked on the merged TOML

@@ -54,10 +54,12 @@ impl Evaluator {
     }
 
     /// Fills `logits[i*action_dim..]` and `values[i]` for each leaf; values
-    /// are from the view of the leaf's player to move.
+    /// are from the view of the leaf's player to move. `parallel` encodes
+    /// the rows on rayon's pool (worth it when the cores are not busy with
+    /// other work, as when search takes turns with the network).
     pub fn evaluate(
         &mut self,
-        leaves: &[(&Game, u64)],
+        (leaves, parallel): (&[(&Game, u64)], bool),
         obs_dim: usize,
         action_dim: usize,
         scratch: &mut Vec<f32>,
@@ -78,10 +80,12 @@ impl Evaluator {
             } => {
                 scratch.clear();
                 scratch.resize(n * obs_dim, 0.0);
-                scratch
-                    .par_chunks_mut(obs_dim)
-                    .zip(leaves.par_iter())
-                    .for_each(|(row, (game, _))| game.encode_input(row));
+                let encode = |(row, (game, _)): (&mut [f32], &(&Game, u64))| game.encode_input(row);
+                if parallel {
+                    scratch.par_chunks_mut(obs_dim).zip(leaves).for_each(encode);
+                } else {
+                    scratch.chunks_mut(obs_dim).zip(leaves).for_each(encode);
+                }
                 let served = match cache {
                     None => {
                         run_network(model, id, scratch, n, logits, values)?;
@@ -145,8 +149,8 @@ fn serve_cached(
 ) -> Result<Served> {
     let obs_dim = model.obs_dim();
     let keys: Vec<u128> = scratch
-        .par_chunks(obs_dim)
-        .zip(leaves.par_iter())
+        .chunks(obs_dim)
+        .zip(leaves)
         .map(|(row, (game, _))| game.state_key(row))
         .collect();
     let (sources, rows) = cache::plan(cache, &keys);

@@ -581,11 +581,11 @@ pub struct BatchedSearch<'a> {
     pub action_dim: usize,
     /// Episodes in flight at once.
     pub parallel: usize,
-    /// `Some(threads)`: split the episodes into two groups, so that one
-    /// group's tree work runs on `threads` threads (0: rayon's global
-    /// pool) while the network evaluates the other's leaves. `None`: tree
-    /// work and the network take turns.
-    pub overlap: Option<usize>,
+    /// Split the episodes into two groups, so that one group's tree work
+    /// runs on this thread while an evaluation thread takes the other's
+    /// leaves to the network. Otherwise tree work (on rayon's pool) and
+    /// the network take turns.
+    pub overlap: bool,
 }
 
 /// Where finished episodes go and new ones come from.
@@ -611,24 +611,28 @@ impl BatchedSearch<'_> {
         let mut feed = Feed { source, on_finish };
         let mut stats = SearchStats::default();
         let n_agents = self.agents.len();
-        if let Some(threads) = self.overlap.filter(|_| slots.len() > 1) {
+        if self.overlap && slots.len() > 1 {
             let mut slots = slots;
             let second = slots.split_off(slots.len() / 2);
             let groups = [Group::new(slots, n_agents), Group::new(second, n_agents)];
-            let pool = (threads > 0)
-                .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build())
-                .transpose()
-                .map_err(|e| Error::Other(format!("search: tree-work threads: {e}")))?;
-            self.run_overlapped(groups, pool.as_ref(), &mut feed, &mut stats)?;
+            self.run_overlapped(groups, &mut feed, &mut stats)?;
             return Ok(stats);
         }
         let algos: Vec<Option<Algorithm>> = self.agents.iter().map(Agent::algorithm).collect();
         let (p, dims) = (&self.params, (self.obs_dim, self.action_dim));
         let mut group = Group::new(slots, n_agents);
         while !group.slots.is_empty() {
-            collect_group(&mut group, p, &algos, &mut stats, None);
-            evaluate_group(self.agents, dims, &mut group)?;
-            absorb_group(&mut group, p, &algos, dims.1, &mut feed, &mut stats, None)?;
+            collect_group(&mut group, p, &algos, &mut stats, Workers::Global);
+            evaluate_group(self.agents, dims, &mut group, true)?;
+            absorb_group(
+                &mut group,
+                p,
+                &algos,
+                dims.1,
+                &mut feed,
+                &mut stats,
+                Workers::Global,
+            )?;
         }
         Ok(stats)
     }
@@ -639,7 +643,6 @@ impl BatchedSearch<'_> {
     fn run_overlapped<S, F>(
         &mut self,
         [mut mine, first]: [Group; 2],
-        pool: Option<&rayon::ThreadPool>,
         feed: &mut Feed<S, F>,
         stats: &mut SearchStats,
     ) -> Result<()>
@@ -655,25 +658,26 @@ impl BatchedSearch<'_> {
             let (done, evaluated) = crossbeam_channel::bounded::<Result<Group>>(1);
             scope.spawn(move || {
                 for mut group in jobs {
-                    let r = evaluate_group(agents, dims, &mut group).map(|_| group);
+                    let r = evaluate_group(agents, dims, &mut group, false).map(|_| group);
                     if done.send(r).is_err() {
                         break;
                     }
                 }
             });
             let stopped = || Error::Other("search: the evaluation thread stopped".into());
+            let here = Workers::Here;
             let mut first = first;
-            collect_group(&mut first, p, &algos, stats, pool);
+            collect_group(&mut first, p, &algos, stats, here);
             to_eval.send(first).map_err(|_| stopped())?;
-            collect_group(&mut mine, p, &algos, stats, pool);
+            collect_group(&mut mine, p, &algos, stats, here);
             loop {
                 let mut back = evaluated.recv().map_err(|_| stopped())??;
                 if back.slots.is_empty() && mine.slots.is_empty() {
                     return Ok(());
                 }
                 to_eval.send(mine).map_err(|_| stopped())?;
-                absorb_group(&mut back, p, &algos, self.action_dim, feed, stats, pool)?;
-                collect_group(&mut back, p, &algos, stats, pool);
+                absorb_group(&mut back, p, &algos, self.action_dim, feed, stats, here)?;
+                collect_group(&mut back, p, &algos, stats, here);
                 mine = back;
             }
         })
@@ -686,17 +690,14 @@ fn collect_group(
     p: &SearchParams,
     algos: &[Option<Algorithm>],
     stats: &mut SearchStats,
-    pool: Option<&rayon::ThreadPool>,
+    workers: Workers,
 ) {
     stats.waves += 1;
     let t0 = Instant::now();
     let slots = &mut group.slots;
-    let terminal: u64 = on(pool, || {
-        slots
-            .par_iter_mut()
-            .map(|s| s.collect_leaves(p, algos))
-            .sum()
-    });
+    let terminal: u64 = each_slot(slots, workers, |s| s.collect_leaves(p, algos))
+        .into_iter()
+        .sum();
     stats.simulations += terminal;
     stats.tree_time += t0.elapsed();
 }
@@ -706,6 +707,7 @@ fn evaluate_group(
     agents: &mut [Agent],
     (obs_dim, action_dim): (usize, usize),
     group: &mut Group,
+    parallel: bool,
 ) -> Result<()> {
     let t = Instant::now();
     let mut done = Evaluated::default();
@@ -735,7 +737,7 @@ fn evaluate_group(
             })
             .collect();
         let served = evaluator.evaluate(
-            &leaves,
+            (&leaves, parallel),
             obs_dim,
             action_dim,
             &mut group.scratch,
@@ -760,7 +762,7 @@ fn absorb_group<S, F>(
     action_dim: usize,
     feed: &mut Feed<S, F>,
     stats: &mut SearchStats,
-    pool: Option<&rayon::ThreadPool>,
+    workers: Workers,
 ) -> Result<()>
 where
     S: Iterator<Item = EpisodeSpec>,
@@ -778,12 +780,7 @@ where
         values: &group.values,
     };
     let slots = &mut group.slots;
-    let done: Vec<bool> = on(pool, || {
-        slots
-            .par_iter_mut()
-            .map(|s| s.absorb(p, &out, action_dim, algos))
-            .collect()
-    });
+    let done: Vec<bool> = each_slot(slots, workers, |s| s.absorb(p, &out, action_dim, algos));
     stats.simulations += before;
     stats.tree_time += t.elapsed();
     let slots = std::mem::take(&mut group.slots);
@@ -802,11 +799,25 @@ where
     Ok(())
 }
 
-/// Runs `f` on `pool`, or on rayon's global pool.
-fn on<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
-    match pool {
-        Some(pool) => pool.install(f),
-        None => f(),
+/// Where a group's tree work runs.
+#[derive(Clone, Copy)]
+enum Workers {
+    /// Rayon's global pool: every core, while the network waits.
+    Global,
+    /// This thread alone, while the evaluation thread runs the network:
+    /// no hand-offs, and the network keeps its cores.
+    Here,
+}
+
+/// `f` of every slot, in slot order, on `workers`.
+fn each_slot<R: Send>(
+    slots: &mut [Slot],
+    workers: Workers,
+    f: impl Fn(&mut Slot) -> R + Sync + Send,
+) -> Vec<R> {
+    match workers {
+        Workers::Global => slots.par_iter_mut().map(f).collect(),
+        Workers::Here => slots.iter_mut().map(f).collect(),
     }
 }
 
@@ -860,7 +871,7 @@ mod tests {
             obs_dim: 84,
             action_dim: 60,
             parallel: 8,
-            overlap: None,
+            overlap: false,
         };
         search
             .run(specs.into_iter(), |f| {
@@ -1075,7 +1086,7 @@ mod tests {
         };
         for algorithm in [Algorithm::Puct, Algorithm::Gumbel] {
             let mut runs = Vec::new();
-            for (entries, overlap) in [(0, None), (4096, None), (4096, Some(2))] {
+            for (entries, overlap) in [(0, false), (4096, false), (4096, true)] {
                 let model =
                     crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
                 let net = Evaluator::network(model, "m".into(), Vec::new(), entries);

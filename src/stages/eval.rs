@@ -211,7 +211,7 @@ fn play_all(
         obs_dim,
         action_dim,
         parallel: ctx.cfg.parallel_batch_size,
-        overlap: ctx.cfg.infer.thread_budget().1,
+        overlap: ctx.cfg.infer.overlap,
     };
     let mut out = Vec::new();
     let bar = progress(specs.len() as u64, "eval");
@@ -365,7 +365,7 @@ pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<Ev
             obs_dim: meta.spec.obs_dim,
             action_dim: meta.spec.action_dim,
             parallel: ctx.cfg.parallel_batch_size,
-            overlap: ctx.cfg.infer.thread_budget().1,
+            overlap: ctx.cfg.infer.overlap,
         };
         let bar = progress(specs.len() as u64, "eval");
         search.run(specs.into_iter(), |f| {

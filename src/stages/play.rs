@@ -63,7 +63,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         obs_dim: meta.spec.obs_dim,
         action_dim: meta.spec.action_dim,
         parallel: ctx.cfg.parallel_batch_size,
-        overlap: ctx.cfg.infer.thread_budget().1,
+        overlap: ctx.cfg.infer.overlap,
     };
     let (played, written) = std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);

@@ -43,7 +43,7 @@ pub fn run_show(
         obs_dim,
         action_dim,
         parallel: 1,
-        overlap: None,
+        overlap: false,
     };
     let spec = EpisodeSpec {
         task: task.clone(),
