@@ -131,6 +131,14 @@ fn every_format_imports_and_evaluates() {
             rows_text.contains(&format!("('{family}', 'all', {rows})")),
             "{format}: {rows_text}"
         );
+        // Every position is scored, and the eval says so.
+        if family == "connect4" {
+            assert!(
+                rows_text.contains(&format!("('{family}', 'unscored', {rows})")),
+                "{format}: {rows_text}"
+            );
+            assert!(report.contains("unscored"), "{report}");
+        }
     }
 }
 

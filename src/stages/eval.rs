@@ -325,7 +325,7 @@ pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
 }
 
 /// Node budget per position when checking Connect Four moves with the solver.
-const C4_CHECK_NODES: u64 = 2_000_000;
+const C4_CHECK_NODES: u64 = 50_000_000;
 
 /// Evaluates `candidate` on an imported (or any) tasks folder holding
 /// `family=F` parts: puzzles by success rate; games by the share of positions
@@ -457,7 +457,23 @@ fn write_rows(
     Ok(())
 }
 
-/// Rows of the optimal-first-move share, overall and per position class.
+/// The exact value of a game position for its mover and the moves that
+/// keep it; `None` when the solver cannot settle it within its budget.
+fn optimal_first_moves(game: &Game) -> Option<(i32, Vec<crate::tasks::Action>)> {
+    match game {
+        Game::Connect4(pos) => crate::tasks::connect4::optimal_moves(pos, C4_CHECK_NODES),
+        Game::TicTacToe(pos) => {
+            let scores = crate::tasks::tictactoe::solve_moves(pos);
+            let best = scores.iter().map(|s| s.1).max()?;
+            let moves = scores.iter().filter(|s| s.1 == best).map(|s| s.0);
+            Some((best, moves.collect()))
+        }
+        _ => None,
+    }
+}
+
+/// Rows of the optimal-first-move share, overall and per position class,
+/// and the share of positions left unscored.
 fn optimal_move_rows(
     ids: &[String],
     family: Family,
@@ -468,24 +484,27 @@ fn optimal_move_rows(
     let by_id: std::collections::HashMap<&str, &Task> =
         tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut checked: Vec<(&'static str, bool)> = Vec::new();
+    let mut unscored = 0usize;
     for (id, _, action) in firsts {
         let (Some(task), Some(action)) = (by_id.get(id.as_str()), action) else {
             continue;
         };
-        let scores = match Game::from_task(task)? {
-            Game::Connect4(pos) => crate::tasks::connect4::solve_moves(&pos, C4_CHECK_NODES),
-            Game::TicTacToe(pos) => Some(crate::tasks::tictactoe::solve_moves(&pos)),
-            _ => None,
+        let Some((best, optimal)) = optimal_first_moves(&Game::from_task(task)?) else {
+            unscored += 1;
+            continue;
         };
-        let Some(scores) = scores else { continue };
-        let best = scores.iter().map(|s| s.1).max().unwrap_or(0);
         let class = match best.signum() {
             1 => "win",
             0 => "draw",
             _ => "loss",
         };
-        let optimal = scores.iter().any(|s| s.0 == *action && s.1 == best);
-        checked.push((class, optimal));
+        checked.push((class, optimal.contains(action)));
+    }
+    if unscored > 0 {
+        eprintln!(
+            "eval: {family}: {unscored} of {} positions could not be scored within {C4_CHECK_NODES} solver nodes (row `unscored`)",
+            unscored + checked.len()
+        );
     }
     let row = |bucket: &str, xs: Vec<bool>| {
         let played: Vec<Played> = xs
@@ -508,6 +527,11 @@ fn optimal_move_rows(
         r
     };
     let mut rows = vec![row("all", checked.iter().map(|c| c.1).collect())];
+    // The share of positions the solver could not score: never dropped
+    // silently, so a rate is read against what it covers.
+    let mut gaps = vec![true; unscored];
+    gaps.resize(unscored + checked.len(), false);
+    rows.push(row("unscored", gaps));
     for class in ["win", "draw", "loss"] {
         let xs: Vec<bool> = checked
             .iter()
