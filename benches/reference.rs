@@ -37,10 +37,11 @@ fn main() {
     let cfg = Config::load(Some(&cfg_path), &["mcts.num_simulations=64".into()]).unwrap();
     let model_path = common::random_model(&cfg, dir.path());
     init_runtime(None).unwrap();
-    let load = || OnnxModel::load(&model_path, Device::Cpu, cfg.infer.threads).unwrap();
+    let threads = (cfg.infer.threads, cfg.infer.spin);
+    let load = || OnnxModel::load_with(&model_path, Device::Cpu, threads).unwrap();
     let net = network_rows_per_s(&mut load(), 256);
     let one = network_rows_per_s(
-        &mut OnnxModel::load(&model_path, Device::Cpu, 1).unwrap(),
+        &mut OnnxModel::load_with(&model_path, Device::Cpu, (1, cfg.infer.spin)).unwrap(),
         128,
     );
     println!(

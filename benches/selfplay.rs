@@ -25,7 +25,7 @@ fn default_model(dir: &std::path::Path) -> (PathBuf, ModelSpec, Config) {
 
 fn load(path: &std::path::Path, cfg: &Config) -> OnnxModel {
     init_runtime(None).unwrap();
-    OnnxModel::load(path, Device::Cpu, cfg.infer.threads).unwrap()
+    OnnxModel::load_with(path, Device::Cpu, (cfg.infer.threads, cfg.infer.spin)).unwrap()
 }
 
 fn network(c: &mut Criterion) {

@@ -207,7 +207,7 @@ pub struct MctsConfig {
 }
 
 fn default_cache_entries() -> u32 {
-    0
+    1 << 18
 }
 
 fn default_full_search_prob() -> f32 {
@@ -388,8 +388,12 @@ pub struct InferConfig {
     /// group's tree work on the search thread while ONNX Runtime's
     /// `threads` evaluate the other's leaves (tree work is small beside
     /// the network; taking turns, it runs on all cores instead).
-    #[serde(default)]
+    #[serde(default = "default_true")]
     pub overlap: bool,
+    /// ONNX Runtime's threads wait for the next call spinning instead of
+    /// asleep: a wake-up saved per parallel operator, some CPU spent idle.
+    #[serde(default = "default_true")]
+    pub spin: bool,
 }
 
 /// The valid range of a numeric config key. Checked on the merged TOML

@@ -160,16 +160,26 @@ impl OnnxModel {
     /// Loads and checks the model at `path`.
     ///
     /// `intra_threads` is the intra-op pool size (0 lets ONNX Runtime pick).
-    /// Spinning is off so idle pools do not steal cores from self-play
-    /// workers. On `Device::Cuda` the CUDA provider must register, or this
+    /// Spinning is off, so an idle pool takes no CPU. On `Device::Cuda` the CUDA provider must register, or this
     /// fails instead of quietly running on CPU.
     pub fn load(path: &Path, device: Device, intra_threads: usize) -> Result<Self, String> {
+        Self::load_with(path, device, (intra_threads, false))
+    }
+
+    /// [`OnnxModel::load`] with intra-op spinning chosen: spinning threads
+    /// wait for the next call busy instead of asleep, which saves a wake-up
+    /// per parallel operator (self-play calls the network back to back).
+    pub fn load_with(
+        path: &Path,
+        device: Device,
+        (intra_threads, spin): (usize, bool),
+    ) -> Result<Self, String> {
         let ctx =
             |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", path.display());
         std::fs::metadata(path).map_err(|e| ctx("cannot read model", &e))?;
         let env = environment().map_err(|e| ctx("loading", &e))?;
-        let mut builder =
-            session_builder(env, device, intra_threads).map_err(|e| ctx("session options", &e))?;
+        let mut builder = session_builder(env, device, (intra_threads, spin))
+            .map_err(|e| ctx("session options", &e))?;
         let session = builder
             .commit_from_file(path)
             .map_err(|e| ctx("ONNX Runtime cannot load model", &e))?;
@@ -275,7 +285,7 @@ impl OnnxModel {
 fn session_builder(
     env: &Environment,
     device: Device,
-    intra_threads: usize,
+    (intra_threads, spin): (usize, bool),
 ) -> Result<SessionBuilder, String> {
     let err = |e: ort::Error<SessionBuilder>| e.to_string();
     let mut builder = Session::builder(env)
@@ -286,7 +296,7 @@ fn session_builder(
         .map_err(err)?
         .with_inter_threads(1)
         .map_err(err)?
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(spin)
         .map_err(err)?
         .with_inter_op_spinning(false)
         .map_err(err)?;

@@ -19,6 +19,7 @@ const FREE_KEYS: &[&str] = &[
     "infer.device",
     "infer.threads",
     "infer.overlap",
+    "infer.spin",
     "train.threads",
     "train.device",
     "train.checkpoint_every",
