@@ -387,8 +387,9 @@ pub struct InferConfig {
     /// Overlap tree work with the network: episodes in two groups, one
     /// group's tree work on the search thread while ONNX Runtime's
     /// `threads` evaluate the other's leaves (tree work is small beside
-    /// the network; taking turns, it runs on all cores instead).
-    #[serde(default = "default_true")]
+    /// the network; taking turns, it runs on all cores instead). Games end
+    /// in another order, so the examples' rows, and training, differ.
+    #[serde(default)]
     pub overlap: bool,
     /// ONNX Runtime's threads wait for the next call spinning instead of
     /// asleep: a wake-up saved per parallel operator, some CPU spent idle.

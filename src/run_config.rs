@@ -18,7 +18,6 @@ const FREE_KEYS: &[&str] = &[
     "mcts.cache_entries",
     "infer.device",
     "infer.threads",
-    "infer.overlap",
     "infer.spin",
     "train.threads",
     "train.device",
