@@ -392,8 +392,9 @@ pub struct InferConfig {
     #[serde(default)]
     pub overlap: bool,
     /// ONNX Runtime's threads wait for the next call spinning instead of
-    /// asleep: a wake-up saved per parallel operator, some CPU spent idle.
-    #[serde(default = "default_true")]
+    /// asleep: a wake-up saved per parallel operator, but the spinning
+    /// threads take cores that tree work between calls needs.
+    #[serde(default)]
     pub spin: bool,
 }
 
