@@ -765,15 +765,16 @@ mod tests {
     use proptest::prelude::*;
     use rand::Rng;
 
-    fn game(moves: &str) -> Connect4 {
+    pub(super) fn game(moves: &str) -> Connect4 {
         Connect4::from_moves(moves).expect("valid test moves")
     }
 
-    fn legal(g: &Connect4) -> Vec<Action> {
+    pub(super) fn legal(g: &Connect4) -> Vec<Action> {
         let mut out = Vec::new();
         g.legal_actions(&mut out);
         out
     }
+
     #[test]
     fn vertical_win() {
         let g = game("1212121");

@@ -361,17 +361,8 @@ pub fn optimal_moves(pos: &Connect4, node_limit: u64) -> Option<(i32, Vec<Action
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+    use crate::tasks::connect4::tests::{game, legal};
     use rand_chacha::ChaCha8Rng;
-
-    fn game(moves: &str) -> Connect4 {
-        Connect4::from_moves(moves).expect("valid test moves")
-    }
-
-    fn legal(g: &Connect4) -> Vec<Action> {
-        let mut out = Vec::new();
-        g.legal_actions(&mut out);
-        out
-    }
 
     /// Plain minimax in Pons' scoring, no pruning beyond "win now is best".
     fn brute_force(g: &Connect4) -> i32 {
