@@ -8,6 +8,10 @@
 //! (sign flips between players); an episode whose move budget is spent picks
 //! its move, reuses the chosen subtree, and when it ends hands its record to
 //! the caller, and the slot takes the next task.
+//!
+//! Step (2) may answer leaves from the evaluation cache (`cache.rs`); with
+//! overlap, two groups of episodes alternate so that one group's steps (3)
+//! and (1) run while the other's step (2) does (`run_overlapped`).
 
 pub mod agent;
 pub mod cache;
@@ -642,7 +646,7 @@ impl BatchedSearch<'_> {
     /// refills its slots and collects its next leaves; then they swap.
     fn run_overlapped<S, F>(
         &mut self,
-        [mut mine, first]: [Group; 2],
+        [mut mine, mut first]: [Group; 2],
         feed: &mut Feed<S, F>,
         stats: &mut SearchStats,
     ) -> Result<()>
@@ -666,7 +670,6 @@ impl BatchedSearch<'_> {
             });
             let stopped = || Error::Other("search: the evaluation thread stopped".into());
             let here = Workers::Here;
-            let mut first = first;
             collect_group(&mut first, p, &algos, stats, here);
             to_eval.send(first).map_err(|_| stopped())?;
             collect_group(&mut mine, p, &algos, stats, here);
