@@ -18,10 +18,8 @@ fn data(name: &str) -> PathBuf {
 fn read_set(path: &std::path::Path) -> Vec<(String, i32)> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
-        .map(|line| {
-            let (moves, score) = line.split_once(' ').expect("'<moves> <score>'");
-            (moves.to_string(), score.parse().expect("an integer score"))
-        })
+        .filter_map(|line| Connect4::parse_pons_line(line).unwrap())
+        .map(|(moves, score)| (moves.to_string(), score))
         .collect()
 }
 

@@ -316,20 +316,11 @@ fn connect4_pons(file: &Path, name: &str) -> Result<Vec<Task>> {
     let text = read_text(file, "connect4-pons")?;
     let mut tasks = Vec::new();
     for (k, line) in text.lines().enumerate() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [moves, score] = fields[..] else {
-            if fields.is_empty() {
-                continue;
-            }
-            return Err(bad_row(
-                file,
-                k + 1,
-                format!("{line:?}: expected '<moves> <score>'"),
-            ));
+        let parsed =
+            connect4::Connect4::parse_pons_line(line).map_err(|e| bad_row(file, k + 1, e))?;
+        let Some((moves, score)) = parsed else {
+            continue;
         };
-        let score: i32 = score
-            .parse()
-            .map_err(|_| bad_row(file, k + 1, format!("score '{score}': expected an integer")))?;
         let pos = connect4::Connect4::from_moves(moves).map_err(|e| bad_row(file, k + 1, e))?;
         let row = tasks.len();
         tasks.push(Task {

@@ -202,6 +202,21 @@ impl Connect4 {
         format!("{{\"moves\":\"{}\"}}", self.moves())
     }
 
+    /// Parses one line of Pascal Pons' test-set format, `<moves> <score>`:
+    /// the moves and the exact score for the side to move; `None` for a
+    /// blank line.
+    pub fn parse_pons_line(line: &str) -> Result<Option<(&str, i32)>, String> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields[..] {
+            [] => Ok(None),
+            [moves, score] => score
+                .parse()
+                .map(|s| Some((moves, s)))
+                .map_err(|_| format!("score '{score}': expected an integer")),
+            _ => Err(format!("{line:?}: expected '<moves> <score>'")),
+        }
+    }
+
     /// The stones of each side: the whole position, whatever order the
     /// moves came in (a transposition key).
     pub fn stones(&self) -> [u64; 2] {
