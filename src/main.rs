@@ -172,10 +172,23 @@ enum Command {
         #[arg(long, default_value_t = stages::c4set::DEFAULT_MAX_NODES)]
         max_nodes: u64,
     },
+    /// Write the Game of 24 benchmark: every solvable hand of four numbers
+    /// from 1 to 13, easiest first, as CSV that `tasks --import FILE
+    /// --format game24` reads.
+    Game24Hands {
+        /// Only the hardest hands: at most four distinct solutions, or a
+        /// fraction needed.
+        #[arg(long)]
+        hardest: bool,
+        /// The file to write (replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Play one episode and print it step by step.
     Show {
         /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
-        /// sokoban, gridpath, tictactoe, connect4) or a kind (its first family).
+        /// sokoban, gridpath, tictactoe, connect4, game24) or a kind (its
+        /// first family).
         #[arg(long)]
         family: String,
         #[arg(long, default_value_t = 42)]
@@ -423,6 +436,10 @@ fn run(cli: Cli) -> Result<()> {
                 found.over_budget,
                 req.max_nodes
             );
+        }
+        Command::Game24Hands { hardest, output } => {
+            let n = stages::hands::run_game24_hands(hardest, &output)?;
+            println!("wrote {n} hands to {}", output.display());
         }
         Command::Show {
             family,

@@ -108,7 +108,7 @@ fn a_bad_first_line_is_not_a_header() {
     // A header (letters, no digits) is still skipped.
     std::fs::write(&f, "Puzzles,Solved rate\n1 1 4 6,99%\n").unwrap();
     let text = ok(&import(&out, &f, "game24", &[]));
-    assert!(text.contains("1 countdown tasks"), "{text}");
+    assert!(text.contains("1 game24 tasks"), "{text}");
 }
 
 /// A TinyZero-layout Countdown Parquet file, written with arrow.

@@ -78,7 +78,7 @@ fn every_format_imports_and_evaluates() {
 
     for (file, format, family, rows) in [
         (&cd, "countdown-parquet", "countdown", 3),
-        (&g24, "game24", "countdown", 3),
+        (&g24, "game24", "game24", 3),
         (&c4, "connect4-pons", "connect4", 6),
         (&su, "sudoku", "sudoku", 1),
     ] {

@@ -208,7 +208,12 @@ fn mixed_run_of_every_family_reports_each() {
         .unwrap();
     ok(&o);
     let report = ok(&selfplay(&out, &["report"]));
-    for f in selfplay::tasks::Family::ALL {
+    // pipelines/mixed.toml holds every family but game24, which plays
+    // countdown's use-all rules and has its own pipeline (game24.toml).
+    let mixed = selfplay::tasks::Family::ALL
+        .iter()
+        .filter(|f| **f != selfplay::tasks::Family::Game24);
+    for f in mixed {
         assert!(
             report.contains(&format!("| {} | {} |", f.name(), f.kind())),
             "{f} missing:\n{report}"

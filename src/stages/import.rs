@@ -3,7 +3,9 @@
 //! - `countdown-parquet`: rows with `target` and `nums` columns (TinyZero's
 //!   Countdown layout); use-all rules, as TinyZero scores them;
 //! - `game24`: Game of 24 hands, four integers per line (a CSV field
-//!   like the `Puzzles` column of public 24 sets works too); use-all rules;
+//!   like the `Puzzles` column of public 24 sets works too): `game24`
+//!   family tasks (use-all rules), with the hand's hardness rank among the
+//!   1362 solvable hands as the difficulty;
 //! - `connect4-pons`: `<moves> <score>` lines of Pascal Pons' solver test sets;
 //! - `sudoku`: 81-character puzzle strings (`0` or `.` for blanks), one per
 //!   line, first CSV field (16 or 36 characters for 4x4 / 6x6).
@@ -15,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::store::parquet_io::{stage_part, FileMeta};
 use crate::store::rows::tasks_batch;
 use crate::store::Store;
-use crate::tasks::{connect4, countdown, sudoku, Family, Task};
+use crate::tasks::{connect4, countdown, game24, sudoku, Family, Task};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -102,7 +104,7 @@ pub fn run_import(ctx: &Ctx, file: &Path, format: &str, name: &str) -> Result<(F
     })?;
     let (family, tasks) = match format {
         "countdown-parquet" => (Family::Countdown, countdown_parquet(file, name)?),
-        "game24" => (Family::Countdown, game24(file, name)?),
+        "game24" => (Family::Game24, game24(file, name)?),
         "connect4-pons" => (Family::Connect4, connect4_pons(file, name)?),
         "sudoku" => (Family::Sudoku, sudoku_lines(file, name)?),
         other => {
@@ -204,9 +206,7 @@ fn countdown_task(
         reference_solution: solution
             .as_ref()
             .map(|s| countdown::format_solution(s))
-            .unwrap_or_else(|| {
-                "no solution under selfplay's rules (positive integer steps)".into()
-            }),
+            .unwrap_or_else(|| "no solution exists under use-all rules".into()),
         optimal_steps: solution.map(|s| s.len() as u32),
     })
 }
@@ -305,11 +305,23 @@ fn game24(file: &Path, name: &str) -> Result<Vec<Task>> {
             .map(|(i, &v)| countdown_int(&format!("numbers[{i}]"), v, countdown::MAX_INPUT))
             .collect::<std::result::Result<Vec<u32>, String>>()
             .map_err(|e| bad_row(file, k + 1, e))?;
-        tasks.push(
-            countdown_task(name, tasks.len(), &hand, 24).map_err(|e| bad_row(file, k + 1, e))?,
-        );
+        countdown::Countdown::new(&hand, game24::TARGET).map_err(|e| bad_row(file, k + 1, e))?;
+        let row = tasks.len();
+        let id = format!("{name}-{row:06}");
+        tasks.push(game24::task(&hand, hand_rank(&hand), row as u64, id));
     }
     Ok(tasks)
+}
+
+/// Where a hand sits among the solvable hands, easiest 0 to hardest 1
+/// (the family's difficulty scale); 0 for a hand outside them.
+fn hand_rank(hand: &[u32]) -> f32 {
+    let mut sorted = hand.to_vec();
+    sorted.sort_unstable();
+    let all = game24::hands();
+    all.iter()
+        .position(|h| h.numbers[..] == sorted[..])
+        .map_or(0.0, |k| k as f32 / (all.len() - 1) as f32)
 }
 
 fn connect4_pons(file: &Path, name: &str) -> Result<Vec<Task>> {

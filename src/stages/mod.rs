@@ -3,6 +3,7 @@
 
 pub mod c4set;
 pub mod eval;
+pub mod hands;
 pub mod import;
 pub mod init;
 pub mod inspect;

@@ -104,6 +104,7 @@ families! {
     Sokoban => sokoban::Sokoban, "sokoban", "reasoning", 1;
     GridPath => gridpath::GridPath, "gridpath", "search", 1;
     TicTacToe => tictactoe::TicTacToe, "tictactoe", "search", 2;
+    Game24 => game24::Game24, "game24", "math", 1;
 }
 
 /// 1.0 or 0.0: a yes/no feature of an observation.
@@ -232,7 +233,7 @@ impl Task {
     pub fn verify(&self, solution: &str) -> bool {
         let spec = self.spec.as_str();
         match self.family {
-            Family::Countdown => countdown::verify_spec(spec, solution),
+            Family::Countdown | Family::Game24 => countdown::verify_spec(spec, solution),
             Family::Connect4 => connect4::verify_solution(spec, solution),
             Family::Deduction => deduction::verify_solution(spec, solution),
             Family::Sudoku => sudoku::verify_solution(spec, solution),

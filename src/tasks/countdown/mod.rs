@@ -3,18 +3,31 @@
 //! # Rules
 //!
 //! The numbers sit in [`MAX_NUMBERS`] slots, kept sorted descending after
-//! every step with empty slots (`0`) at the end, so states that hold the same
-//! multiset look identical to the search and the encoder. An action combines
-//! slots `i < j` (so `a = slot[i] >= b = slot[j]`) with one operator:
-//! `action = pair_index(i, j) * 4 + op`, where pairs enumerate
-//! `(0,1), (0,2), .., (4,5)` as `0..15` and ops are `0:+ 1:- 2:* 3:/`.
+//! every step with the empty slots after the `len` filled ones, so states
+//! that hold the same multiset look identical to the search and the
+//! encoder. An action combines slots `i < j` (so `a = slot[i] >= b =
+//! slot[j]`) with one operator: `action = pair_index(i, j) * 4 + op`, where
+//! pairs enumerate `(0,1), (0,2), .., (4,5)` as `0..15` and ops are
+//! `0:+ 1:- 2:* 3:/`; `60 + pair_index(i, j)` is the reverse division
+//! `b / a`. The two numbers are replaced by the result.
 //!
-//! An action is legal when both slots hold a number and the result is a
-//! positive integer no larger than [`RESULT_CAP`]: `-` needs `a > b`, `*` and
-//! `/` need `b > 1` (neutral moves are pruned), `/` needs `a % b == 0`. The
-//! two numbers are replaced by the result. The episode succeeds as soon as
-//! the target is among the current numbers and fails when no legal action is
-//! left (in practice: one number left). Not every number has to be used.
+//! A task is played under one of two rule sets, written in its spec and
+//! shown to the network (observation feature 61):
+//!
+//! - **Classic** (the TV show): every result is a positive integer no larger
+//!   than [`RESULT_CAP`]: `-` needs `a > b`, `*` and `/` need `b > 1`
+//!   (neutral moves are pruned), `/` needs `a % b == 0`; no reverse
+//!   division. The episode succeeds as soon as the target is among the
+//!   current numbers; not every number has to be used.
+//! - **Use-all** (`"use_all": true`: the Game of 24, TinyZero's Countdown):
+//!   exact rational arithmetic ([`Num`]), so `1 5 5 5` is `5 * (5 - 1/5)`.
+//!   `-` gives `a - b >= 0`, both divisions are legal unless they divide by
+//!   zero (the reverse one only when `a != b`), `*1` and `/1` are legal.
+//!   Negative intermediates are never needed (see [`solve_all`]). The
+//!   episode succeeds when the target is the only number left.
+//!
+//! Either way the episode fails when no legal action is left (in practice:
+//! one number left).
 //!
 //! # Difficulty mapping
 //!
@@ -51,15 +64,24 @@
 //! | 3         | best pair closeness (max of 46..61)                         |
 //! | 4 + 7s..  | slot `s` (0..6): present, `min(v/T, 4)`, `ln(v+1)/7`, `v == T`, `T % v == 0`, `clamp((T-v)/T, -4, 1)`, `ln(abs(T-v)+1)/7` (all 0 when empty) |
 //! | 46 + p    | pair `p` (0..15, action order): best `max(0, 1 - abs(T-r)/T)` over the legal ops' results `r`; 1 means the pair hits the target now |
+//! | 61        | 1 under use-all rules, 0 under classic rules                |
 //!
-//! The pair block lines up with the action space (`action / 4`), so a small
-//! MLP can read "which combination gets close" directly.
+//! Slot values are exact rationals read as floats. The pair block lines up
+//! with the action space (`action / 4`, and `action - 60` for the reverse
+//! divisions), so a small MLP can read "which combination gets close"
+//! directly.
 
-use crate::tasks::{flag, Puzzle, Action, Family, Outcome, Task};
+mod num;
+mod solver;
+mod verify;
+
+pub use num::Num;
+pub use solver::{format_solution, hand_stats, solve, solve_all, HandStats};
+pub use verify::{verify_solution, verify_solution_all, verify_spec};
+
+use crate::tasks::{flag, Action, Family, Outcome, Puzzle, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Slots in a state; also the most numbers a spec may hold.
 pub const MAX_NUMBERS: usize = 6;
@@ -67,10 +89,15 @@ pub const MAX_NUMBERS: usize = 6;
 const NUM_PAIRS: usize = MAX_NUMBERS * (MAX_NUMBERS - 1) / 2;
 /// Operators, in action order.
 pub const OPS: [char; 4] = ['+', '-', '*', '/'];
-/// 15 slot pairs x 4 operators.
-pub const ACTION_DIM: usize = NUM_PAIRS * OPS.len();
-/// Largest intermediate result; bounds the search and keeps `u32` math safe.
-pub const RESULT_CAP: u32 = 1_000_000;
+/// Operators of the use-all rules: [`OPS`] and the reverse division (4).
+pub(crate) const EXACT_OPS: usize = OPS.len() + 1;
+/// First reverse-division action.
+const REVERSE_BASE: usize = NUM_PAIRS * OPS.len();
+/// 15 slot pairs x 4 operators, then 15 reverse divisions.
+pub const ACTION_DIM: usize = REVERSE_BASE + NUM_PAIRS;
+/// Largest intermediate result (numerator and denominator under use-all
+/// rules); bounds the search and keeps the arithmetic safe.
+pub const RESULT_CAP: u32 = num::NUM_CAP as u32;
 /// Largest value accepted for an input number in a spec.
 pub const MAX_INPUT: u32 = 1000;
 /// Largest target accepted in a spec.
@@ -82,12 +109,14 @@ const MAX_STEPS: usize = MAX_NUMBERS - 1;
 const GLOBAL_FEATURES: usize = 4;
 const SLOT_FEATURES: usize = 7;
 const PAIR_BASE: usize = GLOBAL_FEATURES + MAX_NUMBERS * SLOT_FEATURES;
+/// Where the observation says which rules the task is played under.
+const RULES_FEATURE: usize = PAIR_BASE + NUM_PAIRS;
 /// Observation length; see the module docs for the layout.
-pub const OBS_DIM: usize = PAIR_BASE + NUM_PAIRS;
+pub const OBS_DIM: usize = RULES_FEATURE + 1;
 const _: () = assert!(OBS_DIM <= 64, "models expect at most 64 features");
 
-/// One arithmetic step `(a, op, b, result)`, e.g. `(8, '-', 4, 4)`.
-pub type Step = (u32, char, u32, u32);
+/// One arithmetic step `(a, op, b, result)`, e.g. `8 - 4 = 4`.
+pub type Step = (Num, char, Num, Num);
 
 /// Slot pairs in action order: `(0,1), (0,2), .., (4,5)`.
 const PAIRS: [(usize, usize); NUM_PAIRS] = slot_pairs();
@@ -113,30 +142,42 @@ pub fn pair_index(i: usize, j: usize) -> usize {
     i * (2 * MAX_NUMBERS - i - 1) / 2 + (j - i - 1)
 }
 
-/// The result of `a op b` under the game's rules (`a >= b >= 1`), or `None`
+/// The result of `a op b` under the classic rules (`a >= b >= 1`), or `None`
 /// when the move is illegal.
 fn apply(op: usize, a: u32, b: u32) -> Option<u32> {
-    apply_rule(op, a, b, 2)
-}
-
-/// [`apply`] with the smallest allowed `*`/`/` operand: 2 prunes neutral
-/// moves; 1 keeps them, as use-all puzzles (Game of 24) need them to spend a 1.
-fn apply_rule(op: usize, a: u32, b: u32, min_factor: u32) -> Option<u32> {
     let (a64, b64) = (u64::from(a), u64::from(b));
     let r = match op {
         0 => a64 + b64,
         1 if a > b => a64 - b64,
-        2 if b >= min_factor => a64 * b64,
-        3 if b >= min_factor && a.is_multiple_of(b) => a64 / b64,
+        2 if b >= 2 => a64 * b64,
+        3 if b >= 2 && a.is_multiple_of(b) => a64 / b64,
         _ => return None,
     };
     u32::try_from(r).ok().filter(|&r| r <= RESULT_CAP)
 }
 
+/// The exact result of move `op` (0..5, 4 = `b / a`) under the use-all
+/// rules (`a >= b >= 0`), or `None` when it is illegal.
+fn apply_exact(op: usize, a: Num, b: Num) -> Option<Num> {
+    match op {
+        0 => a.checked_add(b),
+        1 => a.checked_sub(b),
+        2 => a.checked_mul(b),
+        3 => a.checked_div(b),
+        4 if a != b => b.checked_div(a),
+        _ => None,
+    }
+}
+
 /// `nums` (sorted descending) with slots `i` and `j` replaced by `r`, still
 /// sorted descending; returns the new array and its length.
-fn combine(nums: &[u32], i: usize, j: usize, r: u32) -> ([u32; MAX_NUMBERS], usize) {
-    let mut out = [0; MAX_NUMBERS];
+fn combine<T: Copy + Ord + Default>(
+    nums: &[T],
+    i: usize,
+    j: usize,
+    r: T,
+) -> ([T; MAX_NUMBERS], usize) {
+    let mut out = [T::default(); MAX_NUMBERS];
     let mut len = 0;
     let mut placed = false;
     for (k, &v) in nums.iter().enumerate() {
@@ -167,12 +208,12 @@ pub struct Countdown {
     start: [u32; MAX_NUMBERS],
     start_len: u8,
     /// Current numbers, sorted descending, zeros after `len`.
-    nums: [u32; MAX_NUMBERS],
+    nums: [Num; MAX_NUMBERS],
     len: u8,
     history: [Step; MAX_STEPS],
     steps: u8,
-    /// Use-all rules (Game of 24, TinyZero): success only when every number
-    /// has been combined into the target.
+    /// Use-all rules (Game of 24, TinyZero): exact rational arithmetic, and
+    /// success only when every number has been combined into the target.
     use_all: bool,
 }
 
@@ -190,17 +231,17 @@ impl Countdown {
             check_range(&format!("numbers[{k}]"), u64::from(v), MAX_INPUT)?;
         }
         check_range("target", u64::from(target), MAX_TARGET)?;
-        let mut nums = [0; MAX_NUMBERS];
-        nums[..numbers.len()].copy_from_slice(numbers);
-        nums.sort_unstable_by(|a, b| b.cmp(a));
+        let mut start = [0; MAX_NUMBERS];
+        start[..numbers.len()].copy_from_slice(numbers);
+        start.sort_unstable_by(|a, b| b.cmp(a));
         let len = numbers.len() as u8;
         Ok(Countdown {
             target,
-            start: nums,
+            start,
             start_len: len,
-            nums,
+            nums: start.map(Num::int),
             len,
-            history: [(0, '+', 0, 0); MAX_STEPS],
+            history: [(Num::ZERO, '+', Num::ZERO, Num::ZERO); MAX_STEPS],
             steps: 0,
             use_all: false,
         })
@@ -280,8 +321,13 @@ impl Countdown {
         self.target
     }
 
+    /// The task's numbers, sorted descending.
+    pub fn start_numbers(&self) -> &[u32] {
+        &self.start[..self.start_len as usize]
+    }
+
     /// Current numbers, sorted descending.
-    pub fn numbers(&self) -> &[u32] {
+    pub fn numbers(&self) -> &[Num] {
         &self.nums[..self.len as usize]
     }
 
@@ -290,17 +336,34 @@ impl Countdown {
         &self.history[..self.steps as usize]
     }
 
-    /// Slots, operator index and result of `action` if its slots are filled
-    /// and the arithmetic is legal (ignores whether the episode is over).
-    fn decode(&self, action: Action) -> Option<(usize, usize, usize, u32)> {
+    /// Slots, operator index (4: reverse division) and result of `action`
+    /// if its slots are filled and the arithmetic is legal under the task's
+    /// rules (ignores whether the episode is over).
+    fn decode(&self, action: Action) -> Option<(usize, usize, usize, Num)> {
         let action = usize::from(action);
-        let (i, j) = *PAIRS.get(action / OPS.len())?;
-        let op = action % OPS.len();
+        let (pair, op) = if action < REVERSE_BASE {
+            (action / OPS.len(), action % OPS.len())
+        } else {
+            (action - REVERSE_BASE, OPS.len())
+        };
+        let (i, j) = *PAIRS.get(pair)?;
         if j >= self.len as usize {
             return None;
         }
-        let min_factor = if self.use_all { 1 } else { 2 };
-        apply_rule(op, self.nums[i], self.nums[j], min_factor).map(|r| (i, j, op, r))
+        self.apply(op, self.nums[i], self.nums[j])
+            .map(|r| (i, j, op, r))
+    }
+
+    /// `a op b` under the task's rules.
+    fn apply(&self, op: usize, a: Num, b: Num) -> Option<Num> {
+        if self.use_all {
+            return apply_exact(op, a, b);
+        }
+        let (a, b) = (a.as_u32()?, b.as_u32()?);
+        (op < OPS.len())
+            .then(|| apply(op, a, b))
+            .flatten()
+            .map(Num::int)
     }
 
     /// Whether `action` may be played now.
@@ -327,21 +390,22 @@ impl Countdown {
             self.render()
         );
         let Some((i, j, op, r)) = decoded else { return };
-        let (a, b) = (self.nums[i], self.nums[j]);
+        let step = step_record(self.numbers(), i, j, op, r);
         let (nums, len) = combine(self.numbers(), i, j, r);
         self.nums = nums;
         self.len = len as u8;
-        self.history[self.steps as usize] = (a, OPS[op], b, r);
+        self.history[self.steps as usize] = step;
         self.steps += 1;
     }
 
     /// The verifier: the target is among the current numbers (use-all
     /// rules: it is the only number left).
     pub fn is_success(&self) -> bool {
+        let target = Num::int(self.target);
         if self.use_all {
-            self.numbers() == [self.target]
+            self.numbers() == [target]
         } else {
-            self.numbers().contains(&self.target)
+            self.numbers().contains(&target)
         }
     }
 
@@ -366,20 +430,21 @@ impl Countdown {
             if j >= self.len as usize {
                 continue;
             }
-            let c = (0..OPS.len())
-                .filter_map(|op| apply(op, self.nums[i], self.nums[j]))
+            let c = (0..EXACT_OPS)
+                .filter_map(|op| self.apply(op, self.nums[i], self.nums[j]))
                 .map(|r| closeness(r, self.target))
                 .fold(0.0, f32::max);
             out[PAIR_BASE + p] = c;
             best = best.max(c);
         }
         out[3] = best;
+        out[RULES_FEATURE] = flag(self.use_all);
     }
 
     /// Human label of an action in this state, e.g. `"8-4=4"`.
     pub fn label(&self, action: Action) -> String {
         match self.decode(action) {
-            Some((i, j, op, r)) => format!("{}{}{}={r}", self.nums[i], OPS[op], self.nums[j]),
+            Some((i, j, op, r)) => format_solution(&[step_record(self.numbers(), i, j, op, r)]),
             None => format!("illegal action {action}"),
         }
     }
@@ -387,7 +452,7 @@ impl Countdown {
     /// One line, e.g. `"target 24 | numbers 8 4 3 1 | so far: 8-4=4"`, with
     /// `" | solved"` / `" | stuck"` appended once the episode is over.
     pub fn render(&self) -> String {
-        let numbers: Vec<String> = self.numbers().iter().map(u32::to_string).collect();
+        let numbers: Vec<String> = self.numbers().iter().map(Num::to_string).collect();
         let so_far = if self.steps == 0 {
             "(none)".to_string()
         } else {
@@ -427,301 +492,32 @@ fn json_int(field: &str, value: &serde_json::Value, max: u32) -> Result<u32, Str
     u32::try_from(n).map_err(|_| format!("{field}: expected an integer in 1..={max}, got {n}"))
 }
 
+/// The step record of move `op` on slots `i, j` of `nums`; the reverse
+/// division shows its operands in the order it divides them.
+fn step_record(nums: &[Num], i: usize, j: usize, op: usize, r: Num) -> Step {
+    if op == OPS.len() {
+        (nums[j], '/', nums[i], r)
+    } else {
+        (nums[i], OPS[op], nums[j], r)
+    }
+}
+
 /// The 7 per-slot features of value `v` against target `t`.
-fn slot_features(v: u32, t: u32, out: &mut [f32]) {
-    let (vf, tf) = (v as f32, t as f32);
+fn slot_features(v: Num, t: u32, out: &mut [f32]) {
+    let (vf, tf) = (v.to_f64() as f32, t as f32);
     out[0] = 1.0;
     out[1] = (vf / tf).min(4.0);
     out[2] = (vf + 1.0).ln() / 7.0;
-    out[3] = flag(v == t);
-    out[4] = flag(t.is_multiple_of(v));
+    out[3] = flag(v == Num::int(t));
+    out[4] = flag(Num::int(t).checked_div(v).is_some_and(Num::is_int));
     out[5] = ((tf - vf) / tf).clamp(-4.0, 1.0);
-    out[6] = ((t.abs_diff(v) as f32) + 1.0).ln() / 7.0;
+    out[6] = ((tf - vf).abs() + 1.0).ln() / 7.0;
 }
 
 /// 1 when `r` hits the target, falling linearly to 0 at distance `t`.
-fn closeness(r: u32, t: u32) -> f32 {
-    (1.0 - r.abs_diff(t) as f32 / t as f32).max(0.0)
-}
-
-// ---------------------------------------------------------------------------
-// Solver
-// ---------------------------------------------------------------------------
-
-/// A multiset of up to 6 values <= 2^20, packed 20 bits each. Values are >= 1,
-/// so multisets of different sizes never collide.
-fn pack(nums: &[u32]) -> u128 {
-    nums.iter().fold(0u128, |k, &v| (k << 20) | u128::from(v))
-}
-
-/// A cheap mixing hasher for packed keys (SipHash dominated the solver).
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        // splitmix64 finalizer over both halves.
-        let mut x = (v as u64) ^ ((v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        self.0 = x ^ (x >> 31);
-    }
-}
-
-type KeySet = HashSet<u128, BuildHasherDefault<KeyHasher>>;
-
-/// Depth-limited DFS with a per-depth set of multisets proven to fail.
-struct Solver {
-    target: u32,
-    /// `failed[r]`: multisets from which `r` more steps cannot reach the target.
-    failed: [KeySet; MAX_NUMBERS],
-    /// The solution found, deepest step first.
-    path: Vec<Step>,
-}
-
-impl Solver {
-    /// Whether `nums` (sorted descending, target absent) reaches the target
-    /// within `rem` steps; on success the steps are pushed onto `path`.
-    fn search(&mut self, nums: &[u32], rem: usize) -> bool {
-        let n = nums.len();
-        let key = pack(nums);
-        if rem >= 2 && self.failed[rem].contains(&key) {
-            return false;
-        }
-        for i in 0..n {
-            // Equal values give equal children: try each (a, b) value pair once.
-            if i > 0 && nums[i] == nums[i - 1] {
-                continue;
-            }
-            for j in i + 1..n {
-                if j > i + 1 && nums[j] == nums[j - 1] {
-                    continue;
-                }
-                if self.try_pair(nums, i, j, rem) {
-                    return true;
-                }
-            }
-        }
-        if rem >= 2 {
-            self.failed[rem].insert(key);
-        }
-        false
-    }
-
-    /// Tries every operator on slots `i, j`, recursing while steps remain.
-    fn try_pair(&mut self, nums: &[u32], i: usize, j: usize, rem: usize) -> bool {
-        let (a, b) = (nums[i], nums[j]);
-        for (op, &sym) in OPS.iter().enumerate() {
-            let Some(r) = apply(op, a, b) else { continue };
-            if r == self.target || (rem > 1 && self.search_child(nums, i, j, r, rem - 1)) {
-                self.path.push((a, sym, b, r));
-                return true;
-            }
-        }
-        false
-    }
-
-    /// [`Solver::search`] on `nums` with slots `i, j` replaced by `r`.
-    fn search_child(&mut self, nums: &[u32], i: usize, j: usize, r: u32, rem: usize) -> bool {
-        let (child, len) = combine(nums, i, j, r);
-        self.search(&child[..len], rem)
-    }
-}
-
-/// Shortest solution (fewest operations) under the game's rules, each step
-/// `(a, op, b, result)` with `a >= b`; `Some(vec![])` if the target is already
-/// among the numbers, `None` if unreachable or if the input is out of range
-/// (more than 6 numbers, a zero, a value above [`RESULT_CAP`]).
-///
-/// Iterative deepening: depth `d` runs only after every depth `< d` failed,
-/// so the first solution found is a shortest one. Failed multisets are
-/// remembered per remaining depth, which stays valid across iterations.
-pub fn solve(numbers: &[u32], target: u32) -> Option<Vec<Step>> {
-    let n = numbers.len();
-    if n > MAX_NUMBERS || target == 0 || numbers.iter().any(|&v| v == 0 || v > RESULT_CAP) {
-        return None;
-    }
-    if numbers.contains(&target) {
-        return Some(Vec::new());
-    }
-    let mut nums = [0; MAX_NUMBERS];
-    nums[..n].copy_from_slice(numbers);
-    nums[..n].sort_unstable_by(|a, b| b.cmp(a));
-    let mut solver = Solver {
-        target,
-        failed: Default::default(),
-        path: Vec::new(),
-    };
-    for depth in 1..n {
-        if solver.search(&nums[..n], depth) {
-            solver.path.reverse();
-            return Some(solver.path);
-        }
-    }
-    None
-}
-
-/// `"8-4=4, 4*6=24"`.
-pub fn format_solution(steps: &[Step]) -> String {
-    steps
-        .iter()
-        .map(|&(a, op, b, r)| format!("{a}{op}{b}={r}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-// ---------------------------------------------------------------------------
-// Verifier
-// ---------------------------------------------------------------------------
-
-/// Checks human text like `"8-4=4, 4*6=24"` against the puzzle, independently
-/// of the game code: steps are separated by `,`, `;` or newlines, spaces are
-/// free, `x`/`×` and `÷` are accepted for `*` and `/`, and `+`/`*` operands
-/// may come in either order. Each operand must be an input or an earlier
-/// result not yet used; each result must be the exact, positive integer
-/// value. The solution is correct when the target is among the numbers left
-/// after the last step (an empty solution passes only if the target is an
-/// input). Unlike the game, `*1` and `/1` are accepted (harmless) and
-/// intermediate results are bounded only by `u64` arithmetic.
-/// Exact solver under use-all rules: a sequence of `numbers.len() - 1` steps
-/// that combines every number into `target` (`*1` and `/1` allowed).
-pub fn solve_all(numbers: &[u32], target: u32) -> Option<Vec<Step>> {
-    if numbers.is_empty() || numbers.len() > MAX_NUMBERS {
-        return None;
-    }
-    let mut nums: Vec<u32> = numbers.to_vec();
-    nums.sort_unstable_by(|a, b| b.cmp(a));
-    let mut steps = Vec::new();
-    solve_all_from(&nums, target, &mut steps).then_some(steps)
-}
-
-fn solve_all_from(nums: &[u32], target: u32, steps: &mut Vec<Step>) -> bool {
-    if nums.len() == 1 {
-        return nums[0] == target;
-    }
-    for i in 0..nums.len() {
-        for j in i + 1..nums.len() {
-            for (op, &sym) in OPS.iter().enumerate() {
-                let Some(r) = apply_rule(op, nums[i], nums[j], 1) else { continue };
-                let (next, len) = combine(nums, i, j, r);
-                steps.push((nums[i], sym, nums[j], r));
-                if solve_all_from(&next[..len], target, steps) {
-                    return true;
-                }
-                steps.pop();
-            }
-        }
-    }
-    false
-}
-
-/// Verifies `solution` against a task spec under the spec's rules
-/// (use-all or not); a bad spec fails.
-pub fn verify_spec(spec: &str, solution: &str) -> bool {
-    let Ok(p) = Countdown::from_spec(spec) else {
-        return false;
-    };
-    let numbers = &p.start[..usize::from(p.start_len)];
-    if p.use_all {
-        verify_solution_all(numbers, p.target, solution)
-    } else {
-        verify_solution(numbers, p.target, solution)
-    }
-}
-
-/// [`verify_solution`] under use-all rules: also every number was used.
-pub fn verify_solution_all(numbers: &[u32], target: u32, solution: &str) -> bool {
-    let steps = solution
-        .split([',', ';', '\n'])
-        .filter(|t| !t.trim().is_empty())
-        .count();
-    steps + 1 == numbers.len() && verify_solution(numbers, target, solution)
-}
-
-pub fn verify_solution(numbers: &[u32], target: u32, solution: &str) -> bool {
-    let mut pool: Vec<u64> = numbers.iter().map(|&v| u64::from(v)).collect();
-    for text in solution.split([',', ';', '\n']) {
-        if text.trim().is_empty() {
-            continue;
-        }
-        let Some((a, op, b, r)) = parse_step(text) else {
-            return false;
-        };
-        if eval(a, op, b) != Some(r) || !take(&mut pool, a) || !take(&mut pool, b) {
-            return false;
-        }
-        pool.push(r);
-    }
-    pool.contains(&u64::from(target))
-}
-
-/// Removes one copy of `v` from `pool`; false if there is none.
-fn take(pool: &mut Vec<u64>, v: u64) -> bool {
-    match pool.iter().position(|&x| x == v) {
-        Some(k) => {
-            pool.swap_remove(k);
-            true
-        }
-        None => false,
-    }
-}
-
-/// Exact value of `a op b` if it is a positive integer.
-fn eval(a: u64, op: char, b: u64) -> Option<u64> {
-    match op {
-        '+' => a.checked_add(b),
-        '-' => a.checked_sub(b),
-        '*' => a.checked_mul(b),
-        '/' if b != 0 && a.is_multiple_of(b) => Some(a / b),
-        _ => None,
-    }
-    .filter(|&r| r > 0)
-}
-
-/// Parses `"a op b = r"` (spaces allowed anywhere between tokens).
-fn parse_step(text: &str) -> Option<(u64, char, u64, u64)> {
-    let mut rest = text.trim();
-    let a = take_number(&mut rest)?;
-    let op = match take_char(&mut rest)? {
-        '+' => '+',
-        '-' | '−' => '-',
-        '*' | 'x' | 'X' | '×' => '*',
-        '/' | '÷' => '/',
-        _ => return None,
-    };
-    let b = take_number(&mut rest)?;
-    if take_char(&mut rest)? != '=' {
-        return None;
-    }
-    let r = take_number(&mut rest)?;
-    rest.is_empty().then_some((a, op, b, r))
-}
-
-/// Consumes leading spaces and one character.
-fn take_char(rest: &mut &str) -> Option<char> {
-    let s = rest.trim_start();
-    let c = s.chars().next()?;
-    *rest = s[c.len_utf8()..].trim_start();
-    Some(c)
-}
-
-/// Consumes leading spaces and a run of ASCII digits.
-fn take_number(rest: &mut &str) -> Option<u64> {
-    let s = rest.trim_start();
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n = s[..end].parse().ok()?;
-    *rest = s[end..].trim_start();
-    Some(n)
+fn closeness(r: Num, t: u32) -> f32 {
+    let t = f64::from(t);
+    (1.0 - (r.to_f64() - t).abs() / t).max(0.0) as f32
 }
 
 // ---------------------------------------------------------------------------
@@ -917,6 +713,14 @@ mod tests {
     use super::*;
     use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, proptest};
 
+    fn ints(values: &[u32]) -> Vec<Num> {
+        values.iter().map(|&v| Num::int(v)).collect()
+    }
+
+    fn st(a: u32, op: char, b: u32, r: u32) -> Step {
+        (Num::int(a), op, Num::int(b), Num::int(r))
+    }
+
     fn game(numbers: &[u32], target: u32) -> Countdown {
         Countdown::new(numbers, target).expect("valid test spec")
     }
@@ -988,7 +792,7 @@ mod tests {
         for (p, &(i, j)) in PAIRS.iter().enumerate() {
             assert_eq!(pair_index(i, j), p);
         }
-        assert_eq!(ACTION_DIM, 60);
+        assert_eq!(ACTION_DIM, 75);
     }
 
     #[test]
@@ -1014,7 +818,7 @@ mod tests {
         );
         let mut big = game(&[1000, 1000, 2], 7);
         big.step(action(0, 1, '*'));
-        assert_eq!(big.numbers(), &[1_000_000, 2]);
+        assert_eq!(big.numbers(), ints(&[1_000_000, 2]));
         assert!(!big.is_legal(action(0, 1, '*')), "over the cap");
         assert!(!big.is_legal(action(0, 1, '+')), "over the cap");
         assert!(big.is_legal(action(0, 1, '/')));
@@ -1036,16 +840,16 @@ mod tests {
     #[test]
     fn step_resorts_and_records_history() {
         let mut g = game(&[3, 8, 1, 4], 24);
-        assert_eq!(g.numbers(), &[8, 4, 3, 1]);
+        assert_eq!(g.numbers(), ints(&[8, 4, 3, 1]));
         assert_eq!(g.label(action(0, 1, '-')), "8-4=4");
         g.step(action(0, 1, '-'));
-        assert_eq!(g.numbers(), &[4, 3, 1]);
-        assert_eq!(g.nums, [4, 3, 1, 0, 0, 0]);
-        assert_eq!(g.history(), &[(8, '-', 4, 4)]);
+        assert_eq!(g.numbers(), ints(&[4, 3, 1]));
+        assert_eq!(g.nums, [4, 3, 1, 0, 0, 0].map(Num::int));
+        assert_eq!(g.history(), &[st(8, '-', 4, 4)]);
         assert_eq!(g.render(), "target 24 | numbers 4 3 1 | so far: 8-4=4");
         assert_eq!(g.label(action(0, 1, '*')), "4*3=12");
         g.step(action(0, 1, '*'));
-        assert_eq!(g.numbers(), &[12, 1]);
+        assert_eq!(g.numbers(), ints(&[12, 1]));
         assert!(!g.is_terminal());
         assert_eq!(g.to_move(), 0);
         assert_eq!(
@@ -1079,7 +883,7 @@ mod tests {
     fn running_out_of_numbers_fails() {
         let mut g = game(&[5, 2], 20);
         g.step(action(0, 1, '+'));
-        assert_eq!(g.numbers(), &[7]);
+        assert_eq!(g.numbers(), ints(&[7]));
         assert!(g.is_terminal() && !g.is_success());
         assert_eq!(g.outcome(), Some(Outcome::Failure));
         assert_eq!(g.terminal_value(), -1.0);
@@ -1093,7 +897,7 @@ mod tests {
         let mut g = game(&[1000, 1000, 1000, 1000], 99);
         g.step(action(0, 1, '*'));
         g.step(action(1, 2, '*'));
-        assert_eq!(g.numbers(), &[1_000_000, 1_000_000]);
+        assert_eq!(g.numbers(), ints(&[1_000_000, 1_000_000]));
         assert_eq!(legal(&g), vec![action(0, 1, '/')]);
         g.step(action(0, 1, '/'));
         assert_eq!(g.outcome(), Some(Outcome::Failure));
@@ -1171,7 +975,7 @@ mod tests {
 
     #[test]
     fn solve_finds_shortest_solutions() {
-        assert_eq!(solve(&[8, 4, 3, 1], 24), Some(vec![(8, '*', 3, 24)]));
+        assert_eq!(solve(&[8, 4, 3, 1], 24), Some(vec![st(8, '*', 3, 24)]));
         assert_eq!(solve(&[8, 4, 3, 1], 8), Some(vec![]));
         assert_eq!(solve(&[3, 2], 7), None);
         assert_eq!(solve(&[1, 1], 5), None);
@@ -1262,17 +1066,17 @@ mod tests {
         let mut out = Vec::new();
         let last = steps.len() - 1;
         let mut wrong = steps.to_vec();
-        wrong[last].3 += 1;
+        wrong[last].3 = wrong[last].3.checked_add(Num::int(1)).unwrap();
         out.push(("wrong result", wrong));
         let (a, _, _, _) = steps[0];
-        if numbers.iter().filter(|&&v| v == a).count() == 1 {
+        if numbers.iter().filter(|&&v| Num::int(v) == a).count() == 1 {
             let mut twice = steps.to_vec();
-            twice[0] = (a, '+', a, 2 * a);
+            twice[0] = (a, '+', a, a.checked_add(a).unwrap());
             out.push(("number used twice", twice));
         }
         let mut foreign = steps.to_vec();
-        let f = 1001;
-        foreign[0] = (f, '+', steps[0].2, f + steps[0].2);
+        let f = Num::int(1001);
+        foreign[0] = (f, '+', steps[0].2, f.checked_add(steps[0].2).unwrap());
         out.push(("number not in the input", foreign));
         out.push(("truncated", steps[..last].to_vec()));
         out
@@ -1280,7 +1084,7 @@ mod tests {
 
     fn check_task(task: &Task) {
         let g = Countdown::from_spec(&task.spec).expect("generated spec parses");
-        let (numbers, target) = (g.numbers().to_vec(), g.target());
+        let (numbers, target) = (g.start_numbers().to_vec(), g.target());
         assert!(!g.is_terminal(), "start is not terminal: {task:?}");
         let steps = solve(&numbers, target).expect("solvable");
         assert_eq!(task.optimal_steps, Some(steps.len() as u32));
@@ -1366,7 +1170,7 @@ mod tests {
             let mut obs = vec![0.0; OBS_DIM];
             loop {
                 prop_assert!(g.numbers().windows(2).all(|w| w[0] >= w[1]));
-                prop_assert!(g.nums[g.numbers().len()..].iter().all(|&v| v == 0));
+                prop_assert!(g.nums[g.numbers().len()..].iter().all(|&v| v == Num::ZERO));
                 obs.fill(0.0);
                 g.encode(&mut obs);
                 prop_assert!(obs.iter().all(|x| x.is_finite() && x.abs() <= 4.0));
@@ -1383,7 +1187,7 @@ mod tests {
             prop_assert!(g.outcome().is_some());
             prop_assert_eq!(g.outcome() == Some(Outcome::Success), g.is_success());
             let start = Countdown::from_spec(&task.spec).unwrap();
-            let verdict = verify_solution(start.numbers(), g.target(), &format_solution(g.history()));
+            let verdict = verify_solution(start.start_numbers(), g.target(), &format_solution(g.history()));
             prop_assert_eq!(verdict, g.is_success());
         }
     }
@@ -1412,7 +1216,42 @@ mod tests {
         }
         assert!(g.is_success() && g.is_terminal());
         assert!(solve_all(&[1, 1, 1, 1], 24).is_none());
+        let mut obs = vec![0.0; OBS_DIM];
+        g.encode(&mut obs);
+        assert_eq!(obs[RULES_FEATURE], 1.0, "the rules are observed");
         assert!(Countdown::from_spec(r#"{"numbers":[1,2],"target":3,"use_all":1}"#).is_err());
+    }
+
+    #[test]
+    fn use_all_rules_are_exact_rationals() {
+        let spec = r#"{"numbers":[5,5,5,1],"target":24,"use_all":true}"#;
+        let mut g = Countdown::from_spec(spec).unwrap();
+        let reverse = (REVERSE_BASE + pair_index(0, 3)) as Action;
+        assert_eq!(g.label(reverse), "1/5=(1/5)");
+        assert!(legal(&g).contains(&reverse));
+        assert!(
+            !legal(&g).contains(&((REVERSE_BASE + pair_index(0, 1)) as Action)),
+            "5/5 both ways is one move"
+        );
+        for text in ["1/5=(1/5)", "5-(1/5)=(24/5)", "5*(24/5)=24"] {
+            let a = legal(&g).into_iter().find(|&a| g.label(a) == text);
+            g.step(a.unwrap_or_else(|| panic!("{text} in {}", g.render())));
+        }
+        assert!(g.is_success());
+        assert!(verify_spec(spec, &format_solution(g.history())));
+        let mut zero = Countdown::from_spec(r#"{"numbers":[13,13,6,4],"target":24,"use_all":true}"#)
+            .unwrap();
+        zero.step(action(0, 1, '-'));
+        assert_eq!(zero.numbers(), &[Num::int(6), Num::int(4), Num::ZERO]);
+        assert!(!zero.is_legal(action(1, 2, '/')), "no division by zero");
+        assert!(zero.is_legal((REVERSE_BASE + pair_index(1, 2)) as Action), "0/4");
+        let mut obs = vec![0.0; OBS_DIM];
+        zero.encode(&mut obs);
+        assert!(obs.iter().all(|x| x.is_finite() && x.abs() <= 4.0));
+        let classic = game(&[5, 5, 5, 1], 24);
+        assert!(legal(&classic).iter().all(|&a| usize::from(a) < REVERSE_BASE));
+        classic.encode(&mut obs);
+        assert_eq!(obs[RULES_FEATURE], 0.0);
     }
 
 }
