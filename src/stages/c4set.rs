@@ -241,7 +241,7 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let dir = parent_dir(path)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".c4-positions.")
+        .prefix(".selfplay-write.")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| io_error(path, &e))?;
