@@ -161,9 +161,11 @@ pub fn run_eval(
     }
     ensure_heldout(ctx)?;
     let meter = StageMeter::start();
-    let m = if is_committed(&dir, 0) {
-        // Evals committed without results (an older selfplay): replay the
-        // models they record, so the results tally the committed rows.
+    // Evals committed without results (an older selfplay): replay the
+    // models they record, so the results tally the committed rows, and
+    // keep those rows and their gate.
+    let rebuild = is_committed(&dir, 0);
+    let m = if rebuild {
         let (cand, inc) = recorded_models(ctx, &part_path(&dir, 0))?;
         measure_heldout(ctx, &cand, inc.as_deref())?
     } else {
@@ -177,8 +179,7 @@ pub fn run_eval(
     };
     // Results first: a committed evals part always has its results.
     write_results(ctx, &target(&results_dir), &m.ids, &m.results)?;
-    if is_committed(&dir, 0) {
-        // The committed rows and their gate stand.
+    if rebuild {
         restore_metrics(&claim, "eval", iteration, 0, &part_path(&dir, 0))?;
         return Ok(summarise(ctx, read_evals(&dir)?));
     }
