@@ -329,9 +329,10 @@ fn run(cli: Cli) -> Result<()> {
             let (rows, written) = stages::eval::run_eval_tasks(&ctx, &dir, &cand)?;
             for r in rows {
                 println!(
-                    "{:<10} {:<5} {:<17} vs {:<7} {:>5.1}% [{:.1}-{:.1}] n={}",
+                    "{:<10} {:<8} {:<9} {:<17} vs {:<7} {:>5.1}% [{:.1}-{:.1}] n={}",
                     r.family.name(),
                     r.bucket,
+                    r.agent,
                     r.model_id,
                     r.opponent,
                     r.rate * 100.0,
@@ -340,7 +341,9 @@ fn run(cli: Cli) -> Result<()> {
                     r.games
                 );
             }
-            println!("wrote {}", written.display());
+            for dir in written {
+                println!("wrote {}", dir.display());
+            }
         }
         Command::Eval {
             iteration,

@@ -41,6 +41,8 @@ const COMMIT_POINTS: &[&str] = &[
     "before-commit:models/iteration=000001/weights",
     "before-commit:models/iteration=000001/model.json",
     "after-commit:models/iteration=000001/model.json",
+    "before-commit:results/iteration=1",
+    "after-commit:results/iteration=1",
     "before-commit:evals/iteration=1",
     "after-commit:evals/iteration=1",
     "after-commit:metrics/stage=eval/iteration=1",

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use selfplay::tasks::connect4::{self, Connect4};
+use std::path::Path;
 use std::process::Command;
 
 /// Pons-format lines for a few late random positions, scored by our solver.
@@ -139,8 +140,86 @@ fn every_format_imports_and_evaluates() {
             );
             assert!(report.contains("unscored"), "{report}");
         }
+        check_results(&out, &stem, family, rows);
     }
 }
+
+/// The per-position results of `eval --tasks` on store `stem`, read by
+/// DuckDB: one row per position and agent (the searching candidate and
+/// the network alone, which searches nothing), and tallies that agree
+/// with the evals rows written beside them.
+fn check_results(out: &Path, stem: &str, family: &str, positions: u64) {
+    let results = out.join(format!("imported_results/name={stem}"));
+    let evals = out.join(format!("imported_evals/name={stem}"));
+    let py = Command::new(python())
+        .arg("-c")
+        .arg(RESULTS_CHECK)
+        .arg(&results)
+        .arg(&evals)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    let got: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    let agents = got["agents"].as_object().unwrap();
+    let names: Vec<&str> = agents.keys().map(String::as_str).collect();
+    assert_eq!(names, ["candidate", "network"], "{got}");
+    assert_eq!(
+        got["rows"], got["distinct"],
+        "one row per position and agent"
+    );
+    for (agent, a) in agents {
+        let (r, e) = (&a["results"], &a["evals"]);
+        assert_eq!(r["rows"], positions, "{agent}: {got}");
+        let sims = r["simulations"].as_array().unwrap();
+        if agent == "network" {
+            assert_eq!(sims, &[serde_json::json!(0)], "{got}");
+        } else {
+            assert!(sims.iter().all(|s| s.as_u64() > Some(0)), "{got}");
+        }
+        assert_eq!(
+            r["opponent"],
+            if family == "connect4" {
+                "solver"
+            } else {
+                "none"
+            }
+        );
+        if family == "connect4" {
+            // `optimal` is the aggregate's numerator and denominator, and
+            // `scored` false counts the unscored positions.
+            assert_eq!(r["optimal"], e["all"]["wins"], "{agent}: {got}");
+            assert_eq!(r["checked"], e["all"]["games"], "{agent}: {got}");
+            assert_eq!(r["unscored"], e["unscored"]["wins"], "{agent}: {got}");
+            assert_eq!(r["solver_scores"], r["checked"], "{agent}: {got}");
+        } else {
+            assert_eq!(r["successes"], e["all"]["wins"], "{agent}: {got}");
+            assert_eq!(r["checked"], 0, "{agent}: {got}");
+        }
+    }
+}
+
+/// Per agent: the results store's figures and the evals rows by bucket.
+const RESULTS_CHECK: &str = r#"
+import json, sys, duckdb
+results, evals = (f"read_parquet('{d}/**/*.parquet', hive_partitioning = true)" for d in sys.argv[1:3])
+con = duckdb.connect()
+one = lambda q, *args: con.execute(q, *args).fetchone()
+out = {"rows": one(f"select count(*) from {results}")[0],
+       "distinct": one(f"select count(distinct (task_id, agent)) from {results}")[0], "agents": {}}
+for (agent,) in con.execute(f"select distinct agent from {results} order by 1").fetchall():
+    rows, optimal, checked, unscored, scores, successes, opponent = one(
+        "select count(*), count(*) filter (where optimal), count(optimal), count(*) filter (where not scored), "
+        "count(solver_score), count(*) filter (where outcome = 'success'), string_agg(distinct opponent, ',') "
+        f"from {results} where agent = ?", [agent])
+    sims = [r[0] for r in con.execute(f"select distinct simulations from {results} where agent = ? order by 1", [agent]).fetchall()]
+    buckets = con.execute(f"select bucket, games, wins from {evals} where agent = ?", [agent]).fetchall()
+    out["agents"][agent] = {
+        "results": {"rows": rows, "optimal": optimal, "checked": checked, "unscored": unscored,
+                    "solver_scores": scores, "successes": successes, "opponent": opponent, "simulations": sims},
+        "evals": {b: {"games": g, "wins": w} for b, g, w in buckets},
+    }
+print(json.dumps(out))
+"#;
 
 #[test]
 fn bad_import_input_is_named() {

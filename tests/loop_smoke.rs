@@ -88,16 +88,39 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
         "rerun duplicated rows"
     );
 
+    // A results part lost (or never written, by an older selfplay) is
+    // rebuilt by a rerun from the models the evals part records, row for
+    // row, and the evals part is kept.
+    let results = out.join("results/iteration=1/part-00000.parquet");
+    let evals = out.join("evals/iteration=1/part-00000.parquet");
+    let (before, evals_before) = (table_rows(&results), std::fs::read(&evals).unwrap());
+    std::fs::remove_file(&results).unwrap();
+    ok(&selfplay(&out, &["run"]));
+    assert_eq!(table_rows(&results), before, "rebuilt results");
+    assert_eq!(std::fs::read(&evals).unwrap(), evals_before, "evals kept");
+
     let inspect = ok(&selfplay(&out, &["inspect"]));
     assert!(inspect.contains("episodes iteration 1"), "{inspect}");
     assert!(inspect.contains("eval iteration 2"), "{inspect}");
+}
+
+/// The rows of one Parquet file, as pyarrow reads them.
+fn table_rows(file: &std::path::Path) -> String {
+    let py = Command::new(python())
+        .arg("-c")
+        .arg("import sys, pyarrow.parquet as pq; print(pq.read_table(sys.argv[1]).to_pylist())")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", stderr(&py));
+    String::from_utf8_lossy(&py.stdout).into_owned()
 }
 
 /// DuckDB, polars, pyarrow and HF `datasets` read every store with the
 /// same row count and every partition column present and typed.
 fn check_readers_agree(summary: &serde_json::Value) {
     for store in [
-        "tasks", "heldout", "episodes", "examples", "evals", "metrics", "curves",
+        "tasks", "heldout", "episodes", "examples", "evals", "results", "metrics", "curves",
     ] {
         let s = &summary[store];
         let rows = s["rows_pyarrow"].as_u64().unwrap_or(0);
@@ -134,6 +157,15 @@ fn check_readers_agree(summary: &serde_json::Value) {
             assert_eq!(got, expect, "{store}.{col}: types per reader");
         }
     }
+    // One results row per held-out task, agent and colour, tallying to
+    // the evals rows.
+    assert_eq!(summary["results_duplicates"], 0, "{summary}");
+    assert_eq!(summary["results_miscounted"], serde_json::json!([]));
+    assert_eq!(summary["results_vs_evals"], serde_json::json!([]));
+    assert_eq!(
+        summary["results_agents"],
+        serde_json::json!(["candidate", "incumbent", "mcts_rollout", "random"])
+    );
     assert_eq!(summary["examples_policy_subset_of_legal"], true);
     assert_eq!(summary["examples_visits_inconsistent"], 0, "{summary}");
     assert!(summary["examples_proven"].as_u64() > Some(0), "{summary}");

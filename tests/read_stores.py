@@ -23,6 +23,7 @@ STORES = {
     "episodes": ["iteration"],
     "examples": ["iteration"],
     "evals": ["iteration"],
+    "results": ["iteration"],
     "metrics": ["stage", "iteration"],
     "curves": ["iteration"],
 }
@@ -55,6 +56,40 @@ def visit_check(run):
         elif sum(v) > 0:
             bad += any(abs(pi - vi / sum(v)) > 1e-5 for pi, vi in zip(p, v))
     return proven, bad
+
+
+def results_check(con, run):
+    """The results store against the held-out tasks and the evals rows:
+    duplicate episodes, (iteration, agent, opponent, colour) groups whose
+    row count is not their family's held-out task count, and matchups
+    whose tally differs from the evals row `bucket = 'all'`."""
+    results = f"read_parquet('{os.path.join(run, 'results', '**', '*.parquet')}', hive_partitioning = true)"
+    evals = f"read_parquet('{os.path.join(run, 'evals', '**', '*.parquet')}', hive_partitioning = true)"
+    heldout = f"read_parquet('{os.path.join(run, 'heldout', '**', '*.parquet')}', hive_partitioning = true)"
+    duplicates = con.execute(
+        f"select count(*) - count(distinct (iteration, agent, opponent, task_id, colour)) from {results}"
+    ).fetchone()[0]
+    miscounted = con.execute(
+        f"select r.iteration, r.family, r.agent, r.opponent, r.colour, r.n, h.n from "
+        f"(select iteration, family, agent, opponent, colour, count(*) n from {results} group by all) r "
+        f"join (select family, count(*) n from {heldout} group by all) h using (family) where r.n != h.n"
+    ).fetchall()
+    mismatched = con.execute(
+        "select * from ("
+        "select iteration, family, agent, opponent, count(*) games, "
+        "count(*) filter (where outcome in ('success', 'win')) wins, count(*) filter (where outcome = 'draw') draws "
+        f"from {results} group by all) r "
+        f"full join (select iteration, family, agent, opponent, games, wins, draws from {evals} where bucket = 'all') e "
+        "using (iteration, family, agent, opponent) "
+        "where r.games is distinct from e.games or r.wins is distinct from e.wins or r.draws is distinct from e.draws"
+    ).fetchall()
+    agents = [r[0] for r in con.execute(f"select distinct agent from {results} order by 1").fetchall()]
+    return {
+        "results_duplicates": duplicates,
+        "results_miscounted": [list(r) for r in miscounted],
+        "results_vs_evals": [[str(x) for x in r] for r in mismatched],
+        "results_agents": agents,
+    }
 
 
 def main(run):
@@ -131,6 +166,8 @@ def main(run):
                 "group by all order by all"
             ).fetchall()
         ]
+    if "results" in out:
+        out.update(results_check(con, run))
     print(json.dumps(out, indent=1, sort_keys=True))
 
 

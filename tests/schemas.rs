@@ -37,3 +37,14 @@ fn schema_names_match_their_store() {
         assert_eq!(store.schema().store, store.name());
     }
 }
+
+/// The results store documents every column: its rows are read alone,
+/// away from the code that wrote them.
+#[test]
+fn every_results_field_has_a_doc() {
+    let schema = Store::Results.schema();
+    for f in schema.arrow.fields() {
+        let doc = f.metadata().get("doc").map(String::as_str).unwrap_or("");
+        assert!(!doc.is_empty(), "results.{} has no doc", f.name());
+    }
+}

@@ -12,7 +12,7 @@ import sys
 import duckdb
 import pyarrow.parquet as pq
 
-STORES = ["tasks", "heldout", "episodes", "examples", "evals", "metrics"]
+STORES = ["tasks", "heldout", "episodes", "examples", "evals", "results", "metrics"]
 
 
 def main(run):

@@ -22,7 +22,7 @@ pub mod tree;
 use crate::config::Algorithm;
 use crate::error::{Error, Result};
 use crate::tasks::{Action, Game, Outcome, Task};
-pub use agent::Agent;
+pub use agent::{Agent, Mode};
 use evaluator::Served;
 use gumbel::GumbelParams;
 use rand::{Rng, SeedableRng};
@@ -223,16 +223,17 @@ impl Slot {
 
     /// Phase 1: descend until this slot has leaves for the network or its
     /// simulation budget for the move is spent.
-    fn collect_leaves(&mut self, p: &SearchParams, algos: &[Option<Algorithm>]) -> u64 {
-        let (budget, _) = self.budget(p);
-        let Some(algo) = algos[self.agent()] else {
+    fn collect_leaves(&mut self, p: &SearchParams, modes: &[Mode]) -> u64 {
+        let mode = modes[self.agent()];
+        let (budget, _) = self.budget(p, mode);
+        let Some(algo) = mode.algorithm() else {
             // The random agent moves without search.
             self.sims_done = budget;
             return 0;
         };
         let t = self.tree_index();
         if !self.noised && self.trees[t].root().expanded {
-            self.prepare_root(t, p, algo);
+            self.prepare_root(t, p, mode);
         }
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
@@ -280,26 +281,29 @@ impl Slot {
     /// This move's (budget, full search): under the playout cap a draw
     /// makes it full with the cap's probability, else fast; without the
     /// cap (and outside self-play) every move is full and no draw is made.
-    fn budget(&mut self, p: &SearchParams) -> (u32, bool) {
+    /// The policy agent's move is one simulation, the root's evaluation.
+    fn budget(&mut self, p: &SearchParams, mode: Mode) -> (u32, bool) {
         *self.budget.get_or_insert_with(|| match p.playout_cap {
-            Some((prob, fast)) if self.rng.random::<f32>() >= prob => (fast, false),
-            _ => (p.num_simulations, true),
+            Some((prob, fast)) if mode != Mode::Policy && self.rng.random::<f32>() >= prob => {
+                (fast, false)
+            }
+            _ => (mode.simulations(p.num_simulations), true),
         })
     }
 
     /// Root preparation, once per move when the root is expanded: PUCT
     /// mixes Dirichlet noise into the priors in self-play; Gumbel draws a
     /// Gumbel(0, 1) per root action in self-play (zeros otherwise).
-    fn prepare_root(&mut self, t: usize, p: &SearchParams, algo: Algorithm) {
+    fn prepare_root(&mut self, t: usize, p: &SearchParams, mode: Mode) {
         self.noised = true;
         let n = self.trees[t].children(0).len();
         // A fast move under the playout cap searches without noise.
-        let explore = p.explore && self.budget(p).1;
-        match algo {
-            Algorithm::Puct if explore => self.add_noise(t, n, p),
-            Algorithm::Puct => {}
-            Algorithm::Gumbel => {
-                self.schedule = gumbel::schedule(n, self.budget(p).0, &p.gumbel);
+        let explore = p.explore && self.budget(p, mode).1;
+        match mode.algorithm() {
+            Some(Algorithm::Puct) if explore => self.add_noise(t, n, p),
+            Some(Algorithm::Puct) | None => {}
+            Some(Algorithm::Gumbel) => {
+                self.schedule = gumbel::schedule(n, self.budget(p, mode).0, &p.gumbel);
                 self.gumbel = if explore {
                     (0..n)
                         .map(|_| {
@@ -329,7 +333,7 @@ impl Slot {
         p: &SearchParams,
         out: &AgentOutputs,
         action_dim: usize,
-        algos: &[Option<Algorithm>],
+        modes: &[Mode],
     ) -> bool {
         for leaf in self.pending.drain(..) {
             let (agent, row) = leaf.result;
@@ -341,26 +345,28 @@ impl Slot {
             tree.backup(leaf.node, mover, value);
             self.sims_done += 1;
         }
-        if self.sims_done < self.budget(p).0 {
+        let mode = modes[self.agent()];
+        if self.sims_done < self.budget(p, mode).0 {
             return false;
         }
-        let action = match algos[self.agent()] {
-            Some(algo) => self.make_move(p, algo),
+        let action = match mode.algorithm() {
+            Some(algo) => self.make_move(p, (mode, algo)),
             None => self.make_random_move(),
         };
-        self.advance(action, algos);
+        self.advance(action, modes);
         self.game.is_terminal()
     }
 
     /// Plays `action` and moves every tree past it: PUCT keeps the chosen
     /// subtree; Gumbel starts afresh, as sequential halving plans a budget
-    /// from zero visits.
-    fn advance(&mut self, action: Action, algos: &[Option<Algorithm>]) {
+    /// from zero visits, and so does the policy agent, whose one
+    /// simulation must be its new root's evaluation.
+    fn advance(&mut self, action: Action, modes: &[Mode]) {
         self.game.step(action);
         let mover = self.game.to_move();
         for (tree, agent) in self.trees.iter_mut().zip(self.spec.agents) {
-            match algos[agent] {
-                Some(Algorithm::Gumbel) => *tree = Tree::new(mover),
+            match modes[agent] {
+                Mode::Search(Algorithm::Gumbel) | Mode::Policy => *tree = Tree::new(mover),
                 _ => tree.advance(action, mover),
             }
         }
@@ -370,12 +376,12 @@ impl Slot {
     }
 
     /// Decides a searched move and records it.
-    fn make_move(&mut self, p: &SearchParams, algo: Algorithm) -> Action {
+    fn make_move(&mut self, p: &SearchParams, (mode, algo): (Mode, Algorithm)) -> Action {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
         let solved = self.trees[t].solved_child();
         let (action, policy) = self.decide((p, algo), t, &stats);
-        let target = self.budget(p).1;
+        let target = self.budget(p, mode).1;
         let mut legal = Vec::new();
         self.game.legal_actions(&mut legal);
         let obs = if p.record_examples {
@@ -622,16 +628,16 @@ impl BatchedSearch<'_> {
             self.run_overlapped(groups, &mut feed, &mut stats)?;
             return Ok(stats);
         }
-        let algos: Vec<Option<Algorithm>> = self.agents.iter().map(Agent::algorithm).collect();
+        let modes: Vec<Mode> = self.agents.iter().map(Agent::mode).collect();
         let (p, dims) = (&self.params, (self.obs_dim, self.action_dim));
         let mut group = Group::new(slots, n_agents);
         while !group.slots.is_empty() {
-            collect_group(&mut group, p, &algos, &mut stats, Workers::Global);
+            collect_group(&mut group, p, &modes, &mut stats, Workers::Global);
             evaluate_group(self.agents, dims, &mut group, true)?;
             absorb_group(
                 &mut group,
                 p,
-                &algos,
+                &modes,
                 dims.1,
                 &mut feed,
                 &mut stats,
@@ -656,7 +662,7 @@ impl BatchedSearch<'_> {
     {
         let dims = (self.obs_dim, self.action_dim);
         let (p, agents) = (&self.params, &mut *self.agents);
-        let algos: Vec<Option<Algorithm>> = agents.iter().map(Agent::algorithm).collect();
+        let modes: Vec<Mode> = agents.iter().map(Agent::mode).collect();
         std::thread::scope(|scope| {
             let (to_eval, jobs) = crossbeam_channel::bounded::<Group>(1);
             let (done, evaluated) = crossbeam_channel::bounded::<Result<Group>>(1);
@@ -670,17 +676,17 @@ impl BatchedSearch<'_> {
             });
             let stopped = || Error::Other("search: the evaluation thread stopped".into());
             let here = Workers::Here;
-            collect_group(&mut first, p, &algos, stats, here);
+            collect_group(&mut first, p, &modes, stats, here);
             to_eval.send(first).map_err(|_| stopped())?;
-            collect_group(&mut mine, p, &algos, stats, here);
+            collect_group(&mut mine, p, &modes, stats, here);
             loop {
                 let mut back = evaluated.recv().map_err(|_| stopped())??;
                 if back.slots.is_empty() && mine.slots.is_empty() {
                     return Ok(());
                 }
                 to_eval.send(mine).map_err(|_| stopped())?;
-                absorb_group(&mut back, p, &algos, self.action_dim, feed, stats, here)?;
-                collect_group(&mut back, p, &algos, stats, here);
+                absorb_group(&mut back, p, &modes, self.action_dim, feed, stats, here)?;
+                collect_group(&mut back, p, &modes, stats, here);
                 mine = back;
             }
         })
@@ -691,14 +697,14 @@ impl BatchedSearch<'_> {
 fn collect_group(
     group: &mut Group,
     p: &SearchParams,
-    algos: &[Option<Algorithm>],
+    modes: &[Mode],
     stats: &mut SearchStats,
     workers: Workers,
 ) {
     stats.waves += 1;
     let t0 = Instant::now();
     let slots = &mut group.slots;
-    let terminal: u64 = each_slot(slots, workers, |s| s.collect_leaves(p, algos))
+    let terminal: u64 = each_slot(slots, workers, |s| s.collect_leaves(p, modes))
         .into_iter()
         .sum();
     stats.simulations += terminal;
@@ -723,7 +729,7 @@ fn evaluate_group(
                 row += 1;
             }
         }
-        let Agent::Search { evaluator, .. } = &mut agents[agent] else {
+        let Some(evaluator) = agents[agent].evaluator_mut() else {
             continue;
         };
         if row == 0 {
@@ -761,7 +767,7 @@ fn evaluate_group(
 fn absorb_group<S, F>(
     group: &mut Group,
     p: &SearchParams,
-    algos: &[Option<Algorithm>],
+    modes: &[Mode],
     action_dim: usize,
     feed: &mut Feed<S, F>,
     stats: &mut SearchStats,
@@ -783,7 +789,7 @@ where
         values: &group.values,
     };
     let slots = &mut group.slots;
-    let done: Vec<bool> = each_slot(slots, workers, |s| s.absorb(p, &out, action_dim, algos));
+    let done: Vec<bool> = each_slot(slots, workers, |s| s.absorb(p, &out, action_dim, modes));
     stats.simulations += before;
     stats.tree_time += t.elapsed();
     let slots = std::mem::take(&mut group.slots);
@@ -1142,6 +1148,80 @@ mod tests {
                 on.1
             );
         }
+    }
+
+    /// A small random network as an evaluator, its outputs a function of
+    /// the input row alone.
+    fn random_network(dir: &std::path::Path) -> (Evaluator, crate::model::ModelSpec) {
+        use crate::model::onnx::{export, tests::random_weights};
+        let cfg = crate::config::Config::load(None, &[]).unwrap();
+        let spec = cfg.model_spec();
+        let path = dir.join("model.onnx");
+        let bytes = export(&spec, &random_weights(&spec, 5), None).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        crate::infer::init_runtime(None).unwrap();
+        let model = crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
+        (Evaluator::network(model, "m".into(), Vec::new(), 0), spec)
+    }
+
+    /// The policy agent evaluates each root once and plays its highest
+    /// prior, whatever the simulation budget, in puzzles and in games
+    /// against another agent.
+    #[test]
+    fn the_policy_agent_plays_the_argmax_prior_of_one_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (net, spec) = random_network(dir.path());
+        let mut agents = [Agent::Policy { evaluator: net }, Agent::Random];
+        let specs = (0..12u64).map(|i| {
+            let family = [Family::Connect4, Family::Countdown][i as usize % 2];
+            let task = family.generate(0.3, i);
+            // Connect Four against random play, either colour.
+            let agents = match (family, i % 4) {
+                (Family::Connect4, 0) => [0, 1],
+                (Family::Connect4, _) => [1, 0],
+                _ => [0, 0],
+            };
+            EpisodeSpec {
+                game: Game::from_task(&task).unwrap(),
+                task,
+                seed: i,
+                agents,
+            }
+        });
+        let mut search = BatchedSearch {
+            params: params(64, 4),
+            agents: &mut agents,
+            obs_dim: spec.obs_dim,
+            action_dim: spec.action_dim,
+            parallel: 5,
+            overlap: false,
+        };
+        let mut out = Vec::new();
+        let stats = search
+            .run(specs, |f| {
+                out.push(f);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.len(), 12);
+        let mut policy_moves = 0;
+        for f in &out {
+            for s in f.steps.iter().filter(|s| f.agents[s.mover as usize] == 0) {
+                policy_moves += 1;
+                assert!(
+                    s.visits.iter().all(|&v| v == 0),
+                    "no search: {:?}",
+                    s.visits
+                );
+                let best = s.policy.iter().map(|p| p.1).fold(f32::MIN, f32::max);
+                let played = s.policy.iter().find(|p| p.0 == s.action).unwrap();
+                assert_eq!(played.1, best, "argmax prior: {:?}", s.policy);
+                let total: f32 = s.policy.iter().map(|p| p.1).sum();
+                assert!((total - 1.0).abs() < 1e-4);
+            }
+        }
+        assert!(policy_moves > 12);
+        assert_eq!(stats.evaluations, policy_moves, "one evaluation per move");
     }
 
     #[test]

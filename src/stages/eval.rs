@@ -1,22 +1,28 @@
 //! `eval`: measures a candidate on the held-out set against the incumbent
 //! and the baselines (uniform-prior MCTS with random rollouts at the same
 //! simulation count; random play), with Wilson 95% intervals, writes the
-//! evals store, and decides promotion.
+//! evals store (aggregates) and the results store (one row per episode),
+//! and decides promotion. `eval --tasks` measures the candidate, and its
+//! network alone, on any tasks store.
 
 use super::tasks::{ensure_heldout, read_tasks};
 use super::{derive_seed, load_evaluator, Ctx};
 use crate::config::Algorithm;
 use crate::error::Result;
 use crate::mcts::evaluator::Evaluator;
-use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams};
+use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams};
 use crate::metrics::{
     commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
 };
 use crate::store::lock::Claim;
-use crate::store::parquet_io::{read_part, stage_part, FileMeta};
-use crate::store::rows::{evals_batch, evals_from_batch, EvalRow, MetricDetail, MetricRow};
+use crate::store::parquet_io::{read_marker, read_part, stage_part, FileMeta};
+use crate::store::rows::{
+    evals_batch, evals_from_batch, results_batch, EvalRow, MetricDetail, MetricRow, ResultRow,
+    LINE_SEPARATOR,
+};
 use crate::store::{complete_parts, is_committed, part_path, Store};
-use crate::tasks::{Family, Game, Outcome, Task};
+use crate::tasks::{Action, Family, Game, Outcome, Task};
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Wilson score interval (95%) for `p` observed over `n` trials.
@@ -32,13 +38,28 @@ pub fn wilson(p: f64, n: u32) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-/// The agents an evaluation uses, by index.
-const CANDIDATE: usize = 0;
-const RANDOM: usize = 2;
-
-fn agent_name(i: usize) -> &'static str {
-    ["candidate", "mcts_rollout", "random", "incumbent"][i]
+/// Who plays at an agent index: the role its rows name, its model id
+/// and its simulations per move.
+struct Entrant {
+    role: &'static str,
+    model_id: String,
+    simulations: u32,
 }
+
+impl Entrant {
+    fn new(role: &'static str, model_id: impl Into<String>, simulations: u32) -> Entrant {
+        Entrant {
+            role,
+            model_id: model_id.into(),
+            simulations,
+        }
+    }
+}
+
+/// The candidate's index in every evaluation: the agent games measure.
+const CANDIDATE: usize = 0;
+/// The incumbent's index in a held-out evaluation (after the baselines).
+const INCUMBENT: usize = 3;
 
 /// Difficulty buckets of the per-bucket rows.
 const BUCKETS: [(f32, f32); 4] = [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)];
@@ -48,9 +69,58 @@ struct Played {
     a: usize,
     b: usize,
     outcome: Outcome,
-    /// 0 when `a` moved first.
+    /// The player `a` was: 0 the game's first player.
     colour: u8,
     difficulty: f32,
+    task_id: String,
+    /// `a`'s first move and its label.
+    first: Option<(Action, String)>,
+    /// Every move's label, both sides.
+    labels: Vec<String>,
+}
+
+impl Played {
+    /// The episode as a results row (no solver verdict yet).
+    fn result(&self, entrants: &[Entrant], family: Family) -> ResultRow {
+        let e = &entrants[self.a];
+        ResultRow {
+            model_id: e.model_id.clone(),
+            agent: e.role.into(),
+            opponent: opponent_name(entrants, self.a, self.b).into(),
+            family,
+            task_id: self.task_id.clone(),
+            difficulty: self.difficulty,
+            colour: self.colour.into(),
+            first_action: self.first.as_ref().map(|f| f.0),
+            first_move: self.first.as_ref().map(|f| f.1.clone()),
+            line: self.labels.join(LINE_SEPARATOR),
+            outcome: seen_by(self.outcome, self.colour).name().into(),
+            steps: self.labels.len() as u32,
+            simulations: e.simulations,
+            solver_score: None,
+            optimal: None,
+            scored: true,
+        }
+    }
+}
+
+/// `none` for an agent playing alone, else the other agent's role.
+fn opponent_name(entrants: &[Entrant], a: usize, b: usize) -> &'static str {
+    if a == b {
+        "none"
+    } else {
+        entrants[b].role
+    }
+}
+
+/// `outcome` from the view of player `colour`: games record wins and
+/// losses from the first player's view.
+fn seen_by(outcome: Outcome, colour: u8) -> Outcome {
+    match (outcome, colour) {
+        (Outcome::Win, 1) => Outcome::Loss,
+        (Outcome::Loss, 1) => Outcome::Win,
+        (o, _) => o,
+    }
 }
 
 /// Result of one evaluation: its rows and the gate decision.
@@ -62,6 +132,15 @@ pub struct EvalSummary {
     pub promote: bool,
 }
 
+/// What one evaluation measured: aggregate rows, the per-episode rows
+/// they tally, the agents' model ids and the games played.
+struct Measured {
+    rows: Vec<EvalRow>,
+    results: Vec<ResultRow>,
+    ids: Vec<String>,
+    games: u64,
+}
+
 /// Evaluates `candidate` (and `incumbent`, when given and different).
 pub fn run_eval(
     ctx: &Ctx,
@@ -70,18 +149,72 @@ pub fn run_eval(
     incumbent: Option<&Path>,
 ) -> Result<EvalSummary> {
     let dir = ctx.run.evals(iteration);
-    let committed = || is_committed(&dir, 0);
-    if committed() && is_committed(&ctx.run.metrics("eval", iteration), 0) {
+    let results_dir = ctx.run.results(iteration);
+    let done = || is_committed(&dir, 0) && is_committed(&results_dir, 0);
+    if done() && is_committed(&ctx.run.metrics("eval", iteration), 0) {
         return Ok(summarise(ctx, read_evals(&dir)?));
     }
     let claim = ctx.claim(&format!("eval iteration {iteration}"))?;
-    if committed() {
+    if done() {
         restore_metrics(&claim, "eval", iteration, 0, &part_path(&dir, 0))?;
         return Ok(summarise(ctx, read_evals(&dir)?));
     }
     ensure_heldout(ctx)?;
     let meter = StageMeter::start();
+    // Evals committed without results (an older selfplay): replay the
+    // models they record, so the results tally the committed rows, and
+    // keep those rows and their gate.
+    let rebuild = is_committed(&dir, 0);
+    let m = if rebuild {
+        let (cand, inc) = recorded_models(ctx, &part_path(&dir, 0))?;
+        measure_heldout(ctx, &cand, inc.as_deref())?
+    } else {
+        measure_heldout(ctx, candidate, incumbent)?
+    };
+    let target = |dir| EvalTarget {
+        claim: &claim,
+        dir,
+        stage: "eval",
+        iteration: Some(iteration),
+    };
+    // Results first: a committed evals part always has its results.
+    write_results(ctx, &target(&results_dir), &m.ids, &m.results)?;
+    if rebuild {
+        restore_metrics(&claim, "eval", iteration, 0, &part_path(&dir, 0))?;
+        return Ok(summarise(ctx, read_evals(&dir)?));
+    }
+    let fig = meter.finish();
+    let row = metric_row(
+        "eval",
+        iteration,
+        0,
+        m.games,
+        "games",
+        &fig,
+        MetricDetail::default(),
+    );
+    write_rows(ctx, &target(&dir), &m.ids, &m.rows, Some(&row))?;
+    commit_metrics(&claim, &row, &ctx.cfg.hash())?;
+    print_summary(&row);
+    Ok(summarise(ctx, m.rows))
+}
+
+/// The candidate and incumbent model folders an evals part was measured
+/// with: its marker's inputs are the entrants' ids, the incumbent fourth.
+fn recorded_models(ctx: &Ctx, part: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    let inputs = read_marker(part)?.inputs;
+    let model = |i: usize| inputs.get(i).map(|id| ctx.run.model_dir(id));
+    let cand = model(CANDIDATE).ok_or_else(|| {
+        crate::error::Error::Data(format!("{}: its marker names no candidate", part.display()))
+    })?;
+    Ok((cand, model(INCUMBENT)))
+}
+
+/// Plays the held-out set: every family's tasks by each agent (puzzles)
+/// or the candidate against each other agent with both colours (games).
+fn measure_heldout(ctx: &Ctx, candidate: &Path, incumbent: Option<&Path>) -> Result<Measured> {
     let (cand, cand_meta) = load_evaluator(&ctx.cfg, candidate)?;
+    let sims = ctx.cfg.eval_simulations();
     // The baselines keep PUCT whatever the candidate searches with.
     let algorithm = ctx.cfg.mcts.algorithm;
     let mut agents = vec![
@@ -89,32 +222,35 @@ pub fn run_eval(
         Agent::search(Evaluator::Rollout, Algorithm::Puct),
         Agent::Random,
     ];
-    let mut ids = vec![cand_meta.id.clone(), "mcts_rollout".into(), "random".into()];
+    let mut entrants = vec![
+        Entrant::new("candidate", cand_meta.id.clone(), sims),
+        Entrant::new("mcts_rollout", "mcts_rollout", sims),
+        Entrant::new("random", "random", 0),
+    ];
+    // The incumbent comes last, at INCUMBENT.
     if let Some(inc) = incumbent.filter(|p| *p != candidate) {
         let (e, m) = load_evaluator(&ctx.cfg, inc)?;
         if m.id != cand_meta.id {
             agents.push(Agent::search(e, algorithm));
-            ids.push(m.id);
+            entrants.push(Entrant::new("incumbent", m.id, sims));
         }
     }
-    let sims = ctx.cfg.eval_simulations();
-    let mut rows = Vec::new();
-    let mut games_played = 0u64;
+    let dims = (cand_meta.spec.obs_dim, cand_meta.spec.action_dim);
+    let mut m = Measured {
+        rows: Vec::new(),
+        results: Vec::new(),
+        ids: entrants.iter().map(|e| e.model_id.clone()).collect(),
+        games: 0,
+    };
     for (family, _) in ctx.cfg.families() {
         let tasks = read_tasks(&ctx.run.heldout(family.name()), family)?;
         let pairings = pairings(family, agents.len());
         let specs = match_specs(ctx, &tasks, &pairings)?;
-        games_played += specs.len() as u64;
-        let results = play_all(
-            ctx,
-            (cand_meta.spec.obs_dim, cand_meta.spec.action_dim),
-            &mut agents,
-            specs,
-            sims,
-        )?;
+        m.games += specs.len() as u64;
+        let played = play_all(ctx, dims, &mut agents, specs, sims)?;
         for (a, b) in pairings {
-            let res: Vec<&Played> = results.iter().filter(|r| (r.a, r.b) == (a, b)).collect();
-            rows.push(tally(&ids, family, a, b, "all", &res, sims));
+            let res: Vec<&Played> = played.iter().filter(|r| (r.a, r.b) == (a, b)).collect();
+            m.rows.push(tally(&entrants, family, (a, b), "all", &res));
             for (lo, hi) in BUCKETS {
                 let name = format!("{lo:.2}-{hi:.2}");
                 let inside: Vec<&Played> = res
@@ -123,31 +259,15 @@ pub fn run_eval(
                     .filter(|r| r.difficulty >= lo && (r.difficulty < hi || hi >= 1.0))
                     .collect();
                 if !inside.is_empty() {
-                    rows.push(tally(&ids, family, a, b, &name, &inside, sims));
+                    m.rows
+                        .push(tally(&entrants, family, (a, b), &name, &inside));
                 }
             }
         }
+        m.results
+            .extend(played.iter().map(|p| p.result(&entrants, family)));
     }
-    let fig = meter.finish();
-    let row = metric_row(
-        "eval",
-        iteration,
-        0,
-        games_played,
-        "games",
-        &fig,
-        MetricDetail::default(),
-    );
-    let target = EvalTarget {
-        claim: &claim,
-        dir: &dir,
-        stage: "eval",
-        iteration: Some(iteration),
-    };
-    write_rows(ctx, &target, &ids, &rows, Some(&row))?;
-    commit_metrics(&claim, &row, &ctx.cfg.hash())?;
-    print_summary(&row);
-    Ok(summarise(ctx, rows))
+    Ok(m)
 }
 
 /// Who plays whom: puzzles are played by each agent alone (b == a); games
@@ -160,7 +280,8 @@ fn pairings(family: Family, n_agents: usize) -> Vec<(usize, usize)> {
     }
 }
 
-/// Episodes for every pairing; games are played from each start with both colours.
+/// Episodes for every pairing; games between two agents are played from
+/// each start with both colours, an agent alone plays both sides once.
 /// Tagged (a, b, colour of a) through the seed-free `agents` field.
 fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result<Vec<EpisodeSpec>> {
     let mut out = Vec::new();
@@ -194,7 +315,8 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
     Ok(out)
 }
 
-/// Plays all episodes greedily.
+/// Plays all episodes greedily; the episodes in a fixed order (agents,
+/// task, colour), whatever order they ended in.
 fn play_all(
     ctx: &Ctx,
     dims: (usize, usize),
@@ -217,44 +339,79 @@ fn play_all(
     let bar = progress(specs.len() as u64, "eval");
     search.run(specs.into_iter(), |f| {
         bar.inc(1);
-        let [p0, p1] = f.agents;
-        // The measured agent is the lower index except for (x, CANDIDATE) colour swaps.
-        let (a, b, colour) = if p0 == CANDIDATE || p1 != CANDIDATE {
-            (p0, p1, 0)
-        } else {
-            (p1, p0, 1)
-        };
-        out.push(Played {
-            a,
-            b,
-            outcome: f.outcome,
-            colour,
-            difficulty: f.task.difficulty,
-        });
+        out.push(played(f));
         Ok(())
     })?;
     bar.finish_and_clear();
+    out.sort_by(|x, y| (x.a, x.b, &x.task_id, x.colour).cmp(&(y.a, y.b, &y.task_id, y.colour)));
     Ok(out)
 }
 
+/// A finished episode from its measured agent's side: the candidate in a
+/// game against another agent, else the one agent playing, measured from
+/// the side to move at the start.
+fn played(f: Finished) -> Played {
+    let [p0, p1] = f.agents;
+    let start = f.steps.first().map_or(0, |s| s.mover);
+    let (a, b, colour) = if p0 == p1 {
+        (p0, p1, start)
+    } else if p1 == CANDIDATE {
+        (p1, p0, 1)
+    } else {
+        (p0, p1, 0)
+    };
+    let first = f
+        .steps
+        .iter()
+        .find(|s| s.mover == colour)
+        .map(|s| (s.action, s.label.clone()));
+    Played {
+        a,
+        b,
+        outcome: f.outcome,
+        colour,
+        difficulty: f.task.difficulty,
+        first,
+        labels: f.steps.into_iter().map(|s| s.label).collect(),
+        task_id: f.task.task_id,
+    }
+}
+
+/// The evals row of pairing `(a, b)` over `res`.
 fn tally(
-    ids: &[String],
+    entrants: &[Entrant],
     family: Family,
-    a: usize,
-    b: usize,
+    (a, b): (usize, usize),
     bucket: &str,
     res: &[&Played],
-    sims: u32,
 ) -> EvalRow {
     let (mut wins, mut draws, mut losses) = (0u32, 0u32, 0u32);
     for p in res {
-        match (p.outcome, p.colour) {
-            (Outcome::Success, _) | (Outcome::Win, 0) | (Outcome::Loss, 1) => wins += 1,
-            (Outcome::Draw, _) => draws += 1,
+        match seen_by(p.outcome, p.colour) {
+            Outcome::Success | Outcome::Win => wins += 1,
+            Outcome::Draw => draws += 1,
             _ => losses += 1,
         }
     }
-    let games = res.len() as u32;
+    let opponent = opponent_name(entrants, a, b);
+    counts_row(
+        &entrants[a],
+        opponent,
+        family,
+        bucket,
+        (wins, draws, losses),
+    )
+}
+
+/// An evals row from its counts, with the rate and its Wilson interval.
+fn counts_row(
+    e: &Entrant,
+    opponent: &str,
+    family: Family,
+    bucket: &str,
+    (wins, draws, losses): (u32, u32, u32),
+) -> EvalRow {
+    let games = wins + draws + losses;
     let rate = if games == 0 {
         0.0
     } else {
@@ -262,13 +419,9 @@ fn tally(
     };
     let (ci_low, ci_high) = wilson(rate, games);
     EvalRow {
-        model_id: ids[a].clone(),
-        agent: agent_name(a).into(),
-        opponent: if a == b {
-            "none".into()
-        } else {
-            agent_name(b).into()
-        },
+        model_id: e.model_id.clone(),
+        agent: e.role.into(),
+        opponent: opponent.into(),
         family,
         bucket: bucket.into(),
         games,
@@ -278,7 +431,7 @@ fn tally(
         rate,
         ci_low,
         ci_high,
-        simulations: if a == RANDOM { 0 } else { sims },
+        simulations: e.simulations,
     }
 }
 
@@ -328,10 +481,17 @@ pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
 const C4_CHECK_NODES: u64 = 50_000_000;
 
 /// Evaluates `candidate` on an imported (or any) tasks folder holding
-/// `family=F` parts: puzzles by success rate; games by the share of positions
+/// `family=F` parts, searching and as the network alone (its policy's
+/// argmax): puzzles by success rate; games by the share of positions
 /// whose first chosen move is game-theoretically optimal (solver-checked),
-/// with rows per class (win / draw / loss for the side to move).
-pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<EvalRow>, PathBuf)> {
+/// with rows per class (win / draw / loss for the side to move). Writes
+/// the evals rows and the per-position results beside them; returns the
+/// evals rows and the two folders written.
+pub fn run_eval_tasks(
+    ctx: &Ctx,
+    dir: &Path,
+    candidate: &Path,
+) -> Result<(Vec<EvalRow>, [PathBuf; 2])> {
     let families: Vec<(Family, std::path::PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| crate::error::Error::io(dir, e))?
         .flatten()
@@ -348,64 +508,53 @@ pub fn run_eval_tasks(ctx: &Ctx, dir: &Path, candidate: &Path) -> Result<(Vec<Ev
         )));
     }
     let (cand, meta) = load_evaluator(&ctx.cfg, candidate)?;
-    let mut agents = vec![Agent::search(cand, ctx.cfg.mcts.algorithm)];
+    let (net, _) = load_evaluator(&ctx.cfg, candidate)?;
+    let mut agents = vec![
+        Agent::search(cand, ctx.cfg.mcts.algorithm),
+        Agent::Policy { evaluator: net },
+    ];
     let sims = ctx.cfg.eval_simulations();
-    let ids = vec![meta.id.clone()];
-    let mut rows = Vec::new();
+    let entrants = [
+        Entrant::new("candidate", meta.id.clone(), sims),
+        Entrant::new("network", meta.id.clone(), 0),
+    ];
+    let dims = (meta.spec.obs_dim, meta.spec.action_dim);
+    let (mut rows, mut results) = (Vec::new(), Vec::new());
     for (family, fdir) in families {
         meta.check_family(family)?;
         let tasks = read_tasks(&fdir, family)?;
-        let specs = match_specs(ctx, &tasks, &[(CANDIDATE, CANDIDATE)])?;
-        let mut firsts = Vec::new();
-        let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
-        params.num_simulations = sims;
-        let mut search = BatchedSearch {
-            params,
-            agents: &mut agents,
-            obs_dim: meta.spec.obs_dim,
-            action_dim: meta.spec.action_dim,
-            parallel: ctx.cfg.parallel_batch_size,
-            overlap: ctx.cfg.infer.overlap,
-        };
-        let bar = progress(specs.len() as u64, "eval");
-        search.run(specs.into_iter(), |f| {
-            bar.inc(1);
-            firsts.push((
-                f.task.task_id.clone(),
-                f.outcome,
-                f.steps.first().map(|s| s.action),
-            ));
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        if family.num_players() == 1 {
-            let played: Vec<Played> = firsts
-                .iter()
-                .map(|(_, outcome, _)| Played {
-                    a: 0,
-                    b: 0,
-                    outcome: *outcome,
-                    colour: 0,
-                    difficulty: 0.0,
-                })
-                .collect();
-            let refs: Vec<&Played> = played.iter().collect();
-            rows.push(tally(&ids, family, 0, 0, "all", &refs, sims));
-        } else {
-            rows.extend(optimal_move_rows(&ids, family, &tasks, &firsts, sims)?);
+        let alone: Vec<(usize, usize)> = (0..agents.len()).map(|a| (a, a)).collect();
+        let specs = match_specs(ctx, &tasks, &alone)?;
+        let played = play_all(ctx, dims, &mut agents, specs, sims)?;
+        let mut mine: Vec<ResultRow> = played.iter().map(|p| p.result(&entrants, family)).collect();
+        if family.num_players() == 2 {
+            check_first_moves(family, &tasks, &mut mine)?;
         }
+        for (a, e) in entrants.iter().enumerate() {
+            if family.num_players() == 1 {
+                let res: Vec<&Played> = played.iter().filter(|p| p.a == a).collect();
+                rows.push(tally(&entrants, family, (a, a), "all", &res));
+            } else {
+                let res: Vec<&ResultRow> = mine.iter().filter(|r| r.agent == e.role).collect();
+                rows.extend(optimal_move_rows(e, family, &res));
+            }
+        }
+        results.extend(mine);
     }
     let name = store_name(dir);
     let out = ctx.run.imported_evals(&name, &meta.id);
     let claim = ctx.claim(&format!("eval tasks {name} {}", meta.id))?;
-    let target = EvalTarget {
+    let target = |dir| EvalTarget {
         claim: &claim,
-        dir: &out,
+        dir,
         stage: "eval_tasks",
         iteration: None,
     };
-    write_rows(ctx, &target, &ids, &rows, None)?;
-    Ok((rows, out))
+    let ids = vec![meta.id.clone()];
+    let results_dir = ctx.run.imported_results(&name, &meta.id);
+    write_results(ctx, &target(&results_dir), &ids, &results)?;
+    write_rows(ctx, &target(&out), &ids, &rows, None)?;
+    Ok((rows, [out, results_dir]))
 }
 
 /// The name of an imported tasks store: `NAME` of `.../name=NAME`, else
@@ -426,6 +575,21 @@ struct EvalTarget<'a> {
     iteration: Option<u32>,
 }
 
+impl EvalTarget<'_> {
+    /// The part's footer facts; `agents[0]` is the candidate.
+    fn meta(&self, ctx: &Ctx, agents: &[String]) -> FileMeta {
+        FileMeta {
+            stage: self.stage.into(),
+            config_hash: ctx.cfg.hash(),
+            model_id: agents.first().cloned(),
+            shard: 0,
+            num_shards: 1,
+            seed: ctx.cfg.seed,
+            inputs: agents.to_vec(),
+        }
+    }
+}
+
 /// Commits `rows` as the evals part of `t.dir` (replacing an earlier one);
 /// `agents[0]` is the candidate.
 fn write_rows(
@@ -435,21 +599,13 @@ fn write_rows(
     rows: &[EvalRow],
     metrics: Option<&MetricRow>,
 ) -> Result<()> {
-    let meta = FileMeta {
-        stage: t.stage.into(),
-        config_hash: ctx.cfg.hash(),
-        model_id: agents.first().cloned(),
-        shard: 0,
-        num_shards: 1,
-        seed: ctx.cfg.seed,
-        inputs: agents.to_vec(),
-    };
     let batch = evals_batch(rows, t.iteration)?;
+    let schema = Store::Evals.schema();
     stage_part(
         t.claim,
         t.dir,
-        &Store::Evals.schema(),
-        &meta,
+        &schema,
+        &t.meta(ctx, agents),
         &[batch],
         metrics,
     )?
@@ -457,9 +613,25 @@ fn write_rows(
     Ok(())
 }
 
+/// Commits `rows` as the results part of `t.dir` (replacing an earlier one).
+fn write_results(ctx: &Ctx, t: &EvalTarget, agents: &[String], rows: &[ResultRow]) -> Result<()> {
+    let batch = results_batch(rows, t.iteration)?;
+    let schema = Store::Results.schema();
+    stage_part(
+        t.claim,
+        t.dir,
+        &schema,
+        &t.meta(ctx, agents),
+        &[batch],
+        None,
+    )?
+    .commit()?;
+    Ok(())
+}
+
 /// The exact value of a game position for its mover and the moves that
 /// keep it; `None` when the solver cannot settle it within its budget.
-fn optimal_first_moves(game: &Game) -> Option<(i32, Vec<crate::tasks::Action>)> {
+fn optimal_first_moves(game: &Game) -> Option<(i32, Vec<Action>)> {
     match game {
         Game::Connect4(pos) => crate::tasks::connect4::optimal_moves(pos, C4_CHECK_NODES),
         Game::TicTacToe(pos) => {
@@ -472,66 +644,68 @@ fn optimal_first_moves(game: &Game) -> Option<(i32, Vec<crate::tasks::Action>)> 
     }
 }
 
-/// Rows of the optimal-first-move share, overall and per position class,
-/// and the share of positions left unscored.
-fn optimal_move_rows(
-    ids: &[String],
-    family: Family,
-    tasks: &[Task],
-    firsts: &[(String, Outcome, Option<crate::tasks::Action>)],
-    sims: u32,
-) -> Result<Vec<EvalRow>> {
-    let by_id: std::collections::HashMap<&str, &Task> =
-        tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
-    let mut checked: Vec<(&'static str, bool)> = Vec::new();
-    let mut unscored = 0usize;
-    for (id, _, action) in firsts {
-        let (Some(task), Some(action)) = (by_id.get(id.as_str()), action) else {
+/// Gives each game row the solver's verdict on its first move: the
+/// position's exact score and whether the move keeps it, or `scored =
+/// false` when the solver gives up. Each position is solved once, however
+/// many agents played it.
+fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) -> Result<()> {
+    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    let mut verdicts: HashMap<String, Option<(i32, Vec<Action>)>> = HashMap::new();
+    for r in results.iter_mut() {
+        r.opponent = "solver".into();
+        let (Some(task), Some(action)) = (by_id.get(r.task_id.as_str()), r.first_action) else {
             continue;
         };
-        let Some((best, optimal)) = optimal_first_moves(&Game::from_task(task)?) else {
-            unscored += 1;
-            continue;
+        let verdict = match verdicts.entry(r.task_id.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(optimal_first_moves(&Game::from_task(task)?)),
         };
-        let class = match best.signum() {
-            1 => "win",
-            0 => "draw",
-            _ => "loss",
-        };
-        checked.push((class, optimal.contains(action)));
+        match verdict {
+            Some((best, moves)) => {
+                r.solver_score = Some(*best);
+                r.optimal = Some(moves.contains(&action));
+            }
+            None => r.scored = false,
+        }
     }
+    let unscored = verdicts.values().filter(|v| v.is_none()).count();
     if unscored > 0 {
         eprintln!(
             "eval: {family}: {unscored} of {} positions could not be scored within {C4_CHECK_NODES} solver nodes (row `unscored`)",
-            unscored + checked.len()
+            verdicts.len()
         );
     }
-    let row = |bucket: &str, xs: Vec<bool>| {
-        let played: Vec<Played> = xs
-            .iter()
-            .map(|&ok| Played {
-                a: 0,
-                b: 0,
-                outcome: if ok {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                },
-                colour: 0,
-                difficulty: 0.0,
-            })
-            .collect();
-        let refs: Vec<&Played> = played.iter().collect();
-        let mut r = tally(ids, family, 0, 0, bucket, &refs, sims);
-        r.opponent = "solver".into();
-        r
+    Ok(())
+}
+
+/// One agent's rows of the optimal-first-move share, overall and per
+/// position class, and the share of positions left unscored, tallied
+/// from its results rows (positions where it made no move are left out).
+fn optimal_move_rows(e: &Entrant, family: Family, results: &[&ResultRow]) -> Vec<EvalRow> {
+    let moved: Vec<&ResultRow> = results
+        .iter()
+        .copied()
+        .filter(|r| r.first_action.is_some())
+        .collect();
+    let checked: Vec<(&str, bool)> = moved
+        .iter()
+        .filter_map(|r| Some((score_class(r.solver_score?), r.optimal?)))
+        .collect();
+    let row = |bucket: &str, xs: &[bool]| {
+        let wins = xs.iter().filter(|&&ok| ok).count() as u32;
+        counts_row(
+            e,
+            "solver",
+            family,
+            bucket,
+            (wins, 0, xs.len() as u32 - wins),
+        )
     };
-    let mut rows = vec![row("all", checked.iter().map(|c| c.1).collect())];
+    let all: Vec<bool> = checked.iter().map(|c| c.1).collect();
     // The share of positions the solver could not score: never dropped
     // silently, so a rate is read against what it covers.
-    let mut gaps = vec![true; unscored];
-    gaps.resize(unscored + checked.len(), false);
-    rows.push(row("unscored", gaps));
+    let gaps: Vec<bool> = moved.iter().map(|r| !r.scored).collect();
+    let mut rows = vec![row("all", &all), row("unscored", &gaps)];
     for class in ["win", "draw", "loss"] {
         let xs: Vec<bool> = checked
             .iter()
@@ -539,15 +713,87 @@ fn optimal_move_rows(
             .map(|c| c.1)
             .collect();
         if !xs.is_empty() {
-            rows.push(row(class, xs));
+            rows.push(row(class, &xs));
         }
     }
-    Ok(rows)
+    rows
+}
+
+/// The class of a position by its exact score for the side to move.
+fn score_class(score: i32) -> &'static str {
+    match score.signum() {
+        1 => "win",
+        0 => "draw",
+        _ => "loss",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_are_seen_from_the_measured_player() {
+        assert_eq!(seen_by(Outcome::Win, 0), Outcome::Win);
+        assert_eq!(seen_by(Outcome::Win, 1), Outcome::Loss);
+        assert_eq!(seen_by(Outcome::Loss, 1), Outcome::Win);
+        for o in [Outcome::Success, Outcome::Failure, Outcome::Draw] {
+            assert_eq!(seen_by(o, 1), o);
+        }
+    }
+
+    fn position(score: Option<i32>, optimal: Option<bool>, moved: bool) -> ResultRow {
+        ResultRow {
+            model_id: "m".into(),
+            agent: "network".into(),
+            opponent: "solver".into(),
+            family: Family::Connect4,
+            task_id: "t".into(),
+            difficulty: 0.0,
+            colour: 0,
+            first_action: moved.then_some(3),
+            first_move: moved.then(|| "col 4".into()),
+            line: String::new(),
+            outcome: "draw".into(),
+            steps: 1,
+            simulations: 0,
+            solver_score: score,
+            optimal,
+            scored: score.is_some() || !moved,
+        }
+    }
+
+    /// The aggregate rows are tallies of the results rows: optimal first
+    /// moves over the scored positions, per class, and the unscored share.
+    #[test]
+    fn optimal_move_rows_tally_the_results_rows() {
+        let results = [
+            position(Some(5), Some(true), true),
+            position(Some(5), Some(false), true),
+            position(Some(0), Some(true), true),
+            position(Some(-3), Some(false), true),
+            position(None, None, true),
+            position(None, None, false),
+        ];
+        let refs: Vec<&ResultRow> = results.iter().collect();
+        let e = Entrant::new("network", "m", 0);
+        let rows = optimal_move_rows(&e, Family::Connect4, &refs);
+        let got: Vec<(&str, u32, u32)> = rows
+            .iter()
+            .map(|r| (r.bucket.as_str(), r.games, r.wins))
+            .collect();
+        let want = [
+            ("all", 4, 2),
+            ("unscored", 5, 1),
+            ("win", 2, 1),
+            ("draw", 1, 1),
+            ("loss", 1, 0),
+        ];
+        assert_eq!(got, want);
+        assert!(rows
+            .iter()
+            .all(|r| r.agent == "network" && r.opponent == "solver" && r.simulations == 0));
+    }
 
     #[test]
     fn wilson_matches_known_values() {

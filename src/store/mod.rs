@@ -6,6 +6,7 @@
 //! `tasks/iteration=3/family=countdown/part-00000.parquet`,
 //! `heldout/family=countdown/part-00000.parquet`,
 //! `episodes/iteration=3/part-00007.parquet`, `examples/...`, `evals/...`,
+//! `results/...`,
 //! `metrics/stage=play/iteration=3/part-00007.parquet`,
 //! `models/iteration=000003/`, `models/BEST`. Work files live apart, in
 //! `.selfplay/tmp` and `.selfplay/locks`, never inside a store folder.
@@ -77,6 +78,21 @@ impl RunDir {
     pub fn imported_evals(&self, name: &str, model_id: &str) -> PathBuf {
         self.root.join(format!(
             "imported_evals/name={name}/model={}",
+            model_id.replace('=', "-")
+        ))
+    }
+
+    /// Per-episode rows of iteration `iteration`'s evaluation.
+    pub fn results(&self, iteration: u32) -> PathBuf {
+        self.root.join(format!("results/iteration={iteration}"))
+    }
+
+    /// Per-episode rows of `eval --tasks` on imported store `name`, a
+    /// sibling of [`RunDir::imported_evals`] (a folder inside it would put
+    /// a non-part in that store's folder).
+    pub fn imported_results(&self, name: &str, model_id: &str) -> PathBuf {
+        self.root.join(format!(
+            "imported_results/name={name}/model={}",
             model_id.replace('=', "-")
         ))
     }

@@ -66,6 +66,39 @@ pub struct EvalRow {
     pub simulations: u32,
 }
 
+/// One evaluation episode of one agent (results store); the evals rows
+/// are tallies of these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultRow {
+    pub model_id: String,
+    pub agent: String,
+    pub opponent: String,
+    pub family: Family,
+    pub task_id: String,
+    pub difficulty: f32,
+    /// The player the measured agent was (0: the game's first player).
+    pub colour: u32,
+    /// The measured agent's first move and its label.
+    pub first_action: Option<u16>,
+    pub first_move: Option<String>,
+    /// Every move's label, joined by [`LINE_SEPARATOR`].
+    pub line: String,
+    /// From the measured agent's view.
+    pub outcome: String,
+    pub steps: u32,
+    pub simulations: u32,
+    /// Exact score of a `--tasks` game position for its mover.
+    pub solver_score: Option<i32>,
+    /// The first move keeps `solver_score`.
+    pub optimal: Option<bool>,
+    /// False when the solver gave up on the position.
+    pub scored: bool,
+}
+
+/// Joins move labels in `ResultRow::line`: labels hold spaces and commas
+/// (`col 4`, `take item 2 (w 3, v 5)`), never a semicolon.
+pub const LINE_SEPARATOR: &str = "; ";
+
 /// One stage run on a shard (metrics store). Also kept as JSON in the
 /// footer of the stage's data part, so it survives a crash between commits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,6 +232,30 @@ fn list_u32<'a>(it: impl Iterator<Item = &'a [u32]>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+fn opt_u16s(it: impl Iterator<Item = Option<u16>>) -> ArrayRef {
+    let mut b = UInt16Builder::new();
+    it.for_each(|v| b.append_option(v));
+    Arc::new(b.finish())
+}
+
+fn opt_i32s(it: impl Iterator<Item = Option<i32>>) -> ArrayRef {
+    let mut b = Int32Builder::new();
+    it.for_each(|v| b.append_option(v));
+    Arc::new(b.finish())
+}
+
+fn opt_strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    it.for_each(|v| b.append_option(v));
+    Arc::new(b.finish())
+}
+
+fn opt_bools(it: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+    Arc::new(arrow::array::BooleanArray::from(
+        it.collect::<Vec<Option<bool>>>(),
+    ))
+}
+
 fn bools(it: impl Iterator<Item = bool>) -> ArrayRef {
     Arc::new(arrow::array::BooleanArray::from(it.collect::<Vec<bool>>()))
 }
@@ -309,6 +366,74 @@ pub fn evals_batch(rows: &[EvalRow], iteration: Option<u32>) -> Result<RecordBat
             partition_i32(rows.len(), iteration),
         ],
     )
+}
+
+/// Result rows; `iteration` is the partition (None for `eval --tasks`).
+pub fn results_batch(rows: &[ResultRow], iteration: Option<u32>) -> Result<RecordBatch> {
+    batch(
+        Store::Results,
+        vec![
+            strings(rows.iter().map(|r| r.model_id.as_str())),
+            strings(rows.iter().map(|r| r.agent.as_str())),
+            strings(rows.iter().map(|r| r.opponent.as_str())),
+            strings(rows.iter().map(|r| r.family.name())),
+            strings(rows.iter().map(|r| r.task_id.as_str())),
+            f32s(rows.iter().map(|r| r.difficulty)),
+            u32s(rows.iter().map(|r| r.colour)),
+            opt_u16s(rows.iter().map(|r| r.first_action)),
+            opt_strings(rows.iter().map(|r| r.first_move.as_deref())),
+            strings(rows.iter().map(|r| r.line.as_str())),
+            strings(rows.iter().map(|r| r.outcome.as_str())),
+            u32s(rows.iter().map(|r| r.steps)),
+            u32s(rows.iter().map(|r| r.simulations)),
+            opt_i32s(rows.iter().map(|r| r.solver_score)),
+            opt_bools(rows.iter().map(|r| r.optimal)),
+            bools(rows.iter().map(|r| r.scored)),
+            partition_i32(rows.len(), iteration),
+        ],
+    )
+}
+
+/// Reads result rows back.
+pub fn results_from_batch(b: &RecordBatch) -> Result<Vec<ResultRow>> {
+    let s = |n| str_col(b, n);
+    let u = |n| col(b, n).map(|c| c.as_primitive::<UInt32Type>().clone());
+    let (model, agent, opp, fam) = (s("model_id")?, s("agent")?, s("opponent")?, s("family")?);
+    let (task, first_move, line, outcome) =
+        (s("task_id")?, s("first_move")?, s("line")?, s("outcome")?);
+    let difficulty = col(b, "difficulty")?.as_primitive::<Float32Type>();
+    let (colour, steps, sims) = (u("colour")?, u("steps")?, u("simulations")?);
+    let first = col(b, "first_action")?.as_primitive::<UInt16Type>();
+    let score = col(b, "solver_score")?.as_primitive::<arrow::datatypes::Int32Type>();
+    let bool_col = |n| {
+        col(b, n)?
+            .as_boolean_opt()
+            .ok_or_else(|| Error::Data(format!("column '{n}': expected bool")))
+    };
+    let (optimal, scored) = (bool_col("optimal")?, bool_col("scored")?);
+    let opt = |a: &dyn Array, i: usize| !a.is_null(i);
+    (0..b.num_rows())
+        .map(|i| {
+            Ok(ResultRow {
+                model_id: model.value(i).into(),
+                agent: agent.value(i).into(),
+                opponent: opp.value(i).into(),
+                family: Family::parse(fam.value(i))?,
+                task_id: task.value(i).into(),
+                difficulty: difficulty.value(i),
+                colour: colour.value(i),
+                first_action: opt(first, i).then(|| first.value(i)),
+                first_move: opt(first_move, i).then(|| first_move.value(i).into()),
+                line: line.value(i).into(),
+                outcome: outcome.value(i).into(),
+                steps: steps.value(i),
+                simulations: sims.value(i),
+                solver_score: opt(score, i).then(|| score.value(i)),
+                optimal: opt(optimal, i).then(|| optimal.value(i)),
+                scored: scored.value(i),
+            })
+        })
+        .collect()
 }
 
 pub fn metrics_batch(rows: &[MetricRow]) -> Result<RecordBatch> {
@@ -706,6 +831,48 @@ mod tests {
             cpu_pct: 180.0,
             peak_rss_mb: 512.0,
             detail,
+        }
+    }
+
+    #[test]
+    fn result_rows_read_back_as_written() {
+        let game = ResultRow {
+            model_id: "iteration=000002".into(),
+            agent: "candidate".into(),
+            opponent: "solver".into(),
+            family: Family::Connect4,
+            task_id: "set-000003".into(),
+            difficulty: 0.0,
+            colour: 1,
+            first_action: Some(3),
+            first_move: Some("col 4".into()),
+            line: ["col 4", "col 3"].join(LINE_SEPARATOR),
+            outcome: "win".into(),
+            steps: 2,
+            simulations: 64,
+            solver_score: Some(-2),
+            optimal: Some(false),
+            scored: true,
+        };
+        let puzzle = ResultRow {
+            agent: "network".into(),
+            opponent: "none".into(),
+            family: Family::Countdown,
+            colour: 0,
+            first_action: None,
+            first_move: None,
+            line: String::new(),
+            outcome: "failure".into(),
+            steps: 0,
+            simulations: 0,
+            solver_score: None,
+            optimal: None,
+            ..game.clone()
+        };
+        let rows = vec![game, puzzle];
+        for iteration in [None, Some(4)] {
+            let b = results_batch(&rows, iteration).unwrap();
+            assert_eq!(results_from_batch(&b).unwrap(), rows);
         }
     }
 

@@ -13,17 +13,20 @@ pub enum Store {
     Episodes,
     Examples,
     Evals,
+    /// One row per evaluation episode, beside the aggregate evals.
+    Results,
     Metrics,
     Curves,
 }
 
 impl Store {
     /// Every store, in the order listings show them.
-    pub const ALL: [Store; 6] = [
+    pub const ALL: [Store; 7] = [
         Store::Tasks,
         Store::Episodes,
         Store::Examples,
         Store::Evals,
+        Store::Results,
         Store::Metrics,
         Store::Curves,
     ];
@@ -34,6 +37,7 @@ impl Store {
             Store::Episodes => "episodes",
             Store::Examples => "examples",
             Store::Evals => "evals",
+            Store::Results => "results",
             Store::Metrics => "metrics",
             Store::Curves => "curves",
         }
@@ -45,6 +49,7 @@ impl Store {
             Store::Episodes => include_str!("../../schemas/episodes.json"),
             Store::Examples => include_str!("../../schemas/examples.json"),
             Store::Evals => include_str!("../../schemas/evals.json"),
+            Store::Results => include_str!("../../schemas/results.json"),
             Store::Metrics => include_str!("../../schemas/metrics.json"),
             Store::Curves => include_str!("../../schemas/curves.json"),
         }
