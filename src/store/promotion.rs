@@ -7,6 +7,7 @@
 //! without its record, and a rerun (of `run`, or after a crash between the
 //! two) finds the same record and only rewrites BEST.
 
+use super::lock::Claim;
 use super::{commit, RunDir};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -36,8 +37,10 @@ impl RunDir {
 
     /// Promotes `model_id` as iteration `iteration`'s gate decision: its
     /// record (once), then `models/BEST`. A record of that iteration naming
-    /// another model is an error naming the file.
+    /// another model is an error naming the file. Under a claim that waits,
+    /// so promoters take turns and a killed one's temporary files go.
     pub fn promote(&self, iteration: u32, model_id: &str) -> Result<()> {
+        let claim = Claim::acquire(self, &format!("promotion iteration {iteration}"), true)?;
         let dest = self.promotion(iteration);
         if !dest.is_file() {
             let record = Promotion {
@@ -48,8 +51,7 @@ impl RunDir {
             };
             let text = serde_json::to_string_pretty(&record)
                 .map_err(|e| Error::Other(format!("{}: {e}", dest.display())))?;
-            let key = format!("promotion-{iteration}");
-            commit::stage_bytes(self, &key, &dest, text.as_bytes())?.link_new()?;
+            commit::stage_bytes(self, &claim.key, &dest, text.as_bytes())?.link_new()?;
         }
         let bytes = std::fs::read(&dest).map_err(|e| Error::io(&dest, e))?;
         let held: Promotion = serde_json::from_slice(&bytes).map_err(|e| {
@@ -65,7 +67,8 @@ impl RunDir {
                 held.model_id
             )));
         }
-        self.set_best(model_id)
+        let best = format!("{model_id}\n");
+        commit::write_file(self, &claim.key, &self.best_file(), best.as_bytes())
     }
 }
 
