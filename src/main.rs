@@ -64,6 +64,10 @@ struct Common {
     /// (exit 75) when it is busy.
     #[arg(long, global = true)]
     wait: bool,
+    /// Poll an input partition that has shards missing (their jobs still
+    /// running) for up to SECONDS before failing; default: fail at once.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    wait_inputs: Option<u64>,
     /// Run a stage whose config differs from the run's config.toml in a
     /// key that changes results (refused otherwise).
     #[arg(long, global = true)]
@@ -85,9 +89,13 @@ enum Command {
     /// Generate an iteration's tasks (and the held-out set, once), or import
     /// a public task set with --import/--format.
     Tasks {
-        /// Required unless --import.
-        #[arg(long, required_unless_present = "import")]
+        /// Required unless --import or --heldout.
+        #[arg(long, required_unless_present_any = ["import", "heldout"])]
         iteration: Option<u32>,
+        /// Write only the held-out sets (once per run; safe to run
+        /// concurrently: later callers wait and find them written).
+        #[arg(long, conflicts_with_all = ["iteration", "import"])]
+        heldout: bool,
         /// A public task file to import into imported/name=NAME/.
         #[arg(long, requires = "format")]
         import: Option<PathBuf>,
@@ -275,6 +283,7 @@ fn shard(s: ShardArgs) -> Result<Shard> {
 
 fn run(cli: Cli) -> Result<()> {
     let c = &cli.common;
+    selfplay::store::set_input_wait(c.wait_inputs.unwrap_or(0));
     match cli.command {
         Command::Tasks {
             import: Some(file),
@@ -288,6 +297,13 @@ fn run(cli: Cli) -> Result<()> {
             let (family, rows) = stages::import::run_import(&ctx, &file, &format, &name)?;
             let dir = stages::import::imported_dir(&ctx, &name);
             println!("{}: {rows} {family} tasks", dir.display());
+        }
+        Command::Tasks { heldout: true, .. } => {
+            let ctx = ctx(c, Shard::ALL)?;
+            stages::tasks::ensure_heldout(&ctx)?;
+            for (family, _) in ctx.cfg.families() {
+                println!("{}", ctx.run.heldout(family.name()).display());
+            }
         }
         Command::Tasks {
             iteration,
@@ -387,7 +403,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             if promote && summary.promote {
                 let id = selfplay::model::ModelMeta::load(&cand)?.id;
-                ctx.run.set_best(&id)?;
+                ctx.run.promote(iteration, &id)?;
                 println!("promoted {id}");
             }
         }

@@ -90,7 +90,7 @@ pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
 fn record(run: &RunDir, cfg: &Config) -> Result<()> {
     let file = path(run);
     let staged = crate::store::commit::stage_bytes(run, "config", &file, to_toml(cfg)?.as_bytes())?;
-    staged.link_new()
+    staged.link_new().map(|_| ())
 }
 
 /// `key: before -> now` for each result-changing key that differs.

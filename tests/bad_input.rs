@@ -221,8 +221,30 @@ fn a_partition_with_a_shard_missing_is_refused() {
     std::fs::remove_file(out.join("tasks/iteration=1/family=countdown/part-00001.parquet"))
         .unwrap();
     let o = selfplay(&out, &["play", "--iteration", "1"]);
-    fails_with(&o, &["family=countdown", "shard 1 of 2 is not committed"]);
+    fails_with(
+        &o,
+        &[
+            "family=countdown",
+            "shard 1 of 2 not committed",
+            "--wait-inputs",
+        ],
+    );
     assert_no_play_commit(&out);
+    // Waiting: the consumer starts first and sees the shard commit later.
+    let mut play = command(&out, &["play", "--iteration", "1", "--wait-inputs", "120"]);
+    let waiting = std::thread::spawn(move || play.output().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    let args = [
+        "tasks",
+        "--iteration",
+        "1",
+        "--shard-index",
+        "1",
+        "--num-shards",
+        "2",
+    ];
+    ok(&selfplay(&out, &args));
+    ok(&waiting.join().unwrap());
 }
 
 #[test]

@@ -47,6 +47,7 @@ const COMMIT_POINTS: &[&str] = &[
     "after-commit:evals/iteration=1",
     "after-commit:metrics/stage=eval/iteration=1",
     "after-commit:episodes/iteration=2",
+    "after-commit:models/promotions/iteration=1.json",
     "after-commit:models/BEST",
 ];
 
@@ -157,4 +158,50 @@ fn a_read_only_run_dir_names_the_cause() {
     let err = stderr(&o);
     assert!(err.contains(".selfplay/tmp"), "{err}");
     assert!(!err.contains("writer thread stopped"), "{err}");
+}
+
+/// Every file under `out/heldout`, path and bytes, sorted.
+fn heldout_files(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![out.join("heldout")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(out).unwrap().display().to_string();
+                files.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn concurrent_heldout_jobs_all_succeed_with_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference");
+    ok(&selfplay(&reference, &["tasks", "--heldout"]));
+    let want = heldout_files(&reference);
+    assert!(!want.is_empty());
+    assert!(
+        !reference.join("tasks").exists(),
+        "--heldout writes only heldout/"
+    );
+    for trial in 0..3 {
+        let out = dir.path().join(format!("race{trial}"));
+        let jobs: Vec<Child> = (0..4)
+            .map(|_| spawn(&out, &["tasks", "--heldout"]))
+            .collect();
+        for job in jobs {
+            let o = job.wait_with_output().unwrap();
+            assert!(o.status.success(), "trial {trial}: {}", stderr(&o));
+        }
+        let got = heldout_files(&out);
+        let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&want), "trial {trial}");
+        assert!(got == want, "trial {trial}: held-out bytes differ");
+        assert!(files_with_suffix(&out, ".tmp").is_empty());
+    }
 }

@@ -21,7 +21,7 @@ pub fn run_init(ctx: &Ctx) -> Result<ModelMeta> {
         }
     };
     if ctx.run.best()?.is_none() {
-        ctx.run.set_best(&meta.id)?;
+        ctx.run.promote(0, &meta.id)?;
     }
     Ok(meta)
 }

@@ -280,6 +280,35 @@ mod tests {
     }
 
     #[test]
+    fn a_one_based_array_maps_to_shards_from_zero() {
+        // `sbatch --array=1-4`: IDs 1..4, MIN 1, COUNT 4 -> shards 0..3.
+        let slurm = |id: &str| {
+            let id = id.to_string();
+            Shard::resolve_with(None, None, move |k| match k {
+                "SLURM_ARRAY_TASK_ID" => Some(id.clone()),
+                "SLURM_ARRAY_TASK_MIN" => Some("1".into()),
+                "SLURM_ARRAY_TASK_MAX" => Some("4".into()),
+                "SLURM_ARRAY_TASK_COUNT" => Some("4".into()),
+                _ => None,
+            })
+        };
+        for (id, index) in [("1", 0), ("2", 1), ("3", 2), ("4", 3)] {
+            assert_eq!(slurm(id).unwrap(), Shard { index, count: 4 });
+        }
+        for (id, needle) in [
+            ("0", "not in the array starting at SLURM_ARRAY_TASK_MIN=1"),
+            (
+                "5",
+                "shard index 4 (from SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / shard count 4",
+            ),
+        ] {
+            let e = slurm(id).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+
+    #[test]
     fn derived_seeds_differ() {
         assert_ne!(derive_seed(&[1, 2]), derive_seed(&[2, 1]));
         assert_eq!(derive_seed(&[5, 6]), derive_seed(&[5, 6]));

@@ -220,12 +220,20 @@ fn read_font(path: &str) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-/// Draws into a temporary name in `dir` and renames it over `dir/name`, so
-/// no reader sees a half-written figure. The temporary name keeps the
+/// Draws into a unique temporary name in `dir` and renames it over
+/// `dir/name`, so no reader sees a half-written figure (a pid alone is not
+/// unique across the hosts of a cluster). The temporary name keeps the
 /// extension: the PNG encoder picks the format by it.
 fn render(dir: &Path, name: &str, draw: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
     let target = dir.join(name);
-    let tmp = dir.join(format!(".{}.{name}", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix(".")
+        .suffix(&format!(".{name}"))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .into_temp_path()
+        .keep()
+        .map_err(|e| Error::io(dir, e.error))?;
     let written = draw(&tmp)
         .map_err(|e| e.with_context(target.display().to_string()))
         .and_then(|()| std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e)));

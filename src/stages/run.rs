@@ -54,7 +54,7 @@ pub fn run_loop(ctx: &Ctx) -> Result<()> {
         let summary = run_eval(ctx, iteration, &cand_dir, Some(&best_dir))?;
         let promoted = summary.promote;
         if promoted {
-            ctx.run.set_best(&meta.id)?;
+            ctx.run.promote(iteration, &meta.id)?;
         }
         let row = Row {
             iteration,

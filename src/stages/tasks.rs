@@ -158,14 +158,17 @@ fn sum_rows(parts: &[std::path::PathBuf]) -> Result<MetricRow> {
     ))
 }
 
-/// Generates the held-out set once per run (shard 0 writes it).
+/// Generates the held-out set once per run. Safe when several processes
+/// call it at once (`tasks --heldout` jobs, evals): the set is a pure
+/// function of the config, so a second caller always waits for the claim
+/// (never "busy") and then finds the families the first one committed.
 pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
     let families = ctx.cfg.families();
     let done = |f: &Family| is_committed(&ctx.run.heldout(f.name()), 0);
     if families.iter().all(|(f, _)| done(f)) {
         return Ok(());
     }
-    let claim = ctx.claim("heldout")?;
+    let claim = Claim::acquire(&ctx.run, "heldout", true)?;
     for (family, fc) in families {
         let dir = ctx.run.heldout(family.name());
         if is_committed(&dir, 0) {

@@ -43,12 +43,18 @@ impl Staged {
 impl Staged {
     /// Commits only if `dest` does not exist yet (a hard link never
     /// replaces); an existing `dest` is kept and this file dropped.
-    pub fn link_new(self) -> Result<()> {
+    /// Returns whether this file became `dest`.
+    pub fn link_new(self) -> Result<bool> {
         let dir = self.dest.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::failpoint::hit(&format!("before-commit:{}", self.dest.display()));
         match std::fs::hard_link(&self.tmp, &self.dest) {
-            Ok(()) => sync_dir(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Ok(()) => {
+                sync_dir(dir)?;
+                crate::failpoint::hit(&format!("after-commit:{}", self.dest.display()));
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(Error::io(&self.dest, e)),
         }
     }

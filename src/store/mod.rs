@@ -8,7 +8,7 @@
 //! `episodes/iteration=3/part-00007.parquet`, `examples/...`, `evals/...`,
 //! `results/...`,
 //! `metrics/stage=play/iteration=3/part-00007.parquet`,
-//! `models/iteration=000003/`, `models/BEST`. Work files live apart, in
+//! `models/iteration=000003/`, `models/BEST`, `models/promotions/`. Work files live apart, in
 //! `.selfplay/tmp` and `.selfplay/locks`, never inside a store folder.
 //!
 //! Commit protocol (see [`commit`]): a part is written under a unique name
@@ -22,6 +22,7 @@
 pub mod commit;
 pub mod lock;
 pub mod parquet_io;
+pub mod promotion;
 pub mod rows;
 pub mod schema;
 
@@ -148,7 +149,8 @@ impl RunDir {
         Ok(Some(id))
     }
 
-    /// Points `models/BEST` at a model id, atomically.
+    /// Points `models/BEST` at a model id, atomically; promotions go
+    /// through [`RunDir::promote`], which records them first.
     pub fn set_best(&self, model_id: &str) -> Result<()> {
         let text = format!("{model_id}\n");
         commit::write_file(self, "best", &self.best_file(), text.as_bytes())
@@ -269,27 +271,99 @@ pub fn committed_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards.into_iter().map(|s| part_path(dir, s)).collect())
 }
 
-/// Committed parts of a partition whose every shard is committed; a missing
-/// shard (a stage killed or still running on it) is an error naming it.
+/// Seconds a consumer polls an incomplete input partition before failing
+/// (`--wait-inputs`); 0 fails at once. One value per process, set once by
+/// the binary: the readers that need it sit deep under every stage.
+static INPUT_WAIT_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sets how long [`complete_parts`] waits for missing shards.
+pub fn set_input_wait(seconds: u64) {
+    INPUT_WAIT_SECS.store(seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Committed parts of a partition whose every shard is committed, under
+/// one shard count. A partial partition (a stage killed or still running on
+/// some shards) is an error naming the missing shards and the count, after
+/// polling for them up to [`set_input_wait`] seconds; an empty folder is an
+/// empty partition (the stage has not run), not an error.
 pub fn complete_parts(dir: &Path) -> Result<Vec<PathBuf>> {
-    let parts = committed_parts(dir)?;
-    let Some(first) = parts.first() else {
-        return Ok(parts);
-    };
-    let n = parquet_io::read_marker(first)?.num_shards;
-    for shard in 0..n {
-        if !is_committed(dir, shard) {
-            return Err(Error::Data(format!(
-                "{}: shard {shard} of {n} is not committed (no {}); rerun that shard of the stage",
-                dir.display(),
-                part_path(dir, shard)
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-            )));
+    let wait = INPUT_WAIT_SECS.load(std::sync::atomic::Ordering::Relaxed);
+    complete_parts_within(dir, std::time::Duration::from_secs(wait))
+}
+
+/// [`complete_parts`] polling up to `wait` for missing shards.
+pub fn complete_parts_within(dir: &Path, wait: std::time::Duration) -> Result<Vec<PathBuf>> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match check_partition(dir)? {
+            Partition::Complete(parts) => return Ok(parts),
+            Partition::Missing(msg) => {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return Err(Error::Data(msg));
+                }
+                let step = std::time::Duration::from_millis(500);
+                std::thread::sleep(step.min(deadline - now));
+            }
         }
     }
-    Ok(parts)
+}
+
+/// A partition as read now: whole, or missing shards (one-line message).
+enum Partition {
+    Complete(Vec<PathBuf>),
+    Missing(String),
+}
+
+/// Reads every committed part's marker: one shard count `n` for all, each
+/// part's marker naming its own index below `n`, and every index `0..n`
+/// present. Inconsistent markers are an error; missing shards are not
+/// (yet): their writers may still be running.
+fn check_partition(dir: &Path) -> Result<Partition> {
+    let parts = committed_parts(dir)?;
+    let mut counts: Vec<(u32, PathBuf)> = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let m = parquet_io::read_marker(part)?;
+        if part_path(dir, m.shard) != *part {
+            return Err(Error::Data(format!(
+                "{}: its marker says shard {} of {}; expected the shard of its file name (a part copied or renamed by hand: delete it and rerun that shard)",
+                part.display(),
+                m.shard,
+                m.num_shards
+            )));
+        }
+        counts.push((m.num_shards, part.clone()));
+    }
+    let Some((n, first)) = counts.first().cloned() else {
+        return Ok(Partition::Complete(parts));
+    };
+    if let Some((other, part)) = counts.iter().find(|(c, _)| *c != n) {
+        return Err(Error::Data(format!(
+            "{}: mixed shard counts: {} says {n} shards, {} says {other}; expected one count per partition (delete the folder and rerun the stage with one --num-shards)",
+            dir.display(),
+            file_name(&first),
+            file_name(part)
+        )));
+    }
+    let missing: Vec<u32> = (0..n).filter(|&s| !is_committed(dir, s)).collect();
+    if missing.is_empty() {
+        return Ok(Partition::Complete(parts));
+    }
+    let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+    Ok(Partition::Missing(format!(
+        "{}: incomplete partition: shard{} {} of {n} not committed ({} of {n} parts present); run the missing shards of the stage, or pass --wait-inputs SECONDS to wait for them",
+        dir.display(),
+        if missing.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        parts.len()
+    )))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Crate version and git sha, recorded as `selfplay.producer`.
@@ -378,8 +452,49 @@ mod tests {
         let marker = parquet_io::read_marker(&parts[0]).unwrap();
         assert_eq!((marker.shard, marker.num_shards, marker.rows), (3, 4, 1));
         let err = complete_parts(&d).unwrap_err().to_string();
-        assert!(err.contains("shard 0 of 4"), "{err}");
+        assert!(
+            err.contains("shards 0, 1, 2 of 4 not committed") && err.contains("evals/iteration=3"),
+            "{err}"
+        );
         assert!(std::fs::read_dir(run.tmp_dir()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn mixed_shard_counts_are_refused_and_a_wait_sees_a_late_shard() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let d = run.evals(1);
+        write_eval_part(&run, &d, 0, 2).commit().unwrap();
+        let late = write_eval_part(&run, &d, 1, 2);
+        let t = std::time::Instant::now();
+        let waited = std::thread::scope(|s| {
+            let reader = s.spawn(|| complete_parts_within(&d, std::time::Duration::from_secs(30)));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            late.commit().unwrap();
+            reader.join().unwrap()
+        });
+        assert_eq!(waited.unwrap().len(), 2);
+        assert!(t.elapsed().as_secs() < 20);
+        write_eval_part(&run, &d, 2, 3).commit().unwrap();
+        let e = complete_parts(&d).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("mixed shard counts")
+                && msg.contains("part-00000.parquet says 2")
+                && msg.contains("part-00002.parquet says 3"),
+            "{msg}"
+        );
+        // A timed-out wait gives the same one-line message as no wait.
+        let d = run.evals(2);
+        write_eval_part(&run, &d, 1, 3).commit().unwrap();
+        let e = complete_parts_within(&d, std::time::Duration::from_millis(600)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("shards 0, 2 of 3 not committed (1 of 3 parts present)"),
+            "{msg}"
+        );
+        assert_eq!(msg.lines().count(), 1);
     }
 
     #[test]
