@@ -98,6 +98,12 @@ pub struct FamilyConfig {
     /// only, no candidate or propagation features).
     #[serde(default, skip_serializing_if = "crate::tasks::View::is_full")]
     pub observation: crate::tasks::View,
+    /// connect4: random opening plies [at difficulty 0, at difficulty 1] of
+    /// a task's start position (unset: the family's own 0-10). Deeper
+    /// openings put odd, tactical positions in self-play, like those of
+    /// random-playout benchmark sets. Range: 0 <= lo <= hi <= 36.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_plies: Option<[u32; 2]>,
 }
 
 fn default_steps() -> u32 {
@@ -204,6 +210,16 @@ pub struct MctsConfig {
     /// network again. 0: off. Range: [0, 16777216].
     #[serde(default = "default_cache_entries")]
     pub cache_entries: u32,
+    /// Per-ply discount of values: a state's value is gamma^(plies to the
+    /// end) times the outcome, in search backups, proven values and value
+    /// targets, so a sooner win (a later loss) is worth more, as a perfect
+    /// solver scores moves. 1: undiscounted. Range: [0.01, 1].
+    #[serde(default = "default_discount")]
+    pub discount: f32,
+}
+
+fn default_discount() -> f32 {
+    1.0
 }
 
 fn default_cache_entries() -> u32 {
@@ -464,6 +480,7 @@ pub const RANGES: &[Range] = &[
     float("mcts.full_search_prob", 0.0, 1.0, "1: the playout cap off"),
     int("mcts.fast_simulations", 1, 100_000, ""),
     int("mcts.cache_entries", 0, 1 << 24, "0: off"),
+    float("mcts.discount", 0.01, 1.0, "1: undiscounted"),
     // [model], per architecture; a key's range applies where it is present.
     // mlp:
     int("model.hidden", 1, 8192, ""),
@@ -642,6 +659,19 @@ impl Config {
             }
         }
         for (f, c) in self.families() {
+            if let Some([lo, hi]) = c.opening_plies {
+                if f != Family::Connect4 {
+                    return Err(format!(
+                        "families.{f}.opening_plies: only connect4 takes random opening plies; remove the key"
+                    ));
+                }
+                if lo > hi || hi > crate::tasks::connect4::MAX_CONFIG_OPENING_PLIES {
+                    return Err(format!(
+                        "families.{f}.opening_plies = [{lo}, {hi}]: expected 0 <= lo <= hi <= {}",
+                        crate::tasks::connect4::MAX_CONFIG_OPENING_PLIES
+                    ));
+                }
+            }
             if !f.has_view(c.observation) {
                 return Err(format!(
                     "families.{f}.observation = \"raw\": family {f} has no raw view (only sudoku has one); expected \"full\""
@@ -704,6 +734,21 @@ impl Config {
         crate::tasks::Game::from_task(task)?
             .with_view(view)
             .map_err(|e| Error::Config(format!("families.{}.observation: {e}", task.family)))
+    }
+
+    /// The task of `family` for (difficulty, seed) under this config's
+    /// generator settings (connect4's `opening_plies`).
+    pub fn generate(&self, family: Family, difficulty: f32, seed: u64) -> crate::tasks::Task {
+        let plies = self
+            .families
+            .get(family.name())
+            .and_then(|c| c.opening_plies);
+        match (family, plies) {
+            (Family::Connect4, Some(range)) => {
+                crate::tasks::connect4::generate_with_openings(difficulty, seed, range)
+            }
+            _ => family.generate(difficulty, seed),
+        }
     }
 
     /// Rollout mix weight per family, indexed by `family as usize`.
@@ -954,6 +999,21 @@ mod tests {
     /// `observation = "raw"` is a sudoku view; any other family refuses it
     /// naming the key, and the raw view leaves only the grid.
     #[test]
+    fn opening_plies_is_connect4_only_and_bounded() {
+        let err = |set: &str| Config::load(None, &[set.to_string()]).unwrap_err().to_string();
+        let msg = err("families.countdown.opening_plies=[0, 4]");
+        assert!(msg.contains("families.countdown.opening_plies") && msg.contains("only connect4"), "{msg}");
+        let msg = err("families.connect4.opening_plies=[10, 40]");
+        assert!(msg.contains("families.connect4.opening_plies = [10, 40]") && msg.contains("<= 36"), "{msg}");
+        let msg = err("families.connect4.opening_plies=[9, 3]");
+        assert!(msg.contains("lo <= hi"), "{msg}");
+        let cfg = Config::load(None, &["families.connect4.opening_plies=[20, 30]".into()]).unwrap();
+        let t = cfg.generate(Family::Connect4, 1.0, 9);
+        assert_eq!(t.spec.matches(char::is_numeric).count(), 30, "{}", t.spec);
+        assert_eq!(cfg.generate(Family::Countdown, 0.5, 9), Family::Countdown.generate(0.5, 9));
+    }
+
+    #[test]
     fn raw_observation_is_sudoku_only() {
         let e = Config::load(None, &["families.countdown.observation=\"raw\"".into()]).unwrap_err();
         let msg = e.to_string();
@@ -997,6 +1057,7 @@ mod tests {
             steps: 4,
             rollout_mix: 0.0,
             observation: Default::default(),
+            opening_plies: None,
         };
         assert_eq!(f.difficulty_at(1, 10), [0.0, 0.2]);
         assert_eq!(f.difficulty_at(3, 10), [0.25, 0.6]);

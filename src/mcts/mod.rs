@@ -31,7 +31,7 @@ use rand_distr::{Distribution, Gamma};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 pub use tree::ChildStats;
-use tree::Tree;
+use tree::{Proof, Tree};
 
 /// Search settings for one batch of episodes.
 #[derive(Clone, Debug)]
@@ -55,6 +55,8 @@ pub struct SearchParams {
     /// Playout cap randomization in self-play: (share of full moves, the
     /// fast moves' budget); `None` when every move is full.
     pub playout_cap: Option<(f32, u32)>,
+    /// Per-ply value discount (`mcts.discount`; 1: none).
+    pub discount: f32,
 }
 
 impl SearchParams {
@@ -78,6 +80,7 @@ impl SearchParams {
             },
             playout_cap: (explore && m.full_search_prob < 1.0)
                 .then_some((m.full_search_prob, m.fast_simulations)),
+            discount: m.discount,
         }
     }
 }
@@ -240,8 +243,8 @@ impl Slot {
             && self.sims_done + (self.pending.len() as u32) < budget
         {
             let tree = &mut self.trees[t];
-            if tree.root().solved {
-                // A proven success needs no more search: move now.
+            if tree.root_proven() {
+                // A proven root needs no more search: move now.
                 self.sims_done = budget - self.pending.len() as u32;
                 break;
             }
@@ -249,11 +252,19 @@ impl Slot {
             let halving = (&self.gumbel[..], &self.schedule[..]);
             let (node, game) = descend(tree, &self.game, (p, algo), halving, sim);
             tree.add_virtual_loss(node);
+            if let Some(proof) = tree.nodes[node as usize].proof {
+                // Proven: back up its exact value, like a terminal.
+                let chooser = tree.chooser(node);
+                tree.backup(node, chooser, proof.discounted(p.discount), p.discount);
+                self.sims_done += 1;
+                terminal_sims += 1;
+                continue;
+            }
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
-                tree.backup(node, game.to_move(), game.terminal_value());
-                if game.family().num_players() == 1 && game.outcome() == Some(Outcome::Success) {
-                    tree.mark_solved(node);
+                tree.backup(node, game.to_move(), game.terminal_value(), p.discount);
+                if let Some(proof) = terminal_proof(&game, tree.chooser(node)) {
+                    tree.prove(node, proof);
                 }
                 self.sims_done += 1;
                 terminal_sims += 1;
@@ -342,7 +353,7 @@ impl Slot {
             let mover = leaf.game.to_move();
             let tree = &mut self.trees[leaf.tree];
             tree.expand(leaf.node, mover, &leaf.legal, logits, value);
-            tree.backup(leaf.node, mover, value);
+            tree.backup(leaf.node, mover, value, p.discount);
             self.sims_done += 1;
         }
         let mode = modes[self.agent()];
@@ -379,7 +390,7 @@ impl Slot {
     fn make_move(&mut self, p: &SearchParams, (mode, algo): (Mode, Algorithm)) -> Action {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
-        let solved = self.trees[t].solved_child();
+        let solved = self.trees[t].proven_child();
         let (action, policy) = self.decide((p, algo), t, &stats);
         let target = self.budget(p, mode).1;
         let mut legal = Vec::new();
@@ -408,7 +419,8 @@ impl Slot {
     }
 
     /// The move and its training target, by the search policy: a proven
-    /// move with the whole target on it; else PUCT's visit shares (the
+    /// move (the soonest win, else a draw, else the latest loss) with the
+    /// whole target on it; else PUCT's visit shares (the
     /// priors before any visit) with temperature sampling early in
     /// self-play, or Gumbel's decision with its improved policy.
     fn decide(
@@ -417,7 +429,7 @@ impl Slot {
         t: usize,
         stats: &[ChildStats],
     ) -> (Action, Vec<(Action, f32)>) {
-        if let Some(a) = self.trees[t].solved_child() {
+        if let Some(a) = self.trees[t].proven_child() {
             let target = stats
                 .iter()
                 .map(|s| (s.action, if s.action == a { 1.0 } else { 0.0 }))
@@ -436,12 +448,19 @@ impl Slot {
                 .map(|s| (s.action, s.visits as f32 / total as f32))
                 .collect()
         };
+        // Moves search proved lost are not played while another is open.
+        let open: Vec<ChildStats> = stats
+            .iter()
+            .filter(|s| !self.trees[t].proven_lost(s.action))
+            .copied()
+            .collect();
+        let choices = if open.is_empty() { stats } else { &open };
         let sample =
             p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
         let action = if sample {
-            sample_action(stats, p.temperature, &mut self.rng)
+            sample_action(choices, p.temperature, &mut self.rng)
         } else {
-            greedy_action(stats)
+            greedy_action(choices)
         };
         (action, target)
     }
@@ -505,11 +524,24 @@ fn descend(
             Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
         };
         game.step(tree.nodes[n as usize].action);
-        if game.is_terminal() {
+        if game.is_terminal() || tree.nodes[n as usize].proof.is_some() {
             break;
         }
     }
     (n, game)
+}
+
+/// What a terminal state proves for the player who chose the move into
+/// it: every two-player ending; in a puzzle only a success (a failure
+/// along one line says nothing of the others).
+fn terminal_proof(game: &Game, chooser: u8) -> Option<Proof> {
+    if game.family().num_players() == 1 {
+        return (game.outcome() == Some(Outcome::Success)).then_some(Proof::WIN);
+    }
+    let v = game.terminal_value();
+    let v = if chooser == game.to_move() { v } else { -v };
+    let value = if v > 0.0 { 1 } else if v < 0.0 { -1 } else { 0 };
+    Some(Proof { value, plies: 0 })
 }
 
 fn greedy_action(stats: &[ChildStats]) -> Action {
@@ -861,6 +893,7 @@ mod tests {
                 c_scale: 0.1,
             },
             playout_cap: None,
+            discount: 1.0,
         }
     }
 
@@ -995,6 +1028,54 @@ mod tests {
         let specs = vec![c4_spec("", [0, 0])];
         let f = play(specs, &mut [puct(Evaluator::Uniform)], params(32, 1));
         assert!(f[0].steps.iter().all(|s| s.target));
+    }
+
+    /// End positions from random playouts (ply 30-38) where two wins (or two
+    /// losses) differ in length: every first move search proves is one the
+    /// exact solver rates optimal (the soonest win or the latest loss), and
+    /// search proves most of them at this budget.
+    #[test]
+    fn proven_connect4_moves_are_solver_optimal() {
+        use crate::tasks::connect4::{solve_moves, UNBOUNDED};
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut positions = Vec::new();
+        while positions.len() < 24 {
+            let plies = rng.random_range(26..=36);
+            let mut pos = Connect4::new();
+            let mut legal = Vec::new();
+            for _ in 0..plies {
+                legal.clear();
+                Game::Connect4(pos.clone()).legal_actions(&mut legal);
+                if legal.is_empty() || pos.is_terminal() {
+                    break;
+                }
+                pos.step(legal[rng.random_range(0..legal.len())]);
+            }
+            let Some(scores) = (!pos.is_terminal()).then(|| solve_moves(&pos, UNBOUNDED).unwrap()) else {
+                continue;
+            };
+            // Keep those where a move with the best move's sign is worse:
+            // only the distance to the end tells them apart.
+            let best = scores.iter().map(|s| s.1).max().unwrap();
+            if scores.iter().any(|s| s.1 < best && s.1.signum() == best.signum()) {
+                positions.push((pos, scores, best));
+            }
+        }
+        let mut p = params(400, 1);
+        p.discount = 0.9;
+        let mut proven = 0;
+        for (pos, scores, best) in &positions {
+            let spec = c4_spec(&pos.moves(), [0, 0]);
+            let f = play(vec![spec], &mut [puct(Evaluator::Uniform)], p.clone());
+            let step = &f[0].steps[0];
+            if step.proven {
+                proven += 1;
+                let score = scores.iter().find(|s| s.0 == step.action).unwrap().1;
+                let moves = pos.moves();
+                assert_eq!(score, *best, "{moves}: col {} of {scores:?}", step.action + 1);
+            }
+        }
+        assert!(proven >= 16, "proved {proven} of 24");
     }
 
     #[test]

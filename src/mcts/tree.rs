@@ -22,8 +22,54 @@ pub struct Node {
     pub value_sum: f32,
     /// Network value of this state from its mover's view (for first-play urgency).
     pub net_value: f32,
-    /// A puzzle success was reached through this node: its chooser can force it.
-    pub solved: bool,
+    /// What search proved about this node, from its chooser's view; a
+    /// proven node is played like a terminal (its exact value is backed up).
+    pub proof: Option<Proof>,
+}
+
+/// A game-theoretic value proved by search (the MCTS-Solver of Winands et
+/// al. 2008, with the distance kept so that the fastest win and the
+/// slowest loss are preferred, as a perfect solver scores them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proof {
+    /// +1 a win (a puzzle success), 0 a draw, -1 a loss.
+    pub value: i8,
+    /// Plies from this node's state to the end of the proved line.
+    pub plies: u16,
+}
+
+impl Proof {
+    pub const WIN: Proof = Proof { value: 1, plies: 0 };
+
+    /// The value this proof backs up: the outcome discounted per ply.
+    pub fn discounted(self, discount: f32) -> f32 {
+        self.value as f32 * discount.powi(self.plies as i32)
+    }
+
+    /// The chooser's order: sooner wins, then draws, then later losses.
+    fn rank(self) -> (i8, i32) {
+        match self.value {
+            1 => (1, -(self.plies as i32)),
+            0 => (0, 0),
+            _ => (-1, self.plies as i32),
+        }
+    }
+
+    /// The same line seen from the other player, one ply earlier.
+    fn for_opponent_before(self) -> Proof {
+        Proof {
+            value: -self.value,
+            plies: self.plies.saturating_add(1),
+        }
+    }
+
+    /// The same line for the same player, one ply earlier.
+    fn before(self) -> Proof {
+        Proof {
+            value: self.value,
+            plies: self.plies.saturating_add(1),
+        }
+    }
 }
 
 impl Node {
@@ -40,7 +86,7 @@ impl Node {
             visits: 0,
             value_sum: 0.0,
             net_value: 0.0,
-            solved: false,
+            proof: None,
         }
     }
 
@@ -95,7 +141,9 @@ impl Tree {
     }
 
     /// PUCT child choice: Q + c * P * sqrt(N) / (1 + n); unvisited children
-    /// score the parent's network value minus `fpu_reduction`.
+    /// score the parent's network value minus `fpu_reduction`. Children
+    /// proven lost for the chooser are never chosen (an unproven node
+    /// always has a child that is not).
     pub fn select_child(&self, n: u32, c_puct: f32, fpu_reduction: f32) -> u32 {
         let node = &self.nodes[n as usize];
         let sqrt_n = (node.visits.max(1) as f32).sqrt();
@@ -103,11 +151,17 @@ impl Tree {
         let mut best = (f32::NEG_INFINITY, NONE);
         for i in self.children(n) {
             let c = &self.nodes[i];
+            if c.proof.is_some_and(|p| p.value < 0) {
+                continue;
+            }
             let q = if c.visits == 0 { fpu } else { c.q() };
             let score = q + c_puct * c.prior * sqrt_n / (1.0 + c.visits as f32);
             if score > best.0 {
                 best = (score, i as u32);
             }
+        }
+        if best.1 == NONE {
+            return self.children(n).start as u32;
         }
         best.1
     }
@@ -135,9 +189,11 @@ impl Tree {
     }
 
     /// Backs up `value` (from the view of `leaf_mover`) along the path whose
-    /// virtual loss was added, flipping the sign where the chooser differs.
-    pub fn backup(&mut self, leaf: u32, leaf_mover: u8, value: f32) {
+    /// virtual loss was added, flipping the sign where the chooser differs
+    /// and multiplying by `discount` per ply above the leaf.
+    pub fn backup(&mut self, leaf: u32, leaf_mover: u8, value: f32, discount: f32) {
         let mut n = leaf;
+        let mut value = value;
         while n != NONE {
             let parent = self.nodes[n as usize].parent;
             let chooser = if parent == NONE {
@@ -148,27 +204,75 @@ impl Tree {
             let v = if chooser == leaf_mover { value } else { -value };
             let node = &mut self.nodes[n as usize];
             node.value_sum += v + VIRTUAL_LOSS;
+            value *= discount;
             n = parent;
         }
     }
 
-    /// Marks `leaf` and its ancestors solved: in a single-player puzzle every
-    /// node on the path chose it, so each can force the success below.
-    pub fn mark_solved(&mut self, leaf: u32) {
-        let mut n = leaf;
-        while n != NONE && !self.nodes[n as usize].solved {
-            self.nodes[n as usize].solved = true;
+    /// The player whose choice led to `n` (the root's own mover).
+    pub fn chooser(&self, n: u32) -> u8 {
+        match self.nodes[n as usize].parent {
+            NONE => self.nodes[n as usize].mover,
+            p => self.nodes[p as usize].mover,
+        }
+    }
+
+    /// Records `proof` for `n` and carries it up: a parent is proven once
+    /// one child is a win for its mover, or once every child is proven.
+    pub fn prove(&mut self, n: u32, proof: Proof) {
+        self.nodes[n as usize].proof = Some(proof);
+        let mut n = self.nodes[n as usize].parent;
+        while n != NONE {
+            let Some(best) = self.proof_from_children(n) else {
+                return;
+            };
+            let own = if self.chooser(n) == self.nodes[n as usize].mover {
+                best.before()
+            } else {
+                best.for_opponent_before()
+            };
+            self.nodes[n as usize].proof = Some(own);
             n = self.nodes[n as usize].parent;
         }
     }
 
-    /// The root's most visited solved child, if search proved one.
-    pub fn solved_child(&self) -> Option<Action> {
+    /// The best proven child of `n` for its mover, when its children prove
+    /// `n`'s value (a winning child, or all proven); plies count from the child.
+    fn best_proven_child(&self, n: u32) -> Option<&Node> {
+        let children = self.children(n);
+        if children.is_empty() {
+            return None;
+        }
+        let nodes = &self.nodes[children];
+        let best = nodes
+            .iter()
+            .filter(|c| c.proof.is_some())
+            .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))?;
+        let decided = best.proof.is_some_and(|p| p.value > 0) || nodes.iter().all(|c| c.proof.is_some());
+        decided.then_some(best)
+    }
+
+    /// `n`'s proven value for its mover, counted from `n`'s state.
+    fn proof_from_children(&self, n: u32) -> Option<Proof> {
+        self.best_proven_child(n).and_then(|c| c.proof)
+    }
+
+    /// Whether search proved the root's value: no more search can change the move.
+    pub fn root_proven(&self) -> bool {
+        self.best_proven_child(0).is_some()
+    }
+
+    /// The root's best proven move (sooner wins, later losses; most visited
+    /// among equals), when search proved the root's value.
+    pub fn proven_child(&self) -> Option<Action> {
+        self.best_proven_child(0).map(|c| c.action)
+    }
+
+    /// Whether the root child for `action` is proven lost for the root's mover.
+    pub fn proven_lost(&self, action: Action) -> bool {
         self.children(0)
             .map(|i| &self.nodes[i])
-            .filter(|c| c.solved)
-            .max_by_key(|c| c.visits)
-            .map(|c| c.action)
+            .any(|c| c.action == action && c.proof.is_some_and(|p| p.value < 0))
     }
 
     /// Expands `n` with children for `legal`, priors from masked-softmax logits.
@@ -303,10 +407,16 @@ mod tests {
         t.add_virtual_loss(g);
         // Leaf value +1 for player 0: good for player 0's choice at the root
         // (edge to c), bad for player 1's choice at c (edge to g).
-        t.backup(g, 0, 1.0);
+        t.backup(g, 0, 1.0, 1.0);
         assert_eq!(t.nodes[c as usize].value_sum, 1.0);
         assert_eq!(t.nodes[g as usize].value_sum, -1.0);
         assert_eq!(t.nodes[c as usize].visits, 1);
+        // Discounted: each ply above the leaf halves the value.
+        t.add_virtual_loss(g);
+        t.backup(g, 0, 1.0, 0.5);
+        assert_eq!(t.nodes[c as usize].value_sum, 1.5);
+        assert_eq!(t.nodes[g as usize].value_sum, -2.0);
+        assert_eq!(t.nodes[0].value_sum, 1.25);
     }
 
     #[test]
@@ -339,21 +449,68 @@ mod tests {
     }
 
     #[test]
-    fn solved_marks_the_path_and_survives_advance() {
+    fn a_puzzle_success_proves_the_path_and_survives_advance() {
         let mut t = Tree::new(0);
         let logits = [0.0; 8];
         t.expand(0, 0, &[3, 5], &logits, 0.0);
         let c = (t.children(0).start + 1) as u32;
         t.expand(c, 0, &[1, 2], &logits, 0.0);
         let g = t.children(c).start as u32;
-        assert_eq!(t.solved_child(), None);
-        t.mark_solved(g);
-        assert!(t.root().solved && t.nodes[c as usize].solved);
-        assert!(!t.nodes[(c - 1) as usize].solved);
-        assert_eq!(t.solved_child(), Some(5));
+        assert!(!t.root_proven());
+        t.prove(g, Proof::WIN);
+        assert_eq!(t.nodes[c as usize].proof, Some(Proof { value: 1, plies: 1 }));
+        assert_eq!(t.nodes[(c - 1) as usize].proof, None);
+        assert_eq!(t.proven_child(), Some(5));
         t.advance(5, 0);
-        assert!(t.root().solved);
-        assert_eq!(t.solved_child(), Some(1));
+        assert!(t.root_proven());
+        assert_eq!(t.proven_child(), Some(1));
+    }
+
+    /// Root (player 0) with moves 0 and 1; below move 0, player 1 wins at once.
+    fn two_player_tree() -> (Tree, u32, u32) {
+        let mut t = Tree::new(0);
+        let logits = [0.0; 8];
+        t.expand(0, 0, &[0, 1], &logits, 0.0);
+        let (a0, a1) = (t.children(0).start as u32, t.children(0).start as u32 + 1);
+        t.expand(a0, 1, &[2, 3], &logits, 0.0);
+        let g = t.children(a0).start as u32;
+        t.nodes[g as usize].mover = 0;
+        t.prove(g, Proof::WIN);
+        (t, a0, a1)
+    }
+
+    #[test]
+    fn an_opponent_win_proves_a_loss_that_selection_avoids() {
+        let (mut t, a0, a1) = two_player_tree();
+        assert_eq!(t.nodes[a0 as usize].proof, Some(Proof { value: -1, plies: 1 }));
+        assert!(!t.root_proven() && t.proven_lost(0) && !t.proven_lost(1));
+        t.nodes[0].visits = 10;
+        t.nodes[a1 as usize].prior = 0.001;
+        assert_eq!(t.select_child(0, 1.5, 0.0), a1);
+        // A draw behind move 1 proves the root: the draw beats the loss.
+        t.prove(a1, Proof { value: 0, plies: 0 });
+        assert!(t.root_proven());
+        assert_eq!(t.proven_child(), Some(1));
+        assert_eq!(t.nodes[0].proof, Some(Proof { value: 0, plies: 1 }));
+    }
+
+    #[test]
+    fn proven_moves_prefer_sooner_wins_and_later_losses() {
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
+        let c = t.children(0).start;
+        t.nodes[c].visits = 50;
+        t.prove(c as u32, Proof { value: 1, plies: 5 });
+        assert_eq!(t.proven_child(), Some(0));
+        t.prove(c as u32 + 1, Proof { value: 1, plies: 3 });
+        assert_eq!(t.proven_child(), Some(1));
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
+        for (k, plies) in [2, 6, 4].into_iter().enumerate() {
+            assert!(!t.root_proven());
+            t.prove((c + k) as u32, Proof { value: -1, plies });
+        }
+        assert_eq!(t.proven_child(), Some(1));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         iteration,
         simulations: ctx.cfg.mcts.num_simulations,
         weights: &ctx.cfg.examples,
+        discount: ctx.cfg.mcts.discount,
     };
     let mut agents = [Agent::search(evaluator, ctx.cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
@@ -168,13 +169,15 @@ pub fn value_target(outcome: Outcome, mover: u8) -> f32 {
     }
 }
 
-/// An episode row and its example rows.
+/// An episode row and its example rows; a step's value target is the
+/// outcome discounted by `discount` per ply from it to the end.
 pub fn rows_of(
     f: &Finished,
     model_id: &str,
     simulations: u32,
-    weights: &ExamplesConfig,
+    (weights, discount): (&ExamplesConfig, f32),
 ) -> (EpisodeRow, Vec<ExampleRow>) {
+    let plies = f.steps.len();
     let family = f.task.family;
     let weight = match f.outcome {
         _ if family.num_players() > 1 => 1.0,
@@ -203,7 +206,7 @@ pub fn rows_of(
                 legal: s.legal.clone(),
                 policy_actions: kept.iter().map(|&k| s.policy[k].0).collect(),
                 policy_probs: kept.iter().map(|&k| s.policy[k].1).collect(),
-                value: value_target(f.outcome, s.mover),
+                value: value_target(f.outcome, s.mover) * discount.powi((plies - i) as i32),
                 weight,
                 proven: s.proven,
                 visit_counts: kept
@@ -240,6 +243,7 @@ struct ShardTarget<'a> {
     iteration: u32,
     simulations: u32,
     weights: &'a ExamplesConfig,
+    discount: f32,
 }
 
 /// Writer thread: buffers rows and streams them into the two parts, which
@@ -253,7 +257,7 @@ fn write_shard(
     let model_id = t.meta.model_id.clone().unwrap_or_default();
     let (mut eps, mut exs) = (Vec::new(), Vec::new());
     for f in rx {
-        let (e, xs) = rows_of(&f, &model_id, t.simulations, t.weights);
+        let (e, xs) = rows_of(&f, &model_id, t.simulations, (t.weights, t.discount));
         eps.push(e);
         exs.extend(xs);
         if exs.len() >= FLUSH_ROWS {
@@ -273,4 +277,48 @@ fn write_shard(
 /// The model a stage should use for `--model` (best, latest, id, path).
 pub fn model_dir(ctx: &Ctx, reference: &str) -> Result<std::path::PathBuf> {
     crate::model::resolve(&ctx.run, reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcts::StepRecord;
+    use crate::tasks::{Family, Game};
+
+    fn step(mover: u8) -> StepRecord {
+        StepRecord {
+            mover,
+            obs: vec![0.0; 4],
+            legal: vec![0, 1],
+            policy: vec![(0, 1.0)],
+            visits: vec![8],
+            proven: false,
+            target: true,
+            action: 0,
+            label: "col 1".into(),
+            root_value: 0.0,
+            stats: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn value_targets_are_discounted_per_ply_to_the_end() {
+        let task = Family::Connect4.generate(0.0, 1);
+        let f = Finished {
+            final_state: Game::from_task(&task).unwrap(),
+            task,
+            seed: 0,
+            agents: [0, 0],
+            outcome: Outcome::Win,
+            steps: vec![step(0), step(1), step(0)],
+            wall: std::time::Duration::ZERO,
+        };
+        let cfg = ExamplesConfig::default();
+        let values = |d: f32| -> Vec<f32> {
+            let (_, xs) = rows_of(&f, "m", 8, (&cfg, d));
+            xs.iter().map(|x| x.value).collect()
+        };
+        assert_eq!(values(1.0), vec![1.0, -1.0, 1.0]);
+        assert_eq!(values(0.5), vec![0.125, -0.25, 0.5]);
+    }
 }

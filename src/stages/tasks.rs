@@ -109,7 +109,7 @@ fn generate(ctx: &Ctx, iteration: u32, family: Family, count: usize, range: [f32
         .map(|(_, s)| s)
         .collect();
     mine.par_iter()
-        .map(|&(d, s)| family.generate(d, s))
+        .map(|&(d, s)| ctx.cfg.generate(family, d, s))
         .collect()
 }
 
@@ -196,7 +196,7 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
         for chunk in specs.chunks(n) {
             let batch: Vec<Task> = chunk
                 .par_iter()
-                .map(|&(d, s)| family.generate(d, s))
+                .map(|&(d, s)| ctx.cfg.generate(family, d, s))
                 .collect();
             for t in batch {
                 let fresh = family.num_players() == 1 || seen.insert(t.spec.clone());

@@ -588,12 +588,23 @@ pub fn best_move(pos: &Connect4, depth: u32) -> Action {
 
 /// Generates the task for (difficulty, seed); see the module doc for the parameters.
 pub fn generate(difficulty: f32, seed: u64) -> Task {
+    generate_with_openings(difficulty, seed, [0, MAX_OPENING_PLIES as u32])
+}
+
+/// The most random opening plies a config may ask for (`opening_plies`).
+pub const MAX_CONFIG_OPENING_PLIES: u32 = 36;
+
+/// [`generate`] with `lo + round((hi - lo) d)` random opening plies for
+/// `[lo, hi]` (at most [`MAX_CONFIG_OPENING_PLIES`]) in place of `round(10 d)`.
+pub fn generate_with_openings(difficulty: f32, seed: u64, [lo, hi]: [u32; 2]) -> Task {
     let difficulty = if difficulty.is_nan() {
         0.0
     } else {
         difficulty.clamp(0.0, 1.0)
     };
-    let plies = (difficulty * MAX_OPENING_PLIES as f32).round() as usize;
+    let hi = hi.min(MAX_CONFIG_OPENING_PLIES);
+    let lo = lo.min(hi);
+    let plies = lo as usize + (difficulty * (hi - lo) as f32).round() as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let start = random_opening(&mut rng, plies);
     let (reference_solution, optimal_steps) = reference_solution(&start);
@@ -609,8 +620,9 @@ pub fn generate(difficulty: f32, seed: u64) -> Task {
     }
 }
 
-/// Redraws bound the loop; with at most 10 plies nearly every draw is accepted.
-const MAX_OPENING_ATTEMPTS: usize = 1000;
+/// Redraws bound the loop; with at most 10 plies nearly every draw is
+/// accepted, and a few in a hundred still are at 36.
+const MAX_OPENING_ATTEMPTS: usize = 10_000;
 
 /// `plies` random legal moves, redrawn until the game is open and the mover
 /// has no immediate win (falls back to the empty board, never reached in practice).
@@ -966,6 +978,19 @@ mod tests {
             assert!(!Bits::of(&g).can_win_next(), "seed {seed}");
             assert_eq!(Connect4::from_spec(&g.to_spec()).unwrap(), g);
         }
+    }
+
+    #[test]
+    fn deep_openings_follow_the_configured_range() {
+        for seed in 0..300u64 {
+            let d = (seed % 5) as f32 / 4.0;
+            let t = generate_with_openings(d, seed, [12, 36]);
+            let g = Connect4::from_spec(&t.spec).unwrap();
+            assert_eq!(u32::from(g.plies), 12 + (d * 24.0).round() as u32, "seed {seed}");
+            assert!(!g.is_terminal() && !Bits::of(&g).can_win_next(), "seed {seed}");
+        }
+        // The family's own range is [0, 10].
+        assert_eq!(generate(0.7, 5), generate_with_openings(0.7, 5, [0, 10]));
     }
 
     #[test]
