@@ -48,6 +48,21 @@ def main(run):
             f"select iteration, task_id, outcome, actions from read_parquet('{episodes}') order by all"
         ).fetchall()
         out["episodes_digest"] = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+    # Content of the other stores, timing columns aside.
+    content = {
+        "tasks": "task_id, family, difficulty, seed, spec",
+        "examples": "task_id, step, obs, policy_actions, policy_probs, value, weight",
+        "evals": "*",
+        "results": "*",
+    }
+    out["content"] = {}
+    for store, columns in content.items():
+        pattern = os.path.join(run, store, "**", "*.parquet")
+        if glob.glob(pattern, recursive=True):
+            rows = con.execute(
+                f"select {columns} from read_parquet('{pattern}', hive_partitioning=true) order by all"
+            ).fetchall()
+            out["content"][store] = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
     print(json.dumps(out, sort_keys=True))
 
 

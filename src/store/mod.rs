@@ -291,11 +291,37 @@ pub fn complete_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     complete_parts_within(dir, std::time::Duration::from_secs(wait))
 }
 
+/// [`complete_parts`] of a partition the consumer cannot do without (train
+/// N needs play N's examples): an empty folder is missing too, waited for
+/// and then an error naming the stage that makes it.
+pub fn required_parts(dir: &Path, made_by: &str) -> Result<Vec<PathBuf>> {
+    let wait = INPUT_WAIT_SECS.load(std::sync::atomic::Ordering::Relaxed);
+    let wait = std::time::Duration::from_secs(wait);
+    poll_partition(dir, wait, Some(made_by))
+}
+
 /// [`complete_parts`] polling up to `wait` for missing shards.
 pub fn complete_parts_within(dir: &Path, wait: std::time::Duration) -> Result<Vec<PathBuf>> {
+    poll_partition(dir, wait, None)
+}
+
+/// Reads the partition until it is complete or `wait` is spent; with
+/// `required` (the producing stage's command), no part at all is missing.
+fn poll_partition(
+    dir: &Path,
+    wait: std::time::Duration,
+    required: Option<&str>,
+) -> Result<Vec<PathBuf>> {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        match check_partition(dir)? {
+        let state = match (check_partition(dir)?, required) {
+            (Partition::Complete(parts), Some(made_by)) if parts.is_empty() => Partition::Missing(format!(
+                "{}: no shard committed; run `{made_by}` first, or pass --wait-inputs SECONDS to wait for it",
+                dir.display()
+            )),
+            (state, _) => state,
+        };
+        match state {
             Partition::Complete(parts) => return Ok(parts),
             Partition::Missing(msg) => {
                 let now = std::time::Instant::now();

@@ -19,7 +19,7 @@ use crate::model::ModelSpec;
 use crate::stages::derive_seed;
 use crate::store::parquet_io::{open_row_group, row_group_rows};
 use crate::store::rows::{train_examples_from_batch, TrainExample};
-use crate::store::{complete_parts, RunDir, Store};
+use crate::store::{complete_parts, required_parts, RunDir, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
@@ -67,7 +67,15 @@ impl Window {
             parts: Vec::new(),
         };
         'outer: for it in (0..=iteration).rev() {
-            for part in complete_parts(&run.examples(it))?.into_iter().rev() {
+            // The iteration's own self-play must be there: never train
+            // silently on older examples alone.
+            let parts = if it == iteration && iteration > 0 {
+                let made_by = format!("selfplay play --iteration {iteration}");
+                required_parts(&run.examples(it), &made_by)?
+            } else {
+                complete_parts(&run.examples(it))?
+            };
+            for part in parts.into_iter().rev() {
                 let mut first_row = 0;
                 for (group, rows) in row_group_rows(&part, &schema)?.into_iter().enumerate() {
                     let take = rows.min(max - window.rows);
@@ -393,15 +401,16 @@ mod tests {
     use crate::train::tests::{example, small_cfg, write_examples};
     use std::collections::BTreeSet;
 
-    /// A run with `parts` example parts (iterations 1..=parts) of `rows`
+    /// A run with `parts` example parts (the iterations up to 9) of `rows`
     /// rows each; row `k` overall has task id `t{k}` and obs[0] = k.
     fn run_with(parts: u32, rows: usize) -> (tempfile::TempDir, RunDir) {
         let tmp = tempfile::tempdir().unwrap();
         let run = RunDir::new(tmp.path().join("run"));
-        for it in 1..=parts {
+        for j in 1..=parts {
+            let it = 9 - parts + j;
             let part: Vec<_> = (0..rows)
                 .map(|i| {
-                    let k = (it as usize - 1) * rows + i;
+                    let k = (j as usize - 1) * rows + i;
                     let mut e = example(0.0);
                     e.task_id = format!("t{k}");
                     e.obs[0] = k as f32;
@@ -433,6 +442,18 @@ mod tests {
 
     /// The window is the newest rows; a stream through a small buffer
     /// draws only those, and every one of them over enough minibatches.
+    #[test]
+    fn the_iterations_own_examples_are_required() {
+        let (_tmp, run) = run_with(2, 10);
+        assert_eq!(Window::open(&run, 9, 100).unwrap().rows, 20);
+        let msg = Window::open(&run, 10, 100).err().unwrap().to_string();
+        assert!(
+            msg.contains("examples/iteration=10: no shard committed")
+                && msg.contains("selfplay play --iteration 10"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn streaming_draws_the_window_and_all_of_it() {
         let (_tmp, run) = run_with(3, 50);
