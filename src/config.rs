@@ -216,6 +216,15 @@ pub struct MctsConfig {
     /// solver scores moves. 1: undiscounted. Range: [0.01, 1].
     #[serde(default = "default_discount")]
     pub discount: f32,
+    /// MCTS-Solver in two-player games: endings reached in the tree are
+    /// proven and carried up (false: only puzzle successes are, as before
+    /// the solver; for ablations and comparisons with older runs).
+    #[serde(default = "default_solver")]
+    pub solver: bool,
+}
+
+fn default_solver() -> bool {
+    true
 }
 
 fn default_discount() -> f32 {

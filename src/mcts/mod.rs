@@ -57,6 +57,8 @@ pub struct SearchParams {
     pub playout_cap: Option<(f32, u32)>,
     /// Per-ply value discount (`mcts.discount`; 1: none).
     pub discount: f32,
+    /// Prove two-player endings (`mcts.solver`); puzzle successes always are.
+    pub solver: bool,
 }
 
 impl SearchParams {
@@ -81,6 +83,7 @@ impl SearchParams {
             playout_cap: (explore && m.full_search_prob < 1.0)
                 .then_some((m.full_search_prob, m.fast_simulations)),
             discount: m.discount,
+            solver: m.solver,
         }
     }
 }
@@ -263,7 +266,7 @@ impl Slot {
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
                 tree.backup(node, game.to_move(), game.terminal_value(), p.discount);
-                if let Some(proof) = terminal_proof(&game, tree.chooser(node)) {
+                if let Some(proof) = terminal_proof(&game, tree.chooser(node), p.solver) {
                     tree.prove(node, proof);
                 }
                 self.sims_done += 1;
@@ -532,11 +535,14 @@ fn descend(
 }
 
 /// What a terminal state proves for the player who chose the move into
-/// it: every two-player ending; in a puzzle only a success (a failure
-/// along one line says nothing of the others).
-fn terminal_proof(game: &Game, chooser: u8) -> Option<Proof> {
+/// it: with `solver`, every two-player ending; in a puzzle only a success
+/// (a failure along one line says nothing of the others).
+fn terminal_proof(game: &Game, chooser: u8, solver: bool) -> Option<Proof> {
     if game.family().num_players() == 1 {
         return (game.outcome() == Some(Outcome::Success)).then_some(Proof::WIN);
+    }
+    if !solver {
+        return None;
     }
     let v = game.terminal_value();
     let v = if chooser == game.to_move() { v } else { -v };
@@ -900,6 +906,7 @@ mod tests {
             },
             playout_cap: None,
             discount: 1.0,
+            solver: true,
         }
     }
 
@@ -1091,6 +1098,11 @@ mod tests {
             }
         }
         assert!(proven >= 16, "proved {proven} of 24");
+        // Without the solver no game move is proven.
+        p.solver = false;
+        let specs = positions.iter().map(|(pos, _, _)| c4_spec(&pos.moves(), [0, 0]));
+        let f = play(specs.collect(), &mut [puct(Evaluator::Uniform)], p);
+        assert!(f.iter().all(|e| e.steps.iter().all(|s| !s.proven)));
     }
 
     #[test]
