@@ -2,6 +2,7 @@
 //! pipeline of staged Parquet stores. See ARCHITECTURE.md for the map.
 
 pub mod config;
+pub mod distill;
 pub mod error;
 pub mod failpoint;
 pub mod infer;

@@ -192,6 +192,38 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Turn self-play episodes into verified reasoning traces for
+    /// fine-tuning (OUT/traces/split=train|test): prompt, completion and
+    /// messages columns that Hugging Face datasets and TRL load as they are.
+    Distill {
+        /// Iterations of the episodes store to read: N or A-B (default: all).
+        #[arg(long, value_name = "N|A-B")]
+        iteration: Option<String>,
+        /// Families (or kinds) to keep, repeatable or comma-separated (default: all).
+        #[arg(long, value_name = "NAME")]
+        family: Vec<String>,
+        /// Episode outcomes to keep: success, failure, win, loss, draw
+        /// (default: all but failure).
+        #[arg(long, value_name = "OUTCOME")]
+        outcome: Vec<String>,
+        /// Task difficulty range, LO-HI within [0, 1] (default: 0-1).
+        #[arg(long, value_name = "LO-HI")]
+        difficulty: Option<String>,
+        /// Only episodes played by this model id (e.g. iteration=000003).
+        #[arg(long)]
+        model: Option<String>,
+        /// Annotate each step with the alternatives the search weighed
+        /// (visit shares, from the examples store) and the position's value.
+        #[arg(long)]
+        search_notes: bool,
+        /// Add the solver's reference solution (source = solver) for each
+        /// selected task whose episodes gave no verified trace.
+        #[arg(long)]
+        solver_references: bool,
+        /// Share of tasks in the test split, in [0, 1].
+        #[arg(long, default_value_t = 0.1)]
+        test_share: f64,
+    },
     /// Play one episode and print it step by step.
     Show {
         /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
@@ -459,6 +491,44 @@ fn run(cli: Cli) -> Result<()> {
         Command::Game24Hands { hardest, output } => {
             let n = stages::hands::run_game24_hands(hardest, &output)?;
             println!("wrote {n} hands to {}", output.display());
+        }
+        Command::Distill {
+            iteration,
+            family,
+            outcome,
+            difficulty,
+            model,
+            search_notes,
+            solver_references,
+            test_share,
+        } => {
+            if !(0.0..=1.0).contains(&test_share) {
+                return Err(Error::Config(format!(
+                    "--test-share {test_share}: expected a share in [0, 1]"
+                )));
+            }
+            let selection =
+                selfplay::distill::select::Selection::parse(&selfplay::distill::select::Flags {
+                    iterations: iteration.as_deref(),
+                    families: &family,
+                    outcomes: &outcome,
+                    difficulty: difficulty.as_deref(),
+                    model: model.as_deref(),
+                })?;
+            // Distill reads stores only: its config plays no part in what
+            // it writes, so a run's config.toml is neither checked nor made.
+            let ctx = read_ctx(c, Shard::ALL)?;
+            let req = stages::distill::Request {
+                selection,
+                notes: search_notes,
+                solver_references,
+                test_share,
+            };
+            let (figures, written) = stages::distill::run_distill(&ctx, &req)?;
+            print!("{}", stages::distill::summary_table(&figures));
+            for (split, rows) in written {
+                println!("wrote {} ({rows} rows)", ctx.run.traces(&split).display());
+            }
         }
         Command::Show {
             family,

@@ -1100,7 +1100,9 @@ mod tests {
         assert!(proven >= 16, "proved {proven} of 24");
         // Without the solver no game move is proven.
         p.solver = false;
-        let specs = positions.iter().map(|(pos, _, _)| c4_spec(&pos.moves(), [0, 0]));
+        let specs = positions
+            .iter()
+            .map(|(pos, _, _)| c4_spec(&pos.moves(), [0, 0]));
         let f = play(specs.collect(), &mut [puct(Evaluator::Uniform)], p);
         assert!(f.iter().all(|e| e.steps.iter().all(|s| !s.proven)));
     }

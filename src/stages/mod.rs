@@ -2,6 +2,7 @@
 //! each a subcommand. `run` chains them in-process.
 
 pub mod c4set;
+pub mod distill;
 pub mod eval;
 pub mod hands;
 pub mod import;

@@ -8,6 +8,7 @@
 //! `episodes/iteration=3/part-00007.parquet`, `examples/...`, `evals/...`,
 //! `results/...`,
 //! `metrics/stage=play/iteration=3/part-00007.parquet`,
+//! `traces/split=train/part-00000.parquet` (`distill`),
 //! `models/iteration=000003/`, `models/BEST`, `models/promotions/`. Work files live apart, in
 //! `.selfplay/tmp` and `.selfplay/locks`, never inside a store folder.
 //!
@@ -101,6 +102,11 @@ impl RunDir {
     /// Training curves of one iteration's training.
     pub fn curves(&self, iteration: u32) -> PathBuf {
         self.root.join(format!("curves/iteration={iteration}"))
+    }
+
+    /// One split (`train` or `test`) of the distilled reasoning traces.
+    pub fn traces(&self, split: &str) -> PathBuf {
+        self.root.join(format!("traces/split={split}"))
     }
 
     pub fn metrics(&self, stage: &str, iteration: u32) -> PathBuf {

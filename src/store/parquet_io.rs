@@ -156,6 +156,26 @@ pub fn read_part(path: &Path, schema: &StoreSchema) -> Result<Vec<RecordBatch>> 
     reader.map(|b| b.map_err(|e| corrupt(path, e))).collect()
 }
 
+/// Reads only the named columns of a part (version and schema checked
+/// first): wide columns such as observations are never decoded.
+pub fn read_columns(
+    path: &Path,
+    schema: &StoreSchema,
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>> {
+    let builder = checked_builder(path, schema)?;
+    let roots: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| builder.schema().index_of(c).ok())
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| corrupt(path, e))?;
+    reader.map(|b| b.map_err(|e| corrupt(path, e))).collect()
+}
+
 /// A streaming reader over a part, checked against the store's schema.
 pub fn open_reader(
     path: &Path,

@@ -129,6 +129,49 @@ pub struct MetricDetail {
     #[serde(default)]
     pub cache_hit_rate: Option<f64>,
     pub difficulty: Option<Vec<FamilyRange>>,
+    #[serde(default)]
+    pub traces: Option<Vec<FamilyTraces>>,
+}
+
+/// A family's figures in one distill (`detail.traces`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FamilyTraces {
+    pub family: String,
+    pub rows: u64,
+    pub mean_chars: f64,
+    pub verified_share: f64,
+    pub unverified: u64,
+    pub duplicates: u64,
+    pub solver_rows: u64,
+}
+
+/// One reasoning trace (traces store).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    pub prompt: String,
+    pub completion: String,
+    pub answer: String,
+    pub task_id: String,
+    pub family: Family,
+    pub difficulty: f32,
+    pub task_seed: u64,
+    /// Self-play lineage; `None` for a solver row.
+    pub episode: Option<EpisodeLineage>,
+    pub iteration: u32,
+    pub steps: u32,
+    pub notes: bool,
+    /// `selfplay` or `solver`.
+    pub source: &'static str,
+}
+
+/// Where a self-play trace came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeLineage {
+    pub seed: u64,
+    pub model_id: String,
+    pub part: u32,
+    pub simulations: u32,
+    pub outcome: String,
 }
 
 /// A family's difficulty range in one iteration.
@@ -537,6 +580,7 @@ fn detail_column(rows: &[MetricRow]) -> Result<ArrayRef> {
         opt_f64s(d().map(|x| x.read_share)),
         opt_f64s(d().map(|x| x.cache_hit_rate)),
         ranges_column(fields[8].data_type(), d().map(|x| x.difficulty.as_deref()))?,
+        traces_column(fields[9].data_type(), d().map(|x| x.traces.as_deref()))?,
     ];
     StructArray::try_new(fields.clone(), children, None)
         .map(|a| Arc::new(a) as ArrayRef)
@@ -575,6 +619,112 @@ fn ranges_column<'a>(
     ListArray::try_new(item.clone(), offsets, Arc::new(values), Some(nulls))
         .map(|a| Arc::new(a) as ArrayRef)
         .map_err(|e| Error::Other(format!("building metrics.detail.difficulty: {e}")))
+}
+
+/// `list<struct<family, rows, ...>>` of `detail.traces`: one list per
+/// row, null when absent.
+fn traces_column<'a>(
+    list_type: &DataType,
+    it: impl Iterator<Item = Option<&'a [FamilyTraces]>>,
+) -> Result<ArrayRef> {
+    let bad = |what: &str| Error::Other(format!("metrics schema: detail.traces {what}"));
+    let DataType::List(item) = list_type else {
+        return Err(bad("is not a list"));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(bad("items are not structs"));
+    };
+    let rows: Vec<Option<&[FamilyTraces]>> = it.collect();
+    let flat: Vec<&FamilyTraces> = rows.iter().flatten().flat_map(|r| r.iter()).collect();
+    let values = StructArray::try_new(
+        fields.clone(),
+        vec![
+            strings(flat.iter().map(|r| r.family.as_str())),
+            u64s(flat.iter().map(|r| r.rows)),
+            f64s(flat.iter().map(|r| r.mean_chars)),
+            f64s(flat.iter().map(|r| r.verified_share)),
+            u64s(flat.iter().map(|r| r.unverified)),
+            u64s(flat.iter().map(|r| r.duplicates)),
+            u64s(flat.iter().map(|r| r.solver_rows)),
+        ],
+        None,
+    )
+    .map_err(|e| Error::Other(format!("building metrics.detail.traces: {e}")))?;
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.map_or(0, <[_]>::len)));
+    let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<_>>());
+    ListArray::try_new(item.clone(), offsets, Arc::new(values), Some(nulls))
+        .map(|a| Arc::new(a) as ArrayRef)
+        .map_err(|e| Error::Other(format!("building metrics.detail.traces: {e}")))
+}
+
+/// Trace rows of one split (`split` is the partition value).
+pub fn traces_batch(rows: &[TraceRow], split: &str) -> Result<RecordBatch> {
+    let ep = || rows.iter().map(|r| r.episode.as_ref());
+    batch(
+        Store::Traces,
+        vec![
+            strings(rows.iter().map(|r| r.prompt.as_str())),
+            strings(rows.iter().map(|r| r.completion.as_str())),
+            messages_column(rows)?,
+            strings(rows.iter().map(|r| r.answer.as_str())),
+            strings(rows.iter().map(|r| r.task_id.as_str())),
+            strings(rows.iter().map(|r| r.family.name())),
+            strings(rows.iter().map(|r| r.family.kind())),
+            f32s(rows.iter().map(|r| r.difficulty)),
+            u64s(rows.iter().map(|r| r.task_seed)),
+            opt_u64s(ep().map(|e| e.map(|e| e.seed))),
+            opt_strings(ep().map(|e| e.map(|e| e.model_id.as_str()))),
+            u32s_as_i32(rows.iter().map(|r| r.iteration)),
+            opt_u32s(ep().map(|e| e.map(|e| e.part))),
+            u32s(ep().map(|e| e.map_or(0, |e| e.simulations))),
+            opt_strings(ep().map(|e| e.map(|e| e.outcome.as_str()))),
+            u32s(rows.iter().map(|r| r.steps)),
+            bools(rows.iter().map(|r| r.notes)),
+            strings(rows.iter().map(|r| r.source)),
+            strings(rows.iter().map(|_| split)),
+        ],
+    )
+}
+
+fn opt_u32s(it: impl Iterator<Item = Option<u32>>) -> ArrayRef {
+    let mut b = UInt32Builder::new();
+    it.for_each(|v| b.append_option(v));
+    Arc::new(b.finish())
+}
+
+/// `messages`: a user turn (the prompt) and an assistant turn (the
+/// completion) per row, as TRL's conversational format reads them.
+fn messages_column(rows: &[TraceRow]) -> Result<ArrayRef> {
+    let schema = Store::Traces.schema().arrow;
+    let field = schema
+        .field_with_name("messages")
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let DataType::List(item) = field.data_type() else {
+        return Err(Error::Other("traces schema: messages is not a list".into()));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(Error::Other(
+            "traces schema: messages items are not structs".into(),
+        ));
+    };
+    let turns = || {
+        rows.iter().flat_map(|r| {
+            [
+                ("user", r.prompt.as_str()),
+                ("assistant", r.completion.as_str()),
+            ]
+        })
+    };
+    let values = StructArray::try_new(
+        fields.clone(),
+        vec![strings(turns().map(|t| t.0)), strings(turns().map(|t| t.1))],
+        None,
+    )
+    .map_err(|e| Error::Other(format!("building traces.messages: {e}")))?;
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|_| 2));
+    ListArray::try_new(item.clone(), offsets, Arc::new(values), None)
+        .map(|a| Arc::new(a) as ArrayRef)
+        .map_err(|e| Error::Other(format!("building traces.messages: {e}")))
 }
 
 // ---- reading back ----
@@ -735,6 +885,7 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
         df("cache_hit_rate")?,
     );
     let ranges = child("difficulty")?.as_list::<i32>();
+    let traces = child("traces")?.as_list::<i32>();
     let opt = |a: &arrow::array::Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
     (0..b.num_rows())
         .map(|i| {
@@ -752,6 +903,9 @@ pub fn metrics_from_batch(b: &RecordBatch) -> Result<Vec<MetricRow>> {
                     cache_hit_rate: opt(&hits, i),
                     difficulty: (!ranges.is_null(i))
                         .then(|| family_ranges(&ranges.value(i)))
+                        .transpose()?,
+                    traces: (!traces.is_null(i))
+                        .then(|| family_traces(&traces.value(i)))
                         .transpose()?,
                 }
             };
@@ -793,6 +947,120 @@ fn family_ranges(items: &ArrayRef) -> Result<Vec<FamilyRange>> {
             family: family.value(i).into(),
             lo: lo.value(i),
             hi: hi.value(i),
+        })
+        .collect())
+}
+
+/// One row's `detail.traces` list.
+fn family_traces(items: &ArrayRef) -> Result<Vec<FamilyTraces>> {
+    let items = items
+        .as_struct_opt()
+        .ok_or_else(|| Error::Data("column 'detail.traces': expected structs".into()))?;
+    let field = |n: &str| {
+        items
+            .column_by_name(n)
+            .ok_or_else(|| Error::Data(format!("missing column 'detail.traces.{n}'")))
+    };
+    let family = field("family")?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::Data("column 'detail.traces.family': expected utf8".into()))?;
+    let u = |n| field(n).map(|c| c.as_primitive::<UInt64Type>().clone());
+    let f = |n| field(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (rows, unverified, duplicates, solver) = (
+        u("rows")?,
+        u("unverified")?,
+        u("duplicates")?,
+        u("solver_rows")?,
+    );
+    let (chars, share) = (f("mean_chars")?, f("verified_share")?);
+    Ok((0..items.len())
+        .map(|i| FamilyTraces {
+            family: family.value(i).into(),
+            rows: rows.value(i),
+            mean_chars: chars.value(i),
+            verified_share: share.value(i),
+            unverified: unverified.value(i),
+            duplicates: duplicates.value(i),
+            solver_rows: solver.value(i),
+        })
+        .collect())
+}
+
+/// Reads episode rows back (distill); the family must be known.
+pub fn episodes_from_batch(b: &RecordBatch) -> Result<Vec<EpisodeRow>> {
+    let (id, family, model, outcome) = (
+        str_col(b, "task_id")?,
+        str_col(b, "family")?,
+        str_col(b, "model_id")?,
+        str_col(b, "outcome")?,
+    );
+    let diff = col(b, "difficulty")?.as_primitive::<Float32Type>();
+    let reward = col(b, "total_reward")?.as_primitive::<Float32Type>();
+    let actions = col(b, "actions")?.as_list::<i32>();
+    let labels = col(b, "action_labels")?.as_list::<i32>();
+    let values = col(b, "root_values")?.as_list::<i32>();
+    let sims = col(b, "simulations")?.as_primitive::<UInt32Type>();
+    let wall = col(b, "search_us")?.as_primitive::<UInt64Type>();
+    let seed = col(b, "seed")?.as_primitive::<UInt64Type>();
+    (0..b.num_rows())
+        .map(|i| {
+            let labels = labels.value(i);
+            let labels = labels
+                .as_string_opt::<i32>()
+                .ok_or_else(|| Error::Data("column 'action_labels': expected utf8".into()))?;
+            Ok(EpisodeRow {
+                task_id: id.value(i).into(),
+                family: Family::parse(family.value(i))
+                    .map_err(|e| Error::Data(format!("column 'family': {e}")))?,
+                difficulty: diff.value(i),
+                model_id: model.value(i).into(),
+                outcome: outcome.value(i).into(),
+                total_reward: reward.value(i),
+                actions: actions
+                    .value(i)
+                    .as_primitive::<UInt16Type>()
+                    .values()
+                    .to_vec(),
+                action_labels: labels.iter().map(|l| l.unwrap_or("").to_string()).collect(),
+                root_values: values
+                    .value(i)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec(),
+                simulations: sims.value(i),
+                search_us: wall.value(i),
+                seed: seed.value(i),
+            })
+        })
+        .collect()
+}
+
+/// The search policy of each decision (distill's notes): task id, step,
+/// the visited root actions and their visit shares, from a batch holding
+/// at least those columns of the examples store.
+pub type StepPolicy = (String, u32, Vec<u16>, Vec<f32>);
+
+pub fn policies_from_batch(b: &RecordBatch) -> Result<Vec<StepPolicy>> {
+    let id = str_col(b, "task_id")?;
+    let step = col(b, "step")?.as_primitive::<UInt32Type>();
+    let actions = col(b, "policy_actions")?.as_list::<i32>();
+    let probs = col(b, "policy_probs")?.as_list::<i32>();
+    Ok((0..b.num_rows())
+        .map(|i| {
+            (
+                id.value(i).to_string(),
+                step.value(i),
+                actions
+                    .value(i)
+                    .as_primitive::<UInt16Type>()
+                    .values()
+                    .to_vec(),
+                probs
+                    .value(i)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec(),
+            )
         })
         .collect())
 }
@@ -907,6 +1175,21 @@ mod tests {
                 },
             ),
             metric("train", MetricDetail::default()),
+            metric(
+                "distill",
+                MetricDetail {
+                    traces: Some(vec![FamilyTraces {
+                        family: "sudoku".into(),
+                        rows: 12,
+                        mean_chars: 301.5,
+                        verified_share: 0.75,
+                        unverified: 4,
+                        duplicates: 1,
+                        solver_rows: 2,
+                    }]),
+                    ..MetricDetail::default()
+                },
+            ),
         ];
         let back = metrics_from_batch(&metrics_batch(&rows).unwrap()).unwrap();
         assert_eq!(back, rows);

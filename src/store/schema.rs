@@ -17,11 +17,13 @@ pub enum Store {
     Results,
     Metrics,
     Curves,
+    /// Reasoning traces for fine-tuning (`distill`).
+    Traces,
 }
 
 impl Store {
     /// Every store, in the order listings show them.
-    pub const ALL: [Store; 7] = [
+    pub const ALL: [Store; 8] = [
         Store::Tasks,
         Store::Episodes,
         Store::Examples,
@@ -29,6 +31,7 @@ impl Store {
         Store::Results,
         Store::Metrics,
         Store::Curves,
+        Store::Traces,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Store {
             Store::Results => "results",
             Store::Metrics => "metrics",
             Store::Curves => "curves",
+            Store::Traces => "traces",
         }
     }
 
@@ -52,6 +56,7 @@ impl Store {
             Store::Results => include_str!("../../schemas/results.json"),
             Store::Metrics => include_str!("../../schemas/metrics.json"),
             Store::Curves => include_str!("../../schemas/curves.json"),
+            Store::Traces => include_str!("../../schemas/traces.json"),
         }
     }
 

@@ -413,6 +413,18 @@ pub fn describe(pos: &TicTacToe) -> Option<(String, Option<u32>)> {
     })
 }
 
+/// The claim [`verify_solution`] accepts for playing `cell` from `pos`
+/// (`"X wins in 2 with cell 5"`), or `None` when `cell` is not optimal
+/// there: a game trace states its first move with the position's value.
+pub fn claim_for_move(pos: &TicTacToe, cell: Action) -> Option<String> {
+    if !solve(pos)?.1.contains(&cell) {
+        return None;
+    }
+    let text = describe(pos)?.0;
+    let head = text.split(" with ").next()?;
+    Some(format!("{head} with {}", cell_list(&[cell])))
+}
+
 // ---------------------------------------------------------------------------
 // Verifier
 

@@ -710,6 +710,17 @@ pub fn verify_solution(spec: &str, solution: &str) -> bool {
     split_claim(&expected).is_some_and(|e| e.1 == claim) && cols.iter().all(|&c| achieves(c))
 }
 
+/// The claim [`verify_solution`] accepts for playing `col` from `pos`
+/// (`"play col 4 (wins in 5 moves)"`), or `None` when `col` is not optimal
+/// there or the solver does not settle the position within
+/// [`VERIFY_NODE_BUDGET`] nodes: a game trace states its first move with
+/// the position's exact value.
+pub fn claim_for_move(pos: &Connect4, col: Action) -> Option<String> {
+    let (value, cols) = optimal_moves(pos, VERIFY_NODE_BUDGET)?;
+    cols.contains(&col)
+        .then(|| describe_solved(pos, value, &[col]).0)
+}
+
 /// Splits claim text into its 0-based columns (`col N`, joined by `or`)
 /// and the rest, lower-cased with single spaces.
 fn split_claim(text: &str) -> Option<(Vec<Action>, String)> {
