@@ -46,21 +46,21 @@ pub fn notes(
     out
 }
 
-/// The [`TOP`] most visited actions of a policy with their labels; ties
-/// keep the store's order.
+/// The [`TOP`] most visited moves of a policy by label, with their shares;
+/// actions that read alike (Countdown's two 10s) are one move, their
+/// shares summed. Ties keep the store's order.
 fn top(game: &Game, p: &Policy) -> Vec<(String, f32)> {
-    let mut pairs: Vec<(Action, f32)> = p
-        .actions
-        .iter()
-        .copied()
-        .zip(p.shares.iter().copied())
-        .collect();
-    pairs.sort_by(|x, y| y.1.total_cmp(&x.1));
-    pairs
-        .into_iter()
-        .take(TOP)
-        .map(|(a, share)| (game.label(a), share))
-        .collect()
+    let mut moves: Vec<(String, f32)> = Vec::new();
+    for (&a, &share) in p.actions.iter().zip(&p.shares) {
+        let label = game.label(a);
+        match moves.iter_mut().find(|m| m.0 == label) {
+            Some(m) => m.1 += share,
+            None => moves.push((label, share)),
+        }
+    }
+    moves.sort_by(|x, y| y.1.total_cmp(&x.1));
+    moves.truncate(TOP);
+    moves
 }
 
 #[cfg(test)]
@@ -87,5 +87,28 @@ mod tests {
         );
         assert_eq!(notes[0].value, Some(0.2));
         assert_eq!(notes[1], Note::default());
+    }
+
+    #[test]
+    fn moves_that_read_alike_are_one_alternative() {
+        let hand = crate::tasks::countdown::Countdown::new(&[10, 10, 7, 1], 53).unwrap();
+        let game = Game::Countdown(hand);
+        let mut legal = Vec::new();
+        game.legal_actions(&mut legal);
+        let label = |a: &Action| game.label(*a);
+        let first = legal
+            .iter()
+            .find(|a| legal.iter().filter(|b| label(b) == label(a)).count() == 2);
+        let first = *first.expect("two 10s give twin moves");
+        let twins: Vec<Action> = legal
+            .iter()
+            .copied()
+            .filter(|b| label(b) == label(&first))
+            .collect();
+        let policy = Policy {
+            actions: twins.clone(),
+            shares: vec![0.25, 0.5],
+        };
+        assert_eq!(top(&game, &policy), vec![(game.label(twins[0]), 0.75)]);
     }
 }
