@@ -524,9 +524,9 @@ fn run(cli: Cli) -> Result<()> {
                 solver_references,
                 test_share,
             };
-            let (figures, written) = stages::distill::run_distill(&ctx, &req)?;
-            print!("{}", stages::distill::summary_table(&figures));
-            for (split, rows) in written {
+            let done = stages::distill::run_distill(&ctx, &req)?;
+            print!("{}", stages::distill::summary_table(&done.figures));
+            for (split, rows) in done.written {
                 println!("wrote {} ({rows} rows)", ctx.run.traces(&split).display());
             }
         }

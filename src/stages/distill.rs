@@ -45,9 +45,17 @@ struct Episode {
     row: EpisodeRow,
 }
 
-/// Distills the selected episodes; returns the per-family figures and the
-/// rows written per split.
-pub fn run_distill(ctx: &Ctx, req: &Request) -> Result<(Vec<FamilyTraces>, Vec<(String, u64)>)> {
+/// What a distill wrote.
+#[derive(Clone, Debug)]
+pub struct Distilled {
+    /// Per family: rows, mean length, verified share, drops.
+    pub figures: Vec<FamilyTraces>,
+    /// Rows committed per split.
+    pub written: Vec<(String, u64)>,
+}
+
+/// Distills the selected episodes into both splits, then the metrics row.
+pub fn run_distill(ctx: &Ctx, req: &Request) -> Result<Distilled> {
     let claim = ctx.claim("distill")?;
     let meter = StageMeter::start();
     let episodes = read_episodes(ctx, &req.selection)?;
@@ -114,7 +122,7 @@ pub fn run_distill(ctx: &Ctx, req: &Request) -> Result<(Vec<FamilyTraces>, Vec<(
     }
     commit_metrics(&claim, &row, &ctx.cfg.hash())?;
     print_summary(&row);
-    Ok((figures, written))
+    Ok(Distilled { figures, written })
 }
 
 /// The selected episodes, by iteration, part and row; an empty selection
