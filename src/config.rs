@@ -1000,17 +1000,30 @@ mod tests {
     /// naming the key, and the raw view leaves only the grid.
     #[test]
     fn opening_plies_is_connect4_only_and_bounded() {
-        let err = |set: &str| Config::load(None, &[set.to_string()]).unwrap_err().to_string();
+        let err = |set: &str| {
+            Config::load(None, &[set.to_string()])
+                .unwrap_err()
+                .to_string()
+        };
         let msg = err("families.countdown.opening_plies=[0, 4]");
-        assert!(msg.contains("families.countdown.opening_plies") && msg.contains("only connect4"), "{msg}");
+        assert!(
+            msg.contains("families.countdown.opening_plies") && msg.contains("only connect4"),
+            "{msg}"
+        );
         let msg = err("families.connect4.opening_plies=[10, 40]");
-        assert!(msg.contains("families.connect4.opening_plies = [10, 40]") && msg.contains("<= 36"), "{msg}");
+        assert!(
+            msg.contains("families.connect4.opening_plies = [10, 40]") && msg.contains("<= 36"),
+            "{msg}"
+        );
         let msg = err("families.connect4.opening_plies=[9, 3]");
         assert!(msg.contains("lo <= hi"), "{msg}");
         let cfg = Config::load(None, &["families.connect4.opening_plies=[20, 30]".into()]).unwrap();
         let t = cfg.generate(Family::Connect4, 1.0, 9);
         assert_eq!(t.spec.matches(char::is_numeric).count(), 30, "{}", t.spec);
-        assert_eq!(cfg.generate(Family::Countdown, 0.5, 9), Family::Countdown.generate(0.5, 9));
+        assert_eq!(
+            cfg.generate(Family::Countdown, 0.5, 9),
+            Family::Countdown.generate(0.5, 9)
+        );
     }
 
     #[test]

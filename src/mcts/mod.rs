@@ -540,7 +540,13 @@ fn terminal_proof(game: &Game, chooser: u8) -> Option<Proof> {
     }
     let v = game.terminal_value();
     let v = if chooser == game.to_move() { v } else { -v };
-    let value = if v > 0.0 { 1 } else if v < 0.0 { -1 } else { 0 };
+    let value = if v > 0.0 {
+        1
+    } else if v < 0.0 {
+        -1
+    } else {
+        0
+    };
     Some(Proof { value, plies: 0 })
 }
 
@@ -1051,13 +1057,17 @@ mod tests {
                 }
                 pos.step(legal[rng.random_range(0..legal.len())]);
             }
-            let Some(scores) = (!pos.is_terminal()).then(|| solve_moves(&pos, UNBOUNDED).unwrap()) else {
+            let Some(scores) = (!pos.is_terminal()).then(|| solve_moves(&pos, UNBOUNDED).unwrap())
+            else {
                 continue;
             };
             // Keep those where a move with the best move's sign is worse:
             // only the distance to the end tells them apart.
             let best = scores.iter().map(|s| s.1).max().unwrap();
-            if scores.iter().any(|s| s.1 < best && s.1.signum() == best.signum()) {
+            if scores
+                .iter()
+                .any(|s| s.1 < best && s.1.signum() == best.signum())
+            {
                 positions.push((pos, scores, best));
             }
         }
@@ -1072,7 +1082,12 @@ mod tests {
                 proven += 1;
                 let score = scores.iter().find(|s| s.0 == step.action).unwrap().1;
                 let moves = pos.moves();
-                assert_eq!(score, *best, "{moves}: col {} of {scores:?}", step.action + 1);
+                assert_eq!(
+                    score,
+                    *best,
+                    "{moves}: col {} of {scores:?}",
+                    step.action + 1
+                );
             }
         }
         assert!(proven >= 16, "proved {proven} of 24");

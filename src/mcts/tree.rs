@@ -248,7 +248,8 @@ impl Tree {
             .iter()
             .filter(|c| c.proof.is_some())
             .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))?;
-        let decided = best.proof.is_some_and(|p| p.value > 0) || nodes.iter().all(|c| c.proof.is_some());
+        let decided =
+            best.proof.is_some_and(|p| p.value > 0) || nodes.iter().all(|c| c.proof.is_some());
         decided.then_some(best)
     }
 
@@ -458,7 +459,10 @@ mod tests {
         let g = t.children(c).start as u32;
         assert!(!t.root_proven());
         t.prove(g, Proof::WIN);
-        assert_eq!(t.nodes[c as usize].proof, Some(Proof { value: 1, plies: 1 }));
+        assert_eq!(
+            t.nodes[c as usize].proof,
+            Some(Proof { value: 1, plies: 1 })
+        );
         assert_eq!(t.nodes[(c - 1) as usize].proof, None);
         assert_eq!(t.proven_child(), Some(5));
         t.advance(5, 0);
@@ -482,7 +486,13 @@ mod tests {
     #[test]
     fn an_opponent_win_proves_a_loss_that_selection_avoids() {
         let (mut t, a0, a1) = two_player_tree();
-        assert_eq!(t.nodes[a0 as usize].proof, Some(Proof { value: -1, plies: 1 }));
+        assert_eq!(
+            t.nodes[a0 as usize].proof,
+            Some(Proof {
+                value: -1,
+                plies: 1
+            })
+        );
         assert!(!t.root_proven() && t.proven_lost(0) && !t.proven_lost(1));
         t.nodes[0].visits = 10;
         t.nodes[a1 as usize].prior = 0.001;
