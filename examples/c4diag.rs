@@ -22,5 +22,7 @@ fn main() {
         };
         *counts.entry((agent.to_string(), cat)).or_insert(0) += 1;
     }
-    for (k, v) in counts { println!("{k:?} {v}"); }
+    for (k, v) in counts {
+        println!("{k:?} {v}");
+    }
 }
