@@ -5,16 +5,20 @@
 # its labels with, then builds the release binary. Everything comes from
 # PyPI, crates.io and the Debian archive (the font); nothing else is downloaded.
 #
-# Flags: --test also installs the independent store readers the tests use;
+# Flags: --test also installs the independent store readers the tests use
+# and what --scheduler installs; --scheduler installs Snakemake and its Slurm
+# executor plugin into .venv (pipelines/Snakefile; the Slurm daemons come
+# from Debian packages through scripts/slurm-up.sh);
 # --cuda installs torch with its CUDA 13 wheels (several GB) and builds with
 # libtorch CUDA linked, for `--device cuda` training on an NVIDIA GPU.
 set -euo pipefail
-TEST=0 CUDA=0
+TEST=0 CUDA=0 SCHED=0
 for arg in "$@"; do
   case "$arg" in
-    --test) TEST=1 ;;
+    --test) TEST=1 SCHED=1 ;;
+    --scheduler) SCHED=1 ;;
     --cuda) CUDA=1 ;;
-    *) echo "setup: unknown flag '$arg'; expected --test or --cuda" >&2; exit 2 ;;
+    *) echo "setup: unknown flag '$arg'; expected --test, --scheduler or --cuda" >&2; exit 2 ;;
   esac
 done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +51,15 @@ if [ "$TEST" = 1 ] && [ "$(cat "$TEST_STAMP" 2>/dev/null)" != "${TEST_PINS[*]}" 
   echo "setup: installing ${TEST_PINS[*]} into .venv (test readers)" >&2
   .venv/bin/pip install --quiet "${TEST_PINS[@]}"
   echo "${TEST_PINS[*]}" > "$TEST_STAMP"
+fi
+
+# Snakemake and its Slurm executor (pipelines/Snakefile, pipelines/profiles/).
+SCHED_PINS=(snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0)
+SCHED_STAMP=.venv/.selfplay-sched-pins
+if [ "$SCHED" = 1 ] && [ "$(cat "$SCHED_STAMP" 2>/dev/null)" != "${SCHED_PINS[*]}" ]; then
+  echo "setup: installing ${SCHED_PINS[*]} into .venv (scheduler tests)" >&2
+  .venv/bin/python -m pip install --quiet "${SCHED_PINS[@]}"
+  echo "${SCHED_PINS[*]}" > "$SCHED_STAMP"
 fi
 
 # The font of `report --plot`'s labels, read at run time (src/stages/plot.rs).

@@ -144,7 +144,14 @@ enum Command {
         tasks: Option<PathBuf>,
     },
     /// The whole loop: init, then tasks -> play -> train -> eval -> gate per iteration.
-    Run,
+    Run {
+        /// Run tasks and play as N shards, one after another, writing the
+        /// parts N array jobs of `tasks`/`play --num-shards N` write (the
+        /// replay window reads parts in shard order, so the shard count is
+        /// part of a run's result).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        num_shards: u32,
+    },
     /// Summarise a run directory (default: --out) or one Parquet file.
     Inspect { path: Option<PathBuf> },
     /// Markdown results table of an evaluated iteration (default: the newest).
@@ -439,7 +446,14 @@ fn run(cli: Cli) -> Result<()> {
                 println!("promoted {id}");
             }
         }
-        Command::Run => stages::run::run_loop(&ctx(c, Shard::ALL)?)?,
+        Command::Run { num_shards } => {
+            if num_shards == 0 {
+                return Err(Error::Config(
+                    "run --num-shards 0: expected at least 1 shard".into(),
+                ));
+            }
+            stages::run::run_loop(&ctx(c, Shard::ALL)?, num_shards)?
+        }
         Command::Config => {
             let cfg = read_ctx(c, Shard::ALL)?.cfg;
             print!(

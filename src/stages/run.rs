@@ -5,7 +5,7 @@ use super::eval::{run_eval, EvalSummary};
 use super::init::run_init;
 use super::play::run_play;
 use super::tasks::{ensure_heldout, run_tasks};
-use super::Ctx;
+use super::{Ctx, Shard};
 use crate::error::Result;
 use crate::model::{resolve, ModelMeta};
 use crate::tasks::Family;
@@ -23,7 +23,16 @@ struct Row {
     seconds: f64,
 }
 
-pub fn run_loop(ctx: &Ctx) -> Result<()> {
+/// Runs the loop; `shards` > 1 runs tasks and play as that many shards in
+/// turn, committing the same parts as `shards` separate jobs.
+pub fn run_loop(ctx: &Ctx, shards: u32) -> Result<()> {
+    let shard = |index| Ctx {
+        shard: Shard {
+            index,
+            count: shards,
+        },
+        ..ctx.clone()
+    };
     let start = Instant::now();
     let meta0 = run_init(ctx)?;
     ensure_heldout(ctx)?;
@@ -45,9 +54,16 @@ pub fn run_loop(ctx: &Ctx) -> Result<()> {
     println!("{}", line(&rows[0], &families));
     for iteration in 1..=ctx.cfg.iterations {
         let t = Instant::now();
-        run_tasks(ctx, iteration)?;
+        for s in 0..shards {
+            run_tasks(&shard(s), iteration)?;
+        }
         let best_dir = resolve(&ctx.run, "best")?;
-        let stats = run_play(ctx, iteration, &best_dir)?;
+        let mut episodes = None;
+        for s in 0..shards {
+            if let Some(stats) = run_play(&shard(s), iteration, &best_dir)? {
+                *episodes.get_or_insert(0) += stats.episodes;
+            }
+        }
         let play_secs = t.elapsed().as_secs_f64();
         let meta = train_stage(ctx, iteration)?;
         let cand_dir = ctx.run.model(iteration);
@@ -63,7 +79,7 @@ pub fn run_loop(ctx: &Ctx) -> Result<()> {
             promoted,
             best: ctx.run.best()?.unwrap_or_default(),
             losses: meta.losses.as_ref().map(|l| (l.policy, l.value)),
-            play_eps: stats.map(|s| s.episodes as f64 / play_secs),
+            play_eps: episodes.map(|e| e as f64 / play_secs),
             seconds: t.elapsed().as_secs_f64(),
         };
         println!("{}", line(&row, &families));

@@ -5,7 +5,9 @@
 //! an output and an audit lists every decision. `BEST` stays authoritative
 //! for readers; the record is written first, so BEST never names a model
 //! without its record, and a rerun (of `run`, or after a crash between the
-//! two) finds the same record and only rewrites BEST.
+//! two) finds the same record and only rewrites BEST. BEST names the model
+//! of the newest record, so replaying an earlier iteration's promotion (a
+//! scheduler rerunning every job of the loop) never moves it back.
 
 use super::lock::Claim;
 use super::{commit, RunDir};
@@ -36,11 +38,13 @@ impl RunDir {
     }
 
     /// Promotes `model_id` as iteration `iteration`'s gate decision: its
-    /// record (once), then `models/BEST`. A record of that iteration naming
-    /// another model is an error naming the file. Under a claim that waits,
-    /// so promoters take turns and a killed one's temporary files go.
+    /// record (once), then `models/BEST`, which names the newest record's
+    /// model (this one's unless a later iteration's record exists). A
+    /// record of that iteration naming another model is an error naming the
+    /// file. Under one claim for all promotions that waits, so promoters
+    /// take turns and a killed one's temporary files go.
     pub fn promote(&self, iteration: u32, model_id: &str) -> Result<()> {
-        let claim = Claim::acquire(self, &format!("promotion iteration {iteration}"), true)?;
+        let claim = Claim::acquire(self, "promotions", true)?;
         let dest = self.promotion(iteration);
         if !dest.is_file() {
             let record = Promotion {
@@ -67,8 +71,43 @@ impl RunDir {
                 held.model_id
             )));
         }
-        let best = format!("{model_id}\n");
+        let newest = match self.newest_promotion()? {
+            Some(n) if n.iteration > iteration => n.model_id,
+            _ => held.model_id,
+        };
+        let best = format!("{newest}\n");
         commit::write_file(self, &claim.key, &self.best_file(), best.as_bytes())
+    }
+
+    /// The record of the highest iteration, if any.
+    fn newest_promotion(&self) -> Result<Option<Promotion>> {
+        let dir = self.promotions_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut newest = None;
+        for entry in entries {
+            let name = entry.map_err(|e| Error::io(&dir, e))?.file_name();
+            let n = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("iteration="))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(n) = n {
+                newest = newest.max(Some(n));
+            }
+        }
+        let Some(n) = newest else { return Ok(None) };
+        let path = self.promotion(n);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::Data(format!(
+                "{}: {e}; expected a promotion record",
+                path.display()
+            ))
+        })
     }
 }
 
@@ -104,6 +143,10 @@ mod tests {
             e.contains("promotions/iteration=2.json") && e.contains("immutable"),
             "{e}"
         );
+        assert_eq!(run.best().unwrap().as_deref(), Some("iteration=000002"));
+        // Replaying iteration 0's promotion after iteration 2's (a scheduler
+        // rerunning every eval in order) leaves BEST at the newest.
+        run.promote(0, "iteration=000000").unwrap();
         assert_eq!(run.best().unwrap().as_deref(), Some("iteration=000002"));
         assert!(std::fs::read_dir(run.tmp_dir()).unwrap().next().is_none());
     }
