@@ -47,7 +47,7 @@ const COMMIT_POINTS: &[&str] = &[
     "after-commit:evals/iteration=1",
     "after-commit:metrics/stage=eval/iteration=1",
     "after-commit:episodes/iteration=2",
-    "after-commit:models/promotions/iteration=2.json",
+    "after-commit:models/promotions/iteration=1.json",
     "after-commit:models/BEST",
 ];
 
