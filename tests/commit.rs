@@ -6,18 +6,7 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-/// DuckDB's and the footers' view of a run (tests/store_digest.py).
-fn digest(out: &Path) -> serde_json::Value {
-    let py = Command::new(python())
-        .arg(repo().join("tests/store_digest.py"))
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(py.status.success(), "store_digest: {}", stderr(&py));
-    serde_json::from_slice(&py.stdout).unwrap()
-}
+use std::process::{Child, Output, Stdio};
 
 /// `selfplay run` on the smoke config, crashing at `failpoint` when given.
 fn run_with(out: &Path, failpoint: Option<&str>) -> Output {

@@ -6,23 +6,6 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// DuckDB's and the footers' view of a run (tests/store_digest.py).
-fn digest(out: &Path) -> serde_json::Value {
-    let py = Command::new(python())
-        .arg(repo().join("tests/store_digest.py"))
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(py.status.success(), "store_digest: {}", stderr(&py));
-    serde_json::from_slice(&py.stdout).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let status = Command::new("cp").arg("-a").arg(from).arg(to).status();
-    assert!(status.unwrap().success());
-}
 
 /// The stage jobs of iteration 1, in order, each with its kill points:
 /// before and after its first commit, and between two of its commits.

@@ -59,16 +59,6 @@ fn trained(out: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Kill points: before the first checkpoint, right after the checkpoint
 /// at step 7 is committed, mid-way, just before the last step, and while
 /// the model's files are committed.

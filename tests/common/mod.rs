@@ -99,3 +99,21 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 pub fn python() -> PathBuf {
     repo().join(".venv/bin/python")
 }
+
+/// DuckDB's and the footers' view of a run (tests/store_digest.py), for
+/// the kill and concurrency tests.
+pub fn digest(out: &Path) -> serde_json::Value {
+    let py = Command::new(python())
+        .arg(repo().join("tests/store_digest.py"))
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "store_digest: {}", stderr(&py));
+    serde_json::from_slice(&py.stdout).unwrap()
+}
+
+/// `cp -a from to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status();
+    assert!(status.unwrap().success());
+}
