@@ -67,7 +67,10 @@ pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
     let now: toml::Table = to_toml(cfg)?
         .parse()
         .map_err(|e| Error::Other(format!("re-reading the config: {e}")))?;
-    let changed = differences(&before, &now);
+    let defaults: toml::Table = to_toml(&Config::load(None, &[])?)?
+        .parse()
+        .map_err(|e| Error::Other(format!("re-reading the default config: {e}")))?;
+    let changed = differences(&before, &now, &defaults);
     if changed.is_empty() {
         return Ok(());
     }
@@ -93,14 +96,19 @@ fn record(run: &RunDir, cfg: &Config) -> Result<()> {
     staged.link_new().map(|_| ())
 }
 
-/// `key: before -> now` for each result-changing key that differs.
-fn differences(before: &toml::Table, now: &toml::Table) -> Vec<String> {
-    let (a, b) = (flatten(before), flatten(now));
+/// `key: before -> now` for each result-changing key that differs. A key
+/// the record lacks (written by a selfplay that did not have it) that is
+/// now at its default is no difference: a new key's default keeps the
+/// behaviour from before it existed.
+fn differences(before: &toml::Table, now: &toml::Table, defaults: &toml::Table) -> Vec<String> {
+    let (a, b, d) = (flatten(before), flatten(now), flatten(defaults));
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
+    let newer_default =
+        |k: &String| !a.contains_key(k) && b.get(k).is_some() && b.get(k) == d.get(k);
     keys.into_iter()
-        .filter(|k| !is_free(k, &a) && a.get(*k) != b.get(*k))
+        .filter(|k| !is_free(k, &a) && a.get(*k) != b.get(*k) && !newer_default(k))
         .map(|k| {
             let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("-".into());
             format!("{k} {} -> {}", show(&a), show(&b))
@@ -174,6 +182,29 @@ mod tests {
         assert!(msg.contains("iterations 12 -> 20"), "{msg}");
     }
 
+    /// A run recorded by an older selfplay lacks the keys added since: at
+    /// their defaults they keep the old behaviour and pass; set otherwise
+    /// they are a change.
+    #[test]
+    fn keys_newer_than_the_record_pass_at_their_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let text = to_toml(&cfg(&[])).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("discount =") && !l.starts_with("solver ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(old, text);
+        std::fs::create_dir_all(&run.root).unwrap();
+        std::fs::write(path(&run), old).unwrap();
+        guard(&run, &cfg(&[]), false).unwrap();
+        let msg = guard(&run, &cfg(&["mcts.solver=true"]), false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("mcts.solver - -> true"), "{msg}");
+    }
+
     #[test]
     fn the_first_config_is_recorded_and_a_changed_one_refused() {
         let tmp = tempfile::tempdir().unwrap();
@@ -206,7 +237,7 @@ mod tests {
         let a: toml::Table = to_toml(&cfg(&[])).unwrap().parse().unwrap();
         let mut b = a.clone();
         b["families"].as_table_mut().unwrap().remove("connect4");
-        let d = differences(&a, &b);
+        let d = differences(&a, &b, &a);
         assert!(
             d.iter().any(|k| k.starts_with("families.connect4.weight")),
             "{d:?}"
