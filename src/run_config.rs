@@ -106,7 +106,7 @@ fn differences(before: &toml::Table, now: &toml::Table, defaults: &toml::Table) 
     keys.sort();
     keys.dedup();
     let newer_default =
-        |k: &String| !a.contains_key(k) && b.get(k).is_some() && b.get(k) == d.get(k);
+        |k: &String| !a.contains_key(k) && b.contains_key(k) && b.get(k) == d.get(k);
     keys.into_iter()
         .filter(|k| !is_free(k, &a) && a.get(*k) != b.get(*k) && !newer_default(k))
         .map(|k| {
