@@ -97,16 +97,22 @@ fn record(run: &RunDir, cfg: &Config) -> Result<()> {
 }
 
 /// `key: before -> now` for each result-changing key that differs. A key
-/// the record lacks (written by a selfplay that did not have it) that is
-/// now at its default is no difference: a new key's default keeps the
-/// behaviour from before it existed.
+/// the record lacks in a table it has (written by a selfplay that did not
+/// have the key) that is now at its default is no difference: a new key's
+/// default keeps the behaviour from before it existed. A table the record
+/// lacks (a family added) is a difference.
 fn differences(before: &toml::Table, now: &toml::Table, defaults: &toml::Table) -> Vec<String> {
     let (a, b, d) = (flatten(before), flatten(now), flatten(defaults));
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    let newer_default =
-        |k: &String| !a.contains_key(k) && b.contains_key(k) && b.get(k) == d.get(k);
+    let table_recorded = |k: &str| match k.rsplit_once('.') {
+        Some((table, _)) => a.keys().any(|x| x.starts_with(&format!("{table}."))),
+        None => true,
+    };
+    let newer_default = |k: &String| {
+        !a.contains_key(k) && table_recorded(k) && b.contains_key(k) && b.get(k) == d.get(k)
+    };
     keys.into_iter()
         .filter(|k| !is_free(k, &a) && a.get(*k) != b.get(*k) && !newer_default(k))
         .map(|k| {
