@@ -230,6 +230,10 @@ enum Command {
         /// Share of tasks in the test split, in [0, 1].
         #[arg(long, default_value_t = 0.1)]
         test_share: f64,
+        /// Solver nodes for a Connect Four game's start position; games
+        /// from a start it does not settle give no trace (lower: faster).
+        #[arg(long, default_value_t = stages::distill::DEFAULT_SOLVER_NODES)]
+        solver_nodes: u64,
     },
     /// Play one episode and print it step by step.
     Show {
@@ -515,6 +519,7 @@ fn run(cli: Cli) -> Result<()> {
             search_notes,
             solver_references,
             test_share,
+            solver_nodes,
         } => {
             if !(0.0..=1.0).contains(&test_share) {
                 return Err(Error::Config(format!(
@@ -537,6 +542,7 @@ fn run(cli: Cli) -> Result<()> {
                 notes: search_notes,
                 solver_references,
                 test_share,
+                solver_nodes,
             };
             let done = stages::distill::run_distill(&ctx, &req)?;
             print!("{}", stages::distill::summary_table(&done.figures));

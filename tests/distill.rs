@@ -103,6 +103,10 @@ fn distilled_traces_load_and_every_completion_verifies() {
         &["--family chess", "expected one of"],
     );
     fails_with(
+        &selfplay(&out, &["distill", "--solver-nodes", "0"]),
+        &["--solver-nodes 0", "expected 1 to 2000000"],
+    );
+    fails_with(
         &selfplay(&out, &["distill", "--iteration", "7"]),
         &["episodes", "empty selection", "iterations 7-7"],
     );

@@ -85,10 +85,32 @@ pub fn answer_of(start: &Game, actions: &[Action]) -> Option<String> {
         }
         (Game::Sokoban(_), _) => sokoban::format_moves(actions),
         (Game::GridPath(_), _) => gridpath::format_moves(actions),
-        (Game::Connect4(g), _) => connect4::claim_for_move(g, *actions.first()?)?,
-        (Game::TicTacToe(g), _) => tictactoe::claim_for_move(g, *actions.first()?)?,
+        (Game::Connect4(_) | Game::TicTacToe(_), _) => {
+            claim_of(&game_claims(start, connect4::VERIFY_NODE_BUDGET)?, actions)?
+        }
         _ => return None,
     })
+}
+
+/// A two-player game's optimal first moves from `start`, each with the
+/// claim its verifier accepts (`None`: a puzzle, a finished game, or a
+/// Connect Four position the solver does not settle within `node_limit`
+/// nodes). Every game from one start shares it, so distill computes it
+/// once per position.
+pub fn game_claims(start: &Game, node_limit: u64) -> Option<Vec<(Action, String)>> {
+    match start {
+        Game::Connect4(g) => connect4::claims(g, node_limit),
+        Game::TicTacToe(g) => tictactoe::claims(g),
+        _ => None,
+    }
+}
+
+/// The claim for a game line's first move, when that move is optimal.
+pub fn claim_of(claims: &[(Action, String)], actions: &[Action]) -> Option<String> {
+    let first = *actions.first()?;
+    claims
+        .iter()
+        .find_map(|(a, claim)| (*a == first).then(|| claim.clone()))
 }
 
 /// A grid string of `n * n` cells as rows joined by `/`.

@@ -17,6 +17,8 @@ pub mod select;
 
 use crate::tasks::{Action, Game, Task};
 use render::Note;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// A verified trace of one line of play.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,12 +48,28 @@ pub enum Dropped {
 /// The verified trace of `actions` played from `task`'s start, with an
 /// optional note per step.
 pub fn trace(task: &Task, actions: &[Action], notes: &[Note]) -> Result<Trace, Dropped> {
+    trace_with(task, actions, notes, &Memo::default())
+}
+
+/// [`trace`], sharing solver work through `memo` with the other lines of
+/// one distill.
+pub fn trace_with(
+    task: &Task,
+    actions: &[Action],
+    notes: &[Note],
+    memo: &Memo,
+) -> Result<Trace, Dropped> {
     let start = Game::from_task(task).map_err(|_| Dropped::Unplayable)?;
     answer::replay(&start, actions).ok_or(Dropped::Unplayable)?;
-    let answer = answer::answer_of(&start, actions).ok_or(Dropped::Unverified)?;
+    let answer = if start.family().num_players() > 1 {
+        answer::claim_of(&memo.claims(task, &start)?, actions)
+    } else {
+        answer::answer_of(&start, actions)
+    }
+    .ok_or(Dropped::Unverified)?;
     let lines = render::step_lines(&start, actions, notes);
     let completion = render::completion(&lines, &answer);
-    if !verify(task, &start, &completion) {
+    if !memo.verdict(task, &answer, || verify(task, &start, &completion)) {
         return Err(Dropped::Unverified);
     }
     let moves = answer::labels(&start, actions).unwrap_or_default();
@@ -62,6 +80,71 @@ pub fn trace(task: &Task, actions: &[Action], notes: &[Note]) -> Result<Trace, D
         key: format!("{}\n{}\n{}", task.family, task.spec, moves.join("\n")),
         completion,
     })
+}
+
+/// The solver work a distill repeats, done once: a game start's optimal
+/// first moves (every game from one opening shares them, and an opening
+/// the solver cannot settle costs its whole node budget), and the
+/// verifier's verdict on an answer to a task. Shared by threads.
+pub struct Memo {
+    /// Solver nodes for a Connect Four start; one it does not settle
+    /// gives no trace.
+    nodes: u64,
+    claims: Mutex<HashMap<String, Option<Claims>>>,
+    verdicts: Mutex<HashMap<(String, String), bool>>,
+}
+
+impl Default for Memo {
+    fn default() -> Memo {
+        Memo::new(crate::tasks::connect4::VERIFY_NODE_BUDGET)
+    }
+}
+
+/// A game position's optimal first moves with their claims.
+type Claims = std::sync::Arc<Vec<(Action, String)>>;
+
+impl Memo {
+    /// An empty memo whose Connect Four solves stop after `nodes` nodes
+    /// (at most the verifier's own budget, which the answer must then pass).
+    pub fn new(nodes: u64) -> Memo {
+        Memo {
+            nodes,
+            claims: Mutex::default(),
+            verdicts: Mutex::default(),
+        }
+    }
+
+    /// The optimal first moves from a game task's start, solved once per
+    /// task spec; `Err(Unverified)` when the solver does not settle it.
+    fn claims(&self, task: &Task, start: &Game) -> Result<Claims, Dropped> {
+        let key = format!("{}\n{}", task.family, task.spec);
+        if let Some(known) = lock(&self.claims).get(&key) {
+            return known.clone().ok_or(Dropped::Unverified);
+        }
+        let got = answer::game_claims(start, self.nodes).map(std::sync::Arc::new);
+        lock(&self.claims).insert(key, got.clone());
+        got.ok_or(Dropped::Unverified)
+    }
+
+    /// The verifier's verdict on `answer` to `task`, checked once.
+    fn verdict(&self, task: &Task, answer: &str, check: impl FnOnce() -> bool) -> bool {
+        let key = (
+            format!("{}\n{}", task.family, task.spec),
+            answer.to_string(),
+        );
+        if let Some(&known) = lock(&self.verdicts).get(&key) {
+            return known;
+        }
+        let ok = check();
+        lock(&self.verdicts).insert(key, ok);
+        ok
+    }
+}
+
+/// A memo table, also after a thread panicked holding it (entries are
+/// inserted whole, so it is never half-written).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A completion's answer, read back from its text, passes the family
@@ -125,6 +208,40 @@ mod tests {
             }
             assert!(made > 0, "{family}: no solver trace");
         }
+    }
+
+    /// Lines of one game start share its solve: a memo shared by every
+    /// line (a hit for each but the first) gives exactly the traces that
+    /// fresh ones give, and holds one entry per start.
+    #[test]
+    fn a_shared_memo_changes_no_trace() {
+        let memo = Memo::default();
+        let mut starts = 0;
+        for seed in 0..6 {
+            let task = crate::tasks::connect4::generate_with_openings(1.0, seed, [26, 26]);
+            let start = Game::from_task(&task).unwrap();
+            let (mut firsts, mut legal) = (Vec::new(), Vec::new());
+            start.legal_actions(&mut firsts);
+            for &first in &firsts {
+                let mut line = vec![first];
+                let mut game = start.clone();
+                game.step(first);
+                while !game.is_terminal() {
+                    game.legal_actions(&mut legal);
+                    line.push(legal[line.len() % legal.len()]);
+                    game.step(*line.last().unwrap());
+                }
+                assert_eq!(
+                    trace(&task, &line, &[]),
+                    trace_with(&task, &line, &[], &memo),
+                    "seed {seed} first {first}"
+                );
+            }
+            starts += 1;
+        }
+        assert_eq!(lock(&memo.claims).len(), starts);
+        let optimal = lock(&memo.verdicts).len();
+        assert!(optimal > 0 && optimal < starts * 7, "{optimal}");
     }
 
     #[test]

@@ -413,16 +413,17 @@ pub fn describe(pos: &TicTacToe) -> Option<(String, Option<u32>)> {
     })
 }
 
-/// The claim [`verify_solution`] accepts for playing `cell` from `pos`
-/// (`"X wins in 2 with cell 5"`), or `None` when `cell` is not optimal
-/// there: a game trace states its first move with the position's value.
-pub fn claim_for_move(pos: &TicTacToe, cell: Action) -> Option<String> {
-    if !solve(pos)?.1.contains(&cell) {
-        return None;
-    }
+/// Every optimal cell of `pos` with the claim [`verify_solution`] accepts
+/// for playing it; `None` for a finished game.
+pub fn claims(pos: &TicTacToe) -> Option<Vec<(Action, String)>> {
+    let cells = solve(pos)?.1;
     let text = describe(pos)?.0;
     let head = text.split(" with ").next()?;
-    Some(format!("{head} with {}", cell_list(&[cell])))
+    let claims = cells
+        .into_iter()
+        .map(|c| (c, format!("{head} with {}", cell_list(&[c]))))
+        .collect();
+    Some(claims)
 }
 
 // ---------------------------------------------------------------------------

@@ -710,15 +710,18 @@ pub fn verify_solution(spec: &str, solution: &str) -> bool {
     split_claim(&expected).is_some_and(|e| e.1 == claim) && cols.iter().all(|&c| achieves(c))
 }
 
-/// The claim [`verify_solution`] accepts for playing `col` from `pos`
-/// (`"play col 4 (wins in 5 moves)"`), or `None` when `col` is not optimal
-/// there or the solver does not settle the position within
-/// [`VERIFY_NODE_BUDGET`] nodes: a game trace states its first move with
-/// the position's exact value.
-pub fn claim_for_move(pos: &Connect4, col: Action) -> Option<String> {
-    let (value, cols) = optimal_moves(pos, VERIFY_NODE_BUDGET)?;
-    cols.contains(&col)
-        .then(|| describe_solved(pos, value, &[col]).0)
+/// Every optimal column of `pos` with the claim [`verify_solution`]
+/// accepts for playing it (`play col 4 (wins in 5 moves)`), from one
+/// solve; `None` when the solver does not settle the position within
+/// `node_limit` nodes (or the game is over). Distill solves a start
+/// position once for all its games.
+pub fn claims(pos: &Connect4, node_limit: u64) -> Option<Vec<(Action, String)>> {
+    let (value, cols) = optimal_moves(pos, node_limit)?;
+    let claims = cols
+        .iter()
+        .map(|&c| (c, describe_solved(pos, value, &[c]).0))
+        .collect();
+    Some(claims)
 }
 
 /// Splits claim text into its 0-based columns (`col N`, joined by `or`)
