@@ -420,6 +420,11 @@ pub struct InferConfig {
     /// threads take cores that tree work between calls needs.
     #[serde(default)]
     pub spin: bool,
+    /// Average every network output over its position's symmetries
+    /// (Connect Four's mirror, the square's eight for tic-tac-toe): a
+    /// steadier policy and value for one more network row per symmetry.
+    #[serde(default)]
+    pub average_symmetries: bool,
 }
 
 /// The valid range of a numeric config key. Checked on the merged TOML

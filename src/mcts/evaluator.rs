@@ -4,7 +4,8 @@
 use super::cache::{self, EvalCache, Source};
 use crate::error::{Error, Result};
 use crate::infer::OnnxModel;
-use crate::tasks::Game;
+use crate::tasks::symmetry::Symmetry;
+use crate::tasks::{Action, Family, Game, FAMILY_TAG};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -21,6 +22,9 @@ pub enum Evaluator {
         /// Outputs by position, shared by every wave of this evaluator's
         /// life (a whole shard); `None` sends every leaf.
         cache: Option<EvalCache>,
+        /// Per family (`family as usize`), the symmetries each output is
+        /// averaged over; empty lists when averaging is off.
+        symmetries: Vec<Vec<Symmetry>>,
     },
     /// Uniform priors; value from one random playout to the end.
     Rollout,
@@ -50,7 +54,22 @@ impl Evaluator {
             id,
             rollout_mix,
             cache,
+            symmetries: vec![Vec::new(); Family::ALL.len()],
         }
+    }
+
+    /// Averages each network output over its position's symmetries
+    /// (`Family::symmetries`): values and logits are the means over the
+    /// position and its images, each image's logits mapped back to the
+    /// position's actions. One network row more per symmetry; the cache
+    /// holds the averages. No effect on other evaluators.
+    pub fn averaging_symmetries(mut self, on: bool) -> Evaluator {
+        if let Evaluator::Network { symmetries, .. } = &mut self {
+            for &family in Family::ALL {
+                symmetries[family as usize] = if on { family.symmetries() } else { Vec::new() };
+            }
+        }
+        self
     }
 
     /// Fills `logits[i*action_dim..]` and `values[i]` for each leaf; values
@@ -77,6 +96,7 @@ impl Evaluator {
                 id,
                 rollout_mix,
                 cache,
+                symmetries,
             } => {
                 scratch.clear();
                 scratch.resize(n * obs_dim, 0.0);
@@ -88,15 +108,17 @@ impl Evaluator {
                 }
                 let served = match cache {
                     None => {
-                        run_network(model, id, scratch, n, logits, values)?;
+                        let families: Vec<Family> = leaves.iter().map(|l| l.0.family()).collect();
+                        let net = (&mut **model, id.as_str(), symmetries.as_slice());
+                        run_network(net, scratch, &families, logits, values)?;
                         Served {
                             network: n,
                             cached: 0,
                         }
                     }
                     Some(cache) => {
-                        let net = (&mut **model, id.as_str(), &mut *cache);
-                        serve_cached(net, leaves, action_dim, scratch, logits, values)?
+                        let net = (&mut **model, id.as_str(), symmetries.as_slice());
+                        serve_cached(net, cache, leaves, scratch, logits, values)?
                     }
                 };
                 mix_rollouts(rollout_mix, leaves, values);
@@ -122,32 +144,77 @@ pub struct Served {
     pub cached: usize,
 }
 
-/// Runs the network on the first `n` encoded rows of `scratch`.
+/// The network with its id (for errors) and the symmetries by family.
+type Net<'a> = (&'a mut OnnxModel, &'a str, &'a [Vec<Symmetry>]);
+
+/// Runs the network on the first `families.len()` encoded rows of
+/// `scratch` (row `i` a position of `families[i]`), each output averaged
+/// over its family's symmetries.
 fn run_network(
-    model: &mut OnnxModel,
-    id: &str,
+    (model, id, symmetries): Net,
     scratch: &[f32],
-    n: usize,
+    families: &[Family],
     logits: &mut [f32],
     values: &mut [f32],
 ) -> Result<()> {
-    let rows = &scratch[..n * model.obs_dim()];
-    model
-        .run(rows, n, logits, values)
-        .map_err(|e| Error::Model(format!("{id}: {e}")))
+    let (n, obs_dim, action_dim) = (families.len(), model.obs_dim(), model.action_dim());
+    let mut run = |rows: &[f32], n: usize, logits: &mut [f32], values: &mut [f32]| {
+        model
+            .run(rows, n, logits, values)
+            .map_err(|e| Error::Model(format!("{id}: {e}")))
+    };
+    run(&scratch[..n * obs_dim], n, logits, values)?;
+    // Images of every row, as one more batch: (row, symmetry) pairs.
+    let images: Vec<(usize, &Symmetry)> = families
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &f)| symmetries[f as usize].iter().map(move |s| (i, s)))
+        .collect();
+    if images.is_empty() {
+        return Ok(());
+    }
+    let mut rows = vec![0.0; images.len() * obs_dim];
+    for (out, &(i, s)) in rows.chunks_mut(obs_dim).zip(&images) {
+        let row = &scratch[i * obs_dim..(i + 1) * obs_dim];
+        let width = families[i].obs_dim();
+        out[..FAMILY_TAG].copy_from_slice(&row[..FAMILY_TAG]);
+        out[FAMILY_TAG..FAMILY_TAG + width]
+            .copy_from_slice(&s.obs(&row[FAMILY_TAG..FAMILY_TAG + width]));
+    }
+    let (mut l, mut v) = (
+        vec![0.0; images.len() * action_dim],
+        vec![0.0; images.len()],
+    );
+    run(&rows, images.len(), &mut l, &mut v)?;
+    for (k, &(i, s)) in images.iter().enumerate() {
+        values[i] += v[k];
+        for a in 0..families[i].action_dim() {
+            logits[i * action_dim + a] += l[k * action_dim + usize::from(s.action(a as Action))];
+        }
+    }
+    for (i, &f) in families.iter().enumerate() {
+        let count = 1.0 + symmetries[f as usize].len() as f32;
+        if count > 1.0 {
+            values[i] /= count;
+            logits[i * action_dim..(i + 1) * action_dim]
+                .iter_mut()
+                .for_each(|x| *x /= count);
+        }
+    }
+    Ok(())
 }
 
 /// Serves a wave through the cache: keys the encoded leaves, answers hits
 /// from the cache, runs each missing position once, then stores those.
 fn serve_cached(
-    (model, id, cache): (&mut OnnxModel, &str, &mut EvalCache),
+    net: Net,
+    cache: &mut EvalCache,
     leaves: &[(&Game, u64)],
-    action_dim: usize,
     scratch: &mut [f32],
     logits: &mut [f32],
     values: &mut [f32],
 ) -> Result<Served> {
-    let obs_dim = model.obs_dim();
+    let (obs_dim, action_dim) = (net.0.obs_dim(), net.0.action_dim());
     let keys: Vec<u128> = scratch
         .chunks(obs_dim)
         .zip(leaves)
@@ -157,7 +224,8 @@ fn serve_cached(
     compact_rows(scratch, obs_dim, &rows);
     let m = rows.len();
     let (mut l, mut v) = (vec![0.0; m * action_dim], vec![0.0; m]);
-    run_network(model, id, scratch, m, &mut l, &mut v)?;
+    let families: Vec<Family> = rows.iter().map(|&leaf| leaves[leaf].0.family()).collect();
+    run_network(net, scratch, &families, &mut l, &mut v)?;
     let row = |r: usize| &l[r * action_dim..(r + 1) * action_dim];
     for (i, src) in sources.iter().enumerate() {
         let (from, value) = match *src {

@@ -164,7 +164,8 @@ pub fn load_evaluator(cfg: &Config, dir: &Path) -> Result<(Evaluator, ModelMeta)
         )));
     }
     let cache = cfg.mcts.cache_entries as usize;
-    let evaluator = Evaluator::network(model, meta.id.clone(), cfg.rollout_mix(), cache);
+    let evaluator = Evaluator::network(model, meta.id.clone(), cfg.rollout_mix(), cache)
+        .averaging_symmetries(cfg.infer.average_symmetries);
     Ok((evaluator, meta))
 }
 

@@ -71,6 +71,20 @@ impl Family {
     }
 }
 
+impl Family {
+    /// The fixed non-identity symmetries test-time averaging uses
+    /// (`infer.average_symmetries`): Connect Four's mirror, the seven other
+    /// symmetries of the tic-tac-toe square; none for other families
+    /// (Sudoku's digit relabellings are too many to average).
+    pub fn symmetries(self) -> Vec<Symmetry> {
+        match self {
+            Family::Connect4 => vec![connect4_mirror()],
+            Family::TicTacToe => (1..8).map(tictactoe_symmetry).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Connect Four seen in a mirror: column `c` becomes `6 - c`.
 pub fn connect4_mirror() -> Symmetry {
     let (h, w) = (connect4::GRID.1, connect4::GRID.2);
