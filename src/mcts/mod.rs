@@ -1298,10 +1298,9 @@ mod tests {
         };
         let mirrored = |(logits, values, w): &(Vec<f32>, Vec<f32>, usize)| {
             let d = (values[0] - values[1]).abs();
-            let l = (0..7)
+            (0..7)
                 .map(|c| (logits[c] - logits[w + 6 - c]).abs())
-                .fold(d, f32::max);
-            l
+                .fold(d, f32::max)
         };
         let (plain, spec) = random_network(dir.path());
         let mut plain = plain;
