@@ -5,8 +5,9 @@
 # its labels with, then builds the release binary. Everything comes from
 # PyPI, crates.io and the Debian archive (the font); nothing else is downloaded.
 #
-# Flags: --test also installs the independent store readers the tests use
-# and what --scheduler installs; --scheduler installs Snakemake and its Slurm
+# Flags: --test also installs the independent store readers the tests use,
+# the validators of the Kubernetes and Argo manifests (pipelines/k8s/), and
+# what --scheduler installs; --scheduler installs Snakemake and its Slurm
 # executor plugin into .venv (pipelines/Snakefile; the Slurm daemons come
 # from Debian packages through scripts/slurm-up.sh);
 # --cuda installs torch with its CUDA 13 wheels (several GB) and builds with
@@ -60,6 +61,18 @@ if [ "$SCHED" = 1 ] && [ "$(cat "$SCHED_STAMP" 2>/dev/null)" != "${SCHED_PINS[*]
   echo "setup: installing ${SCHED_PINS[*]} into .venv (scheduler tests)" >&2
   .venv/bin/python -m pip install --quiet "${SCHED_PINS[@]}"
   echo "${SCHED_PINS[*]}" > "$SCHED_STAMP"
+fi
+
+# Offline validators of pipelines/k8s/ (tests/k8s_manifests.py): the
+# Kubernetes JSON schemas (strict variants: unknown fields fail) bundled in
+# kubernetes-validate, and Argo Workflows' spec as the pydantic models hera
+# generates from Argo's OpenAPI schema.
+K8S_PINS=(kubernetes-validate==1.37.0 hera==7.1.0 pydantic==2.14.4)
+K8S_STAMP=.venv/.selfplay-k8s-pins
+if [ "$TEST" = 1 ] && [ "$(cat "$K8S_STAMP" 2>/dev/null)" != "${K8S_PINS[*]}" ]; then
+  echo "setup: installing ${K8S_PINS[*]} into .venv (manifest validators)" >&2
+  .venv/bin/python -m pip install --quiet "${K8S_PINS[@]}"
+  echo "${K8S_PINS[*]}" > "$K8S_STAMP"
 fi
 
 # The font of `report --plot`'s labels, read at run time (src/stages/plot.rs).
