@@ -7,7 +7,9 @@
 //! cache's hit rate, and the process's peak RSS.
 //!
 //! `cargo bench --bench reference` (scripts/env.sh sourced);
-//! `REFERENCE_GAMES=64` for a quicker, smaller run.
+//! `REFERENCE_GAMES=64` for a quicker, smaller run; `REFERENCE_ONLY=puct/0`
+//! for the rows whose `search/cache/overlap` name contains it;
+//! `REFERENCE_SET="infer.threads=1"` for config overrides (`;`-separated).
 
 mod common;
 
@@ -34,7 +36,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("reference.toml");
     std::fs::write(&cfg_path, CONFIG).unwrap();
-    let cfg = Config::load(Some(&cfg_path), &["mcts.num_simulations=64".into()]).unwrap();
+    // REFERENCE_SET="infer.threads=1;infer.spin=true": config overrides.
+    let mut sets = vec!["mcts.num_simulations=64".to_string()];
+    let extra = std::env::var("REFERENCE_SET").unwrap_or_default();
+    sets.extend(extra.split(';').filter(|s| !s.is_empty()).map(String::from));
+    let cfg = Config::load(Some(&cfg_path), &sets).unwrap();
     let model_path = common::random_model(&cfg, dir.path());
     init_runtime(None).unwrap();
     let threads = (cfg.infer.threads, cfg.infer.spin);
