@@ -158,23 +158,6 @@ fn run_pod(cmd: &Value) {
     );
 }
 
-/// Asserts that two run directories hold the same stores, timing aside.
-fn assert_same_stores(want: &Path, got: &Path, what: &str) {
-    let o = Command::new(python())
-        .arg(repo().join("tests/store_equal.py"))
-        .arg(want)
-        .arg(got)
-        .output()
-        .expect("python runs tests/store_equal.py");
-    assert!(
-        o.status.success(),
-        "{what}: stores differ from `selfplay run --num-shards {SHARDS}`:\n{}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    eprintln!("{what}: {}", stdout(&o).trim());
-}
-
 fn all_manifests() -> Vec<PathBuf> {
     ["loop.yaml", "tasks-job.yaml", "play-job.yaml", "pvc.yaml"]
         .iter()

@@ -22,23 +22,6 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_selfplay")
 }
 
-/// Asserts that two run directories hold the same stores, timing aside.
-fn assert_same_stores(want: &Path, got: &Path, what: &str) {
-    let o = Command::new(python())
-        .arg(repo().join("tests/store_equal.py"))
-        .arg(want)
-        .arg(got)
-        .output()
-        .expect("python runs tests/store_equal.py");
-    assert!(
-        o.status.success(),
-        "{what}: stores differ from `selfplay run --num-shards {SHARDS}`:\n{}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    eprintln!("{what}: {}", stdout(&o).trim());
-}
-
 fn snakemake() -> PathBuf {
     let sm = repo().join(".venv/bin/snakemake");
     assert!(

@@ -117,3 +117,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp").arg("-a").arg(from).arg(to).status();
     assert!(status.unwrap().success());
 }
+
+/// Asserts that run directory `got` holds the stores of `want` (the run of
+/// `selfplay run --num-shards N`), timing columns aside
+/// (tests/store_equal.py).
+pub fn assert_same_stores(want: &Path, got: &Path, what: &str) {
+    let o = Command::new(python())
+        .arg(repo().join("tests/store_equal.py"))
+        .arg(want)
+        .arg(got)
+        .output()
+        .expect("python runs tests/store_equal.py");
+    assert!(
+        o.status.success(),
+        "{what}: stores differ from `selfplay run` on the same config and shards:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    eprintln!("{what}: {}", stdout(&o).trim());
+}
