@@ -2,7 +2,8 @@
 //! and the baselines (uniform-prior MCTS with random rollouts at the same
 //! simulation count; random play), with Wilson 95% intervals, writes the
 //! evals store (aggregates) and the results store (one row per episode),
-//! and decides promotion. `eval --tasks` measures the candidate, and its
+//! and puts the candidate to the gate (`stages::promote`, which decides and
+//! records promotions). `eval --tasks` measures the candidate, and its
 //! network alone, on any tasks store.
 
 use super::promote::{decide, Decision};
