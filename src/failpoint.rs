@@ -25,7 +25,7 @@ pub fn hit(point: &str) {
         return;
     };
     if k == kind && rest.contains(text.as_str()) {
-        eprintln!("failpoint {point}: aborting");
+        tracing::info!(target: crate::output::NOTE, point, "failpoint {point}: aborting");
         std::process::abort();
     }
 }

@@ -9,6 +9,7 @@ pub mod infer;
 pub mod mcts;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod run_config;
 pub mod stages;
 pub mod store;

@@ -76,8 +76,9 @@ pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
     }
     let list = changed.join(", ");
     if force {
-        eprintln!(
-            "warning: {}: running with a different config (--force): {list}",
+        tracing::warn!(
+            target: crate::output::NOTE,
+            "{}: running with a different config (--force): {list}",
             file.display()
         );
         return Ok(());

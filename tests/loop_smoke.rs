@@ -99,9 +99,16 @@ fn smoke_run_writes_every_store_and_they_read_back_independently() {
     assert_eq!(table_rows(&results), before, "rebuilt results");
     assert_eq!(std::fs::read(&evals).unwrap(), evals_before, "evals kept");
 
+    // One line per partition: shards, rows and the model that made them.
     let inspect = ok(&selfplay(&out, &["inspect"]));
-    assert!(inspect.contains("episodes iteration 1"), "{inspect}");
-    assert!(inspect.contains("eval iteration 2"), "{inspect}");
+    assert!(
+        inspect.contains("episodes/iteration=1: 1/1 shards, 64 rows, by iteration=000000"),
+        "{inspect}"
+    );
+    assert!(
+        inspect.contains("evals/iteration=2: 1/1 shards"),
+        "{inspect}"
+    );
 }
 
 /// The rows of one Parquet file, as pyarrow reads them.

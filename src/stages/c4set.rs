@@ -16,15 +16,17 @@
 //! missing (never by the thread count), judged in parallel, and kept in draw
 //! order; a budgeted solve does not depend on what its thread solved before.
 
+use super::{Access, Ctx, StageArgs};
 use crate::error::{Error, Result};
 use crate::tasks::connect4::{self, Connect4};
 use crate::tasks::Action;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The last ply a position can have and still offer a move.
 pub const MAX_PLIES: u32 = 41;
@@ -261,6 +263,95 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .tempfile_in(dir)
         .map(drop)
         .map_err(|e| io_error(path, &e))
+}
+
+/// `c4-positions --plies A-B --count N --output FILE [--max-nodes N]`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct C4Args {
+    /// Stones already on the board: A-B or N, within 0-41.
+    #[arg(long)]
+    pub plies: String,
+    /// Positions to write.
+    #[arg(long)]
+    pub count: usize,
+    /// The file to write (replaced atomically); the global --out, the
+    /// run directory, plays no part.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Solver nodes per position; harder positions are skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_NODES)]
+    pub max_nodes: u64,
+}
+
+impl C4Args {
+    /// The request, with the draw's seed (`--seed`).
+    pub fn request(&self, seed: u64) -> Result<Request> {
+        let req = Request {
+            plies: parse_plies(&self.plies)?,
+            count: self.count,
+            seed,
+            max_nodes: self.max_nodes,
+        };
+        req.validate()?;
+        Ok(req)
+    }
+}
+
+impl StageArgs for C4Args {
+    type Outcome = C4Written;
+
+    fn access(&self) -> Access {
+        Access::Bare
+    }
+
+    fn check(&self) -> Result<()> {
+        self.request(0).map(drop)
+    }
+}
+
+/// The file written and what it took.
+#[derive(Clone, Debug, Serialize)]
+pub struct C4Written {
+    pub positions: usize,
+    pub output: PathBuf,
+    pub plies: (u32, u32),
+    pub seed: u64,
+    pub playouts: u64,
+    pub over_budget: u64,
+    pub max_nodes: u64,
+}
+
+impl std::fmt::Display for C4Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "wrote {} positions to {} (plies {}-{}, seed {}; {} playouts, {} over {} nodes)",
+            self.positions,
+            self.output.display(),
+            self.plies.0,
+            self.plies.1,
+            self.seed,
+            self.playouts,
+            self.over_budget,
+            self.max_nodes
+        )
+    }
+}
+
+/// The command: the request from the flags and the config's seed, then
+/// [`run_c4_positions`].
+pub fn run(ctx: &Ctx, args: &C4Args) -> Result<C4Written> {
+    let req = args.request(ctx.cfg.seed)?;
+    let found = run_c4_positions(&req, &args.output)?;
+    Ok(C4Written {
+        positions: found.positions.len(),
+        output: args.output.clone(),
+        plies: req.plies,
+        seed: req.seed,
+        playouts: found.playouts,
+        over_budget: found.over_budget,
+        max_nodes: req.max_nodes,
+    })
 }
 
 /// The command: generates, then writes `path` atomically.

@@ -7,12 +7,12 @@
 //! before the first commit, so a bad input writes nothing.
 
 use super::tasks::read_tasks;
-use super::Ctx;
+use super::{Access, Ctx, StageArgs};
 use crate::distill::notes::{notes, Policy};
 use crate::distill::select::Selection;
 use crate::distill::{solver_line, split_of, trace, trace_with, Dropped, Memo, Trace};
 use crate::error::{Error, Result};
-use crate::metrics::{commit_metrics, metric_row, print_summary, StageMeter};
+use crate::metrics::{commit_metrics, heartbeat, metric_row, print_summary, StageMeter, Work};
 use crate::store::parquet_io::{read_columns, read_part, stage_part, FileMeta};
 use crate::store::rows::{
     episodes_from_batch, policies_from_batch, traces_batch, EpisodeLineage, EpisodeRow,
@@ -21,8 +21,143 @@ use crate::store::rows::{
 use crate::store::{complete_parts, list_partition, Store};
 use crate::tasks::{Family, Game, Task};
 use rayon::prelude::*;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `distill [--iteration N|A-B] [--family F] [--outcome O] ...`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DistillArgs {
+    /// Iterations of the episodes store to read: N or A-B (default: all).
+    #[arg(long, value_name = "N|A-B")]
+    pub iteration: Option<String>,
+    /// Families (or kinds) to keep, repeatable or comma-separated (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub family: Vec<String>,
+    /// Episode outcomes to keep: success, failure, win, loss, draw
+    /// (default: all but failure).
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Vec<String>,
+    /// Task difficulty range, LO-HI within [0, 1] (default: 0-1).
+    #[arg(long, value_name = "LO-HI")]
+    pub difficulty: Option<String>,
+    /// Only episodes played by this model id (e.g. iteration=000003).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Annotate each step with the alternatives the search weighed
+    /// (visit shares, from the examples store) and the position's value.
+    #[arg(long)]
+    pub search_notes: bool,
+    /// Add the solver's reference solution (source = solver) for each
+    /// selected task whose episodes gave no verified trace.
+    #[arg(long)]
+    pub solver_references: bool,
+    /// Share of tasks in the test split, in [0, 1].
+    #[arg(long, default_value_t = 0.1)]
+    pub test_share: f64,
+    /// Solver nodes for a Connect Four game's start position; games
+    /// from a start it does not settle give no trace (lower: faster).
+    #[arg(long, default_value_t = DEFAULT_SOLVER_NODES)]
+    pub solver_nodes: u64,
+}
+
+impl DistillArgs {
+    /// The request the flags make.
+    pub fn request(&self) -> Result<Request> {
+        if !(0.0..=1.0).contains(&self.test_share) {
+            return Err(Error::Config(format!(
+                "--test-share {}: expected a share in [0, 1]",
+                self.test_share
+            )));
+        }
+        if !(1..=MAX_SOLVER_NODES).contains(&self.solver_nodes) {
+            return Err(Error::Config(format!(
+                "--solver-nodes {}: expected 1 to {MAX_SOLVER_NODES} (the verifier's budget)",
+                self.solver_nodes
+            )));
+        }
+        let selection = Selection::parse(&crate::distill::select::Flags {
+            iterations: self.iteration.as_deref(),
+            families: &self.family,
+            outcomes: &self.outcome,
+            difficulty: self.difficulty.as_deref(),
+            model: self.model.as_deref(),
+        })?;
+        Ok(Request {
+            selection,
+            notes: self.search_notes,
+            solver_references: self.solver_references,
+            test_share: self.test_share,
+            solver_nodes: self.solver_nodes,
+        })
+    }
+}
+
+impl StageArgs for DistillArgs {
+    type Outcome = DistillOutcome;
+
+    /// Distill reads stores only: its config plays no part in what it
+    /// writes, so a run's config.toml is neither checked nor made.
+    fn access(&self) -> Access {
+        Access::Read
+    }
+
+    fn check(&self) -> Result<()> {
+        self.request().map(drop)
+    }
+}
+
+/// What `distill` wrote: the per-family table and the splits.
+#[derive(Clone, Debug, Serialize)]
+pub struct DistillOutcome {
+    pub figures: Vec<FamilyTraces>,
+    pub written: Vec<WrittenSplit>,
+}
+
+/// One split's folder and rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrittenSplit {
+    pub split: String,
+    pub path: PathBuf,
+    pub rows: u64,
+}
+
+impl std::fmt::Display for DistillOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&summary_table(&self.figures))?;
+        for w in &self.written {
+            writeln!(f, "wrote {} ({} rows)", w.path.display(), w.rows)?;
+        }
+        Ok(())
+    }
+}
+
+/// The command: [`run_distill`] on the flags' request, with heartbeats.
+pub fn run(ctx: &Ctx, args: &DistillArgs) -> Result<DistillOutcome> {
+    let req = args.request()?;
+    let beat = heartbeat(Work {
+        stage: "distill",
+        iteration: None,
+        shard: 0,
+        unit: "",
+        total: None,
+    });
+    let done = run_distill(ctx, &req);
+    drop(beat);
+    let done = done?;
+    Ok(DistillOutcome {
+        figures: done.figures,
+        written: done
+            .written
+            .into_iter()
+            .map(|(split, rows)| WrittenSplit {
+                path: ctx.run.traces(&split),
+                split,
+                rows,
+            })
+            .collect(),
+    })
+}
 
 /// What a distill is asked for.
 #[derive(Clone, Debug)]
@@ -68,12 +203,6 @@ pub struct Distilled {
 
 /// Distills the selected episodes into both splits, then the metrics row.
 pub fn run_distill(ctx: &Ctx, req: &Request) -> Result<Distilled> {
-    if !(1..=MAX_SOLVER_NODES).contains(&req.solver_nodes) {
-        return Err(Error::Config(format!(
-            "--solver-nodes {}: expected 1 to {MAX_SOLVER_NODES} (the verifier's budget)",
-            req.solver_nodes
-        )));
-    }
     let claim = ctx.claim("distill")?;
     let meter = StageMeter::start();
     let episodes = read_episodes(ctx, &req.selection)?;

@@ -2,18 +2,23 @@
 //! and the baselines (uniform-prior MCTS with random rollouts at the same
 //! simulation count; random play), with Wilson 95% intervals, writes the
 //! evals store (aggregates) and the results store (one row per episode),
-//! and decides promotion. `eval --tasks` measures the candidate, and its
+//! and puts the candidate to the gate (`stages::promote`, which decides and
+//! records promotions). `eval --tasks` measures the candidate, and its
 //! network alone, on any tasks store.
 
+use super::promote::{decide, Decision};
 use super::tasks::{ensure_heldout, read_tasks};
-use super::{derive_seed, load_evaluator, Ctx};
+use super::{derive_seed, load_evaluator, Ctx, StageArgs};
 use crate::config::Algorithm;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mcts::evaluator::Evaluator;
 use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams};
 use crate::metrics::{
-    commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
+    commit_metrics, metric_row, print_summary, progress, restore_metrics, Progress, StageMeter,
+    Work,
 };
+use crate::model::{model_id, resolve, ModelMeta};
+use crate::output::NOTE;
 use crate::store::lock::Claim;
 use crate::store::parquet_io::{read_marker, read_part, stage_part, FileMeta};
 use crate::store::rows::{
@@ -22,8 +27,165 @@ use crate::store::rows::{
 };
 use crate::store::{complete_parts, is_committed, part_path, Store};
 use crate::tasks::{Action, Family, Game, Outcome, Task};
+use serde::Serialize;
 use std::collections::hash_map::{Entry, HashMap};
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// `eval`: a model on the held-out set (`--iteration`), or on any tasks
+/// store (`--tasks`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct EvalArgs {
+    /// Required unless --tasks.
+    #[arg(long)]
+    pub iteration: Option<u32>,
+    /// The candidate (default: the model of this iteration).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The incumbent to gate against (default: best).
+    #[arg(long, default_value = "best")]
+    pub incumbent: String,
+    /// Write models/BEST when the candidate passes the gate.
+    #[arg(long)]
+    pub promote: bool,
+    /// Evaluate on this tasks store instead (e.g. OUT/imported/name=NAME).
+    #[arg(long)]
+    pub tasks: Option<PathBuf>,
+}
+
+impl StageArgs for EvalArgs {
+    type Outcome = EvalOutcome;
+
+    fn check(&self) -> Result<()> {
+        if self.iteration.is_none() && self.tasks.is_none() {
+            return Err(Error::Config(
+                "eval: expected --iteration N (or --tasks DIR)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What an evaluation measured, and for the held-out set the gate.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum EvalOutcome {
+    Heldout(Judged),
+    /// `--tasks`: the rows and the two folders written (evals, results).
+    Tasks {
+        rows: Vec<EvalRow>,
+        written: Vec<PathBuf>,
+    },
+}
+
+/// A held-out evaluation and the gate's decision on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Judged {
+    pub iteration: u32,
+    pub candidate: String,
+    /// The incumbent measured (None: none, or the candidate itself).
+    pub incumbent: Option<String>,
+    pub rows: Vec<EvalRow>,
+    pub gate: Decision,
+}
+
+impl fmt::Display for EvalOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalOutcome::Heldout(j) => {
+                f.write_str(&rows_text(&j.rows))?;
+                match &j.gate.promoted {
+                    Some(id) => writeln!(f, "promoted {id}"),
+                    None => Ok(()),
+                }
+            }
+            EvalOutcome::Tasks { rows, written } => {
+                f.write_str(&rows_text(rows))?;
+                written
+                    .iter()
+                    .try_for_each(|dir| writeln!(f, "wrote {}", dir.display()))
+            }
+        }
+    }
+}
+
+/// Evals rows as text, one line each; every command that prints them
+/// (`eval`, `eval --tasks`) prints them so.
+pub fn rows_text(rows: &[EvalRow]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{:<10} {:<9} {:<12} {:<17} vs {:<12} {:>5.1}% [{:.1}-{:.1}] n={}\n",
+                r.family.name(),
+                r.bucket,
+                r.agent,
+                r.model_id,
+                r.opponent,
+                r.rate * 100.0,
+                r.ci_low * 100.0,
+                r.ci_high * 100.0,
+                r.games
+            )
+        })
+        .collect()
+}
+
+/// The command: resolves the models, then evaluates on `--tasks`, or on
+/// the held-out set with the gate (and with `--promote` its record).
+pub fn run(ctx: &Ctx, args: &EvalArgs) -> Result<EvalOutcome> {
+    args.check()?;
+    if let Some(dir) = &args.tasks {
+        let cand = resolve(&ctx.run, args.model.as_deref().unwrap_or("best"))?;
+        let (rows, written) = run_eval_tasks(ctx, dir, &cand)?;
+        return Ok(EvalOutcome::Tasks {
+            rows,
+            written: written.to_vec(),
+        });
+    }
+    let iteration = args.iteration.unwrap_or_default();
+    let cand = resolve(
+        &ctx.run,
+        args.model.as_deref().unwrap_or(&model_id(iteration)),
+    )?;
+    // No BEST yet means no incumbent; a BEST that names no model is an
+    // error (it would silently drop the incumbent).
+    let inc = match args.incumbent.as_str() {
+        "best" => ctx
+            .run
+            .best()?
+            .map(|_| resolve(&ctx.run, "best"))
+            .transpose()?,
+        other => Some(resolve(&ctx.run, other)?),
+    };
+    evaluate(ctx, iteration, &cand, inc.as_deref(), args.promote).map(EvalOutcome::Heldout)
+}
+
+/// Evaluates `candidate` against `incumbent` on the held-out set
+/// ([`run_eval`]) and puts it to the gate, promoting it when `promote`
+/// and it passes: what `eval --iteration N [--promote]` and each
+/// iteration of `run` do.
+pub fn evaluate(
+    ctx: &Ctx,
+    iteration: u32,
+    candidate: &Path,
+    incumbent: Option<&Path>,
+    promote: bool,
+) -> Result<Judged> {
+    let summary = run_eval(ctx, iteration, candidate, incumbent)?;
+    let cand = ModelMeta::load(candidate)?.id;
+    let inc = match incumbent {
+        Some(dir) => Some(ModelMeta::load(dir)?.id).filter(|id| *id != cand),
+        None => None,
+    };
+    let gate = decide(ctx, iteration, &cand, summary.advantage, promote)?;
+    Ok(Judged {
+        iteration,
+        candidate: cand,
+        incumbent: inc,
+        rows: summary.rows,
+        gate,
+    })
+}
 
 /// Wilson score interval (95%) for `p` observed over `n` trials.
 pub fn wilson(p: f64, n: u32) -> (f64, f64) {
@@ -123,13 +285,12 @@ fn seen_by(outcome: Outcome, colour: u8) -> Outcome {
     }
 }
 
-/// Result of one evaluation: its rows and the gate decision.
+/// Result of one evaluation: its rows and the candidate's advantage.
 #[derive(Clone, Debug)]
 pub struct EvalSummary {
     pub rows: Vec<EvalRow>,
     /// Mean advantage of candidate over incumbent (None without an incumbent).
     pub advantage: Option<f64>,
-    pub promote: bool,
 }
 
 /// What one evaluation measured: aggregate rows, the per-episode rows
@@ -167,9 +328,9 @@ pub fn run_eval(
     let rebuild = is_committed(&dir, 0);
     let m = if rebuild {
         let (cand, inc) = recorded_models(ctx, &part_path(&dir, 0))?;
-        measure_heldout(ctx, &cand, inc.as_deref())?
+        measure_heldout(ctx, iteration, &cand, inc.as_deref())?
     } else {
-        measure_heldout(ctx, candidate, incumbent)?
+        measure_heldout(ctx, iteration, candidate, incumbent)?
     };
     let target = |dir| EvalTarget {
         claim: &claim,
@@ -204,15 +365,19 @@ pub fn run_eval(
 fn recorded_models(ctx: &Ctx, part: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
     let inputs = read_marker(part)?.inputs;
     let model = |i: usize| inputs.get(i).map(|id| ctx.run.model_dir(id));
-    let cand = model(CANDIDATE).ok_or_else(|| {
-        crate::error::Error::Data(format!("{}: its marker names no candidate", part.display()))
-    })?;
+    let cand = model(CANDIDATE)
+        .ok_or_else(|| Error::Data(format!("{}: its marker names no candidate", part.display())))?;
     Ok((cand, model(INCUMBENT)))
 }
 
 /// Plays the held-out set: every family's tasks by each agent (puzzles)
 /// or the candidate against each other agent with both colours (games).
-fn measure_heldout(ctx: &Ctx, candidate: &Path, incumbent: Option<&Path>) -> Result<Measured> {
+fn measure_heldout(
+    ctx: &Ctx,
+    iteration: u32,
+    candidate: &Path,
+    incumbent: Option<&Path>,
+) -> Result<Measured> {
     let (cand, cand_meta) = load_evaluator(&ctx.cfg, candidate)?;
     let sims = ctx.cfg.eval_simulations();
     // The baselines keep PUCT whatever the candidate searches with.
@@ -242,12 +407,23 @@ fn measure_heldout(ctx: &Ctx, candidate: &Path, incumbent: Option<&Path>) -> Res
         ids: entrants.iter().map(|e| e.model_id.clone()).collect(),
         games: 0,
     };
+    let mut matches = Vec::new();
     for (family, _) in ctx.cfg.families() {
         let tasks = read_tasks(&ctx.run.heldout(family.name()), family)?;
         let pairings = pairings(family, agents.len());
         let specs = match_specs(ctx, &tasks, &pairings)?;
         m.games += specs.len() as u64;
-        let played = play_all(ctx, dims, &mut agents, specs, sims)?;
+        matches.push((family, pairings, specs));
+    }
+    let bar = progress(Work {
+        stage: "eval",
+        iteration: Some(iteration),
+        shard: 0,
+        unit: "games",
+        total: Some(m.games),
+    });
+    for (family, pairings, specs) in matches {
+        let played = play_all(ctx, dims, &mut agents, specs, (sims, &bar))?;
         for (a, b) in pairings {
             let res: Vec<&Played> = played.iter().filter(|r| (r.a, r.b) == (a, b)).collect();
             m.rows.push(tally(&entrants, family, (a, b), "all", &res));
@@ -267,6 +443,7 @@ fn measure_heldout(ctx: &Ctx, candidate: &Path, incumbent: Option<&Path>) -> Res
         m.results
             .extend(played.iter().map(|p| p.result(&entrants, family)));
     }
+    bar.finish();
     Ok(m)
 }
 
@@ -315,14 +492,14 @@ fn match_specs(ctx: &Ctx, tasks: &[Task], pairings: &[(usize, usize)]) -> Result
     Ok(out)
 }
 
-/// Plays all episodes greedily; the episodes in a fixed order (agents,
-/// task, colour), whatever order they ended in.
+/// Plays all episodes greedily, counting them on `bar`; the episodes in
+/// a fixed order (agents, task, colour), whatever order they ended in.
 fn play_all(
     ctx: &Ctx,
     dims: (usize, usize),
     agents: &mut [Agent],
     specs: Vec<EpisodeSpec>,
-    sims: u32,
+    (sims, bar): (u32, &Progress),
 ) -> Result<Vec<Played>> {
     let mut params = SearchParams::from_config(&ctx.cfg.mcts, false);
     params.num_simulations = sims;
@@ -336,13 +513,11 @@ fn play_all(
         overlap: ctx.cfg.infer.overlap,
     };
     let mut out = Vec::new();
-    let bar = progress(specs.len() as u64, "eval");
     search.run(specs.into_iter(), |f| {
         bar.inc(1);
         out.push(played(f));
         Ok(())
     })?;
-    bar.finish_and_clear();
     out.sort_by(|x, y| (x.a, x.b, &x.task_id, x.colour).cmp(&(y.a, y.b, &y.task_id, y.colour)));
     Ok(out)
 }
@@ -435,7 +610,7 @@ fn counts_row(
     }
 }
 
-/// Gate: the candidate's mean advantage over the incumbent across families
+/// The candidate's mean advantage over the incumbent across families
 /// (puzzles: success-rate difference; games: 2 x (head-to-head score - 1/2)).
 fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
     let mut advantages = Vec::new();
@@ -458,12 +633,7 @@ fn summarise(ctx: &Ctx, rows: Vec<EvalRow>) -> EvalSummary {
     }
     let advantage =
         (!advantages.is_empty()).then(|| advantages.iter().sum::<f64>() / advantages.len() as f64);
-    let promote = advantage.is_some_and(|a| a >= ctx.cfg.eval.gate_threshold);
-    EvalSummary {
-        rows,
-        advantage,
-        promote,
-    }
+    EvalSummary { rows, advantage }
 }
 
 pub fn read_evals(dir: &Path) -> Result<Vec<EvalRow>> {
@@ -493,7 +663,7 @@ pub fn run_eval_tasks(
     candidate: &Path,
 ) -> Result<(Vec<EvalRow>, [PathBuf; 2])> {
     let families: Vec<(Family, std::path::PathBuf)> = std::fs::read_dir(dir)
-        .map_err(|e| crate::error::Error::io(dir, e))?
+        .map_err(|e| Error::io(dir, e))?
         .flatten()
         .filter_map(|e| {
             super::tasks::family_of_dir(&e.path())
@@ -502,7 +672,7 @@ pub fn run_eval_tasks(
         })
         .collect();
     if families.is_empty() {
-        return Err(crate::error::Error::Data(format!(
+        return Err(Error::Data(format!(
             "{}: no family=NAME folders; expected a tasks store such as imported/name=NAME",
             dir.display()
         )));
@@ -520,12 +690,23 @@ pub fn run_eval_tasks(
     ];
     let dims = (meta.spec.obs_dim, meta.spec.action_dim);
     let (mut rows, mut results) = (Vec::new(), Vec::new());
+    let mut matches = Vec::new();
     for (family, fdir) in families {
         meta.check_family(family)?;
         let tasks = read_tasks(&fdir, family)?;
         let alone: Vec<(usize, usize)> = (0..agents.len()).map(|a| (a, a)).collect();
         let specs = match_specs(ctx, &tasks, &alone)?;
-        let played = play_all(ctx, dims, &mut agents, specs, sims)?;
+        matches.push((family, tasks, specs));
+    }
+    let bar = progress(Work {
+        stage: "eval_tasks",
+        iteration: None,
+        shard: 0,
+        unit: "games",
+        total: Some(matches.iter().map(|m| m.2.len() as u64).sum()),
+    });
+    for (family, tasks, specs) in matches {
+        let played = play_all(ctx, dims, &mut agents, specs, (sims, &bar))?;
         let mut mine: Vec<ResultRow> = played.iter().map(|p| p.result(&entrants, family)).collect();
         if family.num_players() == 2 {
             check_first_moves(family, &tasks, &mut mine)?;
@@ -541,6 +722,7 @@ pub fn run_eval_tasks(
         }
         results.extend(mine);
     }
+    bar.finish();
     let name = store_name(dir);
     let out = ctx.run.imported_evals(&name, &meta.id);
     let claim = ctx.claim(&format!("eval tasks {name} {}", meta.id))?;
@@ -670,7 +852,12 @@ fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) 
     }
     let unscored = verdicts.values().filter(|v| v.is_none()).count();
     if unscored > 0 {
-        eprintln!(
+        tracing::info!(
+            target: NOTE,
+            stage = "eval",
+            family = family.name(),
+            unscored,
+            positions = verdicts.len(),
             "eval: {family}: {unscored} of {} positions could not be scored within {C4_CHECK_NODES} solver nodes (row `unscored`)",
             verdicts.len()
         );

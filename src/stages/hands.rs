@@ -5,9 +5,52 @@
 //! the solution count and whether a fraction is needed beside each hand.
 
 use super::c4set::write_atomically;
+use super::{Access, Ctx, StageArgs};
 use crate::error::Result;
 use crate::tasks::game24::{hands, is_hardest, Hand};
-use std::path::Path;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// `game24-hands [--hardest] --output FILE`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct HandsArgs {
+    /// Only the hardest hands: at most four distinct solutions, or a
+    /// fraction needed.
+    #[arg(long)]
+    pub hardest: bool,
+    /// The file to write (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+impl StageArgs for HandsArgs {
+    type Outcome = HandsWritten;
+
+    fn access(&self) -> Access {
+        Access::Bare
+    }
+}
+
+/// The file written and its hands.
+#[derive(Clone, Debug, Serialize)]
+pub struct HandsWritten {
+    pub hands: usize,
+    pub output: PathBuf,
+}
+
+impl std::fmt::Display for HandsWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "wrote {} hands to {}", self.hands, self.output.display())
+    }
+}
+
+/// The command: [`run_game24_hands`].
+pub fn run(_: &Ctx, args: &HandsArgs) -> Result<HandsWritten> {
+    Ok(HandsWritten {
+        hands: run_game24_hands(args.hardest, &args.output)?,
+        output: args.output.clone(),
+    })
+}
 
 /// The CSV text of `rows`, with a header the importer skips.
 fn to_csv(rows: &[&Hand]) -> String {

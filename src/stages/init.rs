@@ -1,10 +1,42 @@
 //! `init`: a freshly initialised model as iteration 0, promoted to BEST.
 
-use super::Ctx;
+use super::{Ctx, StageArgs};
 #[cfg(not(feature = "train"))]
 use crate::error::Error;
 use crate::error::Result;
 use crate::model::ModelMeta;
+use serde::Serialize;
+use std::fmt;
+
+/// `init` takes no arguments of its own.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct InitArgs {}
+
+impl StageArgs for InitArgs {
+    type Outcome = InitOutcome;
+}
+
+/// The initial model, and BEST (which names it unless a later promotion does).
+#[derive(Clone, Debug, Serialize)]
+pub struct InitOutcome {
+    pub model: String,
+    pub best: Option<String>,
+}
+
+impl fmt::Display for InitOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.model)
+    }
+}
+
+/// The command: [`run_init`].
+pub fn run(ctx: &Ctx, _: &InitArgs) -> Result<InitOutcome> {
+    let meta = run_init(ctx)?;
+    Ok(InitOutcome {
+        model: meta.id,
+        best: ctx.run.best()?,
+    })
+}
 
 /// Creates models/iteration=000000 unless it exists; sets BEST if unset.
 pub fn run_init(ctx: &Ctx) -> Result<ModelMeta> {

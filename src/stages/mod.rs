@@ -1,7 +1,15 @@
 //! Stages: each a pure function of its input stores, config and seed, and
 //! each a subcommand. `run` chains them in-process.
+//!
+//! Every command has one entry point of one shape: its module's
+//! `pub fn run(ctx: &Ctx, args: &XArgs) -> Result<XOutcome>`, where `XArgs`
+//! (clap arguments) implements [`StageArgs`] and `XOutcome` is an
+//! [`Outcome`] (`Display` for the human text, `Serialize` for JSON). The
+//! binary parses, calls `args.check()`, builds the context `args.access()`
+//! asks for, calls `run` and prints the outcome; nothing else.
 
 pub mod c4set;
+pub mod config;
 pub mod distill;
 pub mod eval;
 pub mod hands;
@@ -10,11 +18,11 @@ pub mod init;
 pub mod inspect;
 pub mod play;
 pub mod plot;
+pub mod promote;
 pub mod report;
 pub mod run;
 pub mod show;
 pub mod tasks;
-#[cfg(feature = "train")]
 pub mod train;
 
 use crate::config::parse_device;
@@ -23,9 +31,68 @@ use crate::error::{Error, Result};
 use crate::infer::OnnxModel;
 use crate::mcts::evaluator::Evaluator;
 use crate::model::ModelMeta;
+use crate::output::Outcome;
 use crate::store::lock::Claim;
 use crate::store::RunDir;
 use std::path::Path;
+
+/// The context a command runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Writes into `--out`: the config is checked against (or recorded as)
+    /// the run's config.toml, and a run of an older store layout refused.
+    Write,
+    /// Reads `--out`: an older store layout is refused; config.toml is
+    /// neither checked nor made.
+    Read,
+    /// Names `--out` without touching it (or does not use it at all).
+    Bare,
+}
+
+/// A command's arguments, as its stage sees them; the stage's
+/// `run(ctx, args)` does the work.
+pub trait StageArgs {
+    type Outcome: Outcome;
+
+    /// The context the command needs.
+    fn access(&self) -> Access {
+        Access::Write
+    }
+
+    /// This job's shard (flags, else the scheduler's variables).
+    fn shard(&self) -> Result<Shard> {
+        Ok(Shard::ALL)
+    }
+
+    /// Checks of the arguments that need no run directory; the binary calls
+    /// it before the context is built, so a bad value writes nothing.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the outcome is printed as JSON whatever `--log-format` says
+    /// (`inspect --json`).
+    fn json(&self) -> bool {
+        false
+    }
+}
+
+/// A sharded job's `--shard-index` / `--num-shards`.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct ShardArgs {
+    /// This job's shard (default: SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else 0).
+    #[arg(long)]
+    pub shard_index: Option<u32>,
+    /// Number of shards (default: SLURM_ARRAY_TASK_COUNT, else 1).
+    #[arg(long)]
+    pub num_shards: Option<u32>,
+}
+
+impl ShardArgs {
+    pub fn resolve(&self) -> Result<Shard> {
+        Shard::resolve(self.shard_index, self.num_shards)
+    }
+}
 
 /// What every stage gets: the config, the run directory, and its shard.
 #[derive(Clone, Debug)]

@@ -2,24 +2,80 @@
 //! model; streams episodes and examples to Parquet on a writer thread.
 
 use super::tasks::read_tasks;
-use super::{derive_seed, load_evaluator, Ctx};
+use super::{derive_seed, load_evaluator, Ctx, Shard, ShardArgs, StageArgs};
 use crate::config::ExamplesConfig;
 use crate::error::{Error, Result};
 use crate::mcts::{
     Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams, SearchStats, StepRecord,
 };
 use crate::metrics::{
-    commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter,
+    commit_metrics, metric_row, print_summary, progress, restore_metrics, StageMeter, Work,
 };
 use crate::store::lock::Claim;
 use crate::store::parquet_io::{FileMeta, PartWriter};
 use crate::store::rows::{episodes_batch, examples_batch, EpisodeRow, ExampleRow, MetricDetail};
 use crate::store::{is_committed, part_path, Store};
 use crate::tasks::{Outcome, Task};
+use serde::Serialize;
+use std::fmt;
 use std::path::Path;
 
 /// Rows buffered by the writer before a batch goes to Parquet.
 const FLUSH_ROWS: usize = 4096;
+
+/// `play --iteration N [--model M]`, one shard.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PlayArgs {
+    #[arg(long)]
+    pub iteration: u32,
+    /// best, latest, a model id (iteration=000003) or a model folder.
+    #[arg(long, default_value = "best")]
+    pub model: String,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+impl StageArgs for PlayArgs {
+    type Outcome = PlayOutcome;
+
+    fn shard(&self) -> Result<Shard> {
+        self.shard.resolve()
+    }
+}
+
+/// What a play shard did (its summary line is on stderr; nothing on
+/// stdout in text).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlayOutcome {
+    pub iteration: u32,
+    pub shard: u32,
+    pub num_shards: u32,
+    /// The model folder played with.
+    pub model: std::path::PathBuf,
+    /// Episodes played now; None when the shard was already committed.
+    pub episodes: Option<u64>,
+    pub simulations: Option<u64>,
+}
+
+impl fmt::Display for PlayOutcome {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// The command: resolves `--model`, then [`run_play`].
+pub fn run(ctx: &Ctx, args: &PlayArgs) -> Result<PlayOutcome> {
+    let model = crate::model::resolve(&ctx.run, &args.model)?;
+    let stats = run_play(ctx, args.iteration, &model)?;
+    Ok(PlayOutcome {
+        iteration: args.iteration,
+        shard: ctx.shard.index,
+        num_shards: ctx.shard.count,
+        model,
+        episodes: stats.as_ref().map(|s| s.episodes),
+        simulations: stats.as_ref().map(|s| s.simulations),
+    })
+}
 
 /// Plays this shard of iteration `iteration`'s tasks with the model in
 /// `model_dir`. Commits examples, then episodes (the shard's commit point),
@@ -37,7 +93,13 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
     let tasks = shard_tasks(ctx, iteration)?;
     let specs = episode_specs(ctx, iteration, &tasks)?;
     let meter = StageMeter::start();
-    let bar = progress(specs.len() as u64, "play");
+    let bar = progress(Work {
+        stage: "play",
+        iteration: Some(iteration),
+        shard,
+        unit: "episodes",
+        total: Some(specs.len() as u64),
+    });
     let file_meta = FileMeta {
         stage: "play".into(),
         config_hash: ctx.cfg.hash(),
@@ -80,7 +142,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
             .unwrap_or_else(|_| Err(Error::Other("play: the writer thread panicked".into())));
         (played, written)
     });
-    bar.finish_and_clear();
+    bar.finish();
     // The writer's error first: it holds the cause (a full disk, a
     // read-only folder) of the search's "writer stopped".
     let (ep_w, ex_w) = written?;

@@ -3,11 +3,60 @@
 //! simulation count, random play, and the solver.
 
 use super::eval::read_evals;
+use super::{Access, Ctx, StageArgs};
 use crate::error::{Error, Result};
 use crate::store::rows::EvalRow;
 use crate::store::{list_partition, RunDir};
 use crate::tasks::Family;
+use serde::Serialize;
 use std::fmt::Write;
+use std::path::PathBuf;
+
+/// `report [--iteration N] [--plot DIR]`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ReportArgs {
+    #[arg(long)]
+    pub iteration: Option<u32>,
+    /// Also draw the run's learning curves (held-out success, losses,
+    /// throughput) into DIR/curves.png and DIR/curves.svg; DIR is
+    /// created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+}
+
+impl StageArgs for ReportArgs {
+    type Outcome = Reported;
+
+    fn access(&self) -> Access {
+        Access::Read
+    }
+}
+
+/// The Markdown tables, and the figures drawn.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reported {
+    pub markdown: String,
+    pub plots: Vec<PathBuf>,
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.markdown)?;
+        self.plots
+            .iter()
+            .try_for_each(|file| writeln!(f, "wrote {}", file.display()))
+    }
+}
+
+/// The command: [`run_report`], then the plots when asked.
+pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<Reported> {
+    let markdown = run_report(&ctx.run, args.iteration)?;
+    let plots = match &args.plot {
+        Some(dir) => super::plot::write_plots(&ctx.run, dir)?,
+        None => Vec::new(),
+    };
+    Ok(Reported { markdown, plots })
+}
 
 /// Markdown tables for `iteration` (default: the newest evaluated one).
 pub fn run_report(run: &RunDir, iteration: Option<u32>) -> Result<String> {

@@ -1,13 +1,85 @@
 //! `show`: plays one episode greedily and prints it step by step: the state,
 //! the root's visit counts, values and priors, the move, and the outcome.
 
-use super::{derive_seed, load_evaluator, Ctx};
-use crate::error::Result;
+use super::{derive_seed, load_evaluator, Access, Ctx, StageArgs};
+use crate::error::{Error, Result};
 use crate::mcts::evaluator::Evaluator;
 use crate::mcts::{Agent, BatchedSearch, EpisodeSpec, Finished, SearchParams};
 use crate::tasks::{Family, Game};
+use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
+
+/// `show --family F [--seed N] [--difficulty D] [--model M]`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ShowArgs {
+    /// A family (countdown, linear, listdsl, deduction, sudoku, knapsack,
+    /// sokoban, gridpath, tictactoe, connect4, game24) or a kind (its
+    /// first family).
+    #[arg(long)]
+    pub family: String,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0.5)]
+    pub difficulty: f32,
+    /// best, latest, an id or a folder; uniform-prior rollout MCTS when absent.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+impl StageArgs for ShowArgs {
+    type Outcome = Shown;
+
+    fn access(&self) -> Access {
+        Access::Read
+    }
+
+    fn check(&self) -> Result<()> {
+        Family::parse(&self.family)?;
+        if !(0.0..=1.0).contains(&self.difficulty) {
+            return Err(Error::Config(format!(
+                "--difficulty {}: expected a value in [0, 1]",
+                self.difficulty
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One episode, step by step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Shown {
+    pub family: Family,
+    pub seed: u64,
+    pub difficulty: f32,
+    pub model: Option<String>,
+    pub text: String,
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The command: checks, resolves `--model`, then [`run_show`].
+pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<Shown> {
+    args.check()?;
+    let family = Family::parse(&args.family)?;
+    let dir = args
+        .model
+        .as_deref()
+        .map(|m| crate::model::resolve(&ctx.run, m))
+        .transpose()?;
+    let text = run_show(ctx, family, args.seed, args.difficulty, dir.as_deref())?;
+    Ok(Shown {
+        family,
+        seed: args.seed,
+        difficulty: args.difficulty,
+        model: args.model.clone(),
+        text,
+    })
+}
 
 /// Plays `family`'s task for `seed` at `difficulty`; with no model, uniform-prior
 /// MCTS with random rollouts plays.

@@ -1,9 +1,11 @@
 //! `tasks`: generates an iteration's training tasks per family, and the
 //! fixed held-out set (seeds disjoint from training: their top bit is set).
 
-use super::{derive_seed, Ctx};
+use super::import::{default_name, imported_dir, run_import};
+use super::{derive_seed, Ctx, Shard, ShardArgs, StageArgs};
 use crate::error::{Error, Result};
 use crate::metrics::{commit_metrics, metric_row, print_summary, StageFigures, StageMeter};
+use crate::output::NOTE;
 use crate::store::lock::Claim;
 use crate::store::parquet_io::{read_metrics, read_part, stage_part, FileMeta};
 use crate::store::rows::{tasks_batch, tasks_from_batch, FamilyRange, MetricDetail, MetricRow};
@@ -12,11 +14,132 @@ use crate::tasks::{Family, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use std::path::Path;
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 const EVAL_BIT: u64 = 1 << 63;
 const STREAM_TRAIN: u64 = 1;
 const STREAM_EVAL: u64 = 2;
+
+/// `tasks`: an iteration's tasks, the held-out sets alone, or an import.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TasksArgs {
+    /// Required unless --import or --heldout.
+    #[arg(long, required_unless_present_any = ["import", "heldout"])]
+    pub iteration: Option<u32>,
+    /// Write only the held-out sets (once per run; safe to run
+    /// concurrently: later callers wait and find them written).
+    #[arg(long, conflicts_with_all = ["iteration", "import"])]
+    pub heldout: bool,
+    /// A public task file to import into imported/name=NAME/.
+    #[arg(long, requires = "format")]
+    pub import: Option<PathBuf>,
+    /// countdown-parquet, game24, connect4-pons or sudoku.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Name of the imported store (default: the file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+impl StageArgs for TasksArgs {
+    type Outcome = TasksOutcome;
+
+    /// Only an iteration's tasks are sharded.
+    fn shard(&self) -> Result<Shard> {
+        if self.import.is_some() || self.heldout {
+            Ok(Shard::ALL)
+        } else {
+            self.shard.resolve()
+        }
+    }
+}
+
+/// What `tasks` wrote.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum TasksOutcome {
+    /// An iteration's tasks, this shard's part of each family (reported on
+    /// stderr; nothing on stdout in text).
+    Generated {
+        iteration: u32,
+        shard: u32,
+        num_shards: u32,
+        tasks: u64,
+    },
+    /// The held-out stores, one per family.
+    Heldout { stores: Vec<PathBuf> },
+    /// An imported task file.
+    Imported {
+        store: PathBuf,
+        family: Family,
+        rows: u64,
+    },
+}
+
+impl fmt::Display for TasksOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TasksOutcome::Generated { .. } => Ok(()),
+            TasksOutcome::Heldout { stores } => stores
+                .iter()
+                .try_for_each(|s| writeln!(f, "{}", s.display())),
+            TasksOutcome::Imported {
+                store,
+                family,
+                rows,
+            } => writeln!(f, "{}: {rows} {family} tasks", store.display()),
+        }
+    }
+}
+
+/// The command: imports `--import`, writes the held-out sets, or this
+/// shard's tasks of `--iteration` (shard 0 also the held-out sets).
+pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<TasksOutcome> {
+    if let Some(file) = &args.import {
+        let name = args.name.clone().unwrap_or_else(|| default_name(file));
+        let format = args.format.clone().unwrap_or_default();
+        let (family, rows) = run_import(ctx, file, &format, &name)?;
+        return Ok(TasksOutcome::Imported {
+            store: imported_dir(ctx, &name),
+            family,
+            rows,
+        });
+    }
+    if args.heldout {
+        ensure_heldout(ctx)?;
+        let stores = ctx
+            .cfg
+            .families()
+            .into_iter()
+            .map(|(family, _)| ctx.run.heldout(family.name()))
+            .collect();
+        return Ok(TasksOutcome::Heldout { stores });
+    }
+    let iteration = args.iteration.unwrap_or(0);
+    let n = run_tasks(ctx, iteration)?;
+    if ctx.shard.index == 0 {
+        ensure_heldout(ctx)?;
+    }
+    let shard = ctx.shard.index;
+    tracing::info!(
+        target: NOTE,
+        stage = "tasks",
+        iteration,
+        shard,
+        tasks = n,
+        "tasks iteration {iteration} shard {shard}: {n} tasks written"
+    );
+    Ok(TasksOutcome::Generated {
+        iteration,
+        shard,
+        num_shards: ctx.shard.count,
+        tasks: n,
+    })
+}
 
 /// Tasks of each family for one iteration: `games_per_iteration` split by weight.
 pub fn family_counts(ctx: &Ctx) -> Vec<(Family, usize)> {
@@ -209,7 +332,7 @@ pub fn ensure_heldout(ctx: &Ctx) -> Result<()> {
             }
         }
         let whole = Ctx {
-            shard: super::Shard::ALL,
+            shard: Shard::ALL,
             ..ctx.clone()
         };
         commit_tasks(&claim, &whole, &dir, &tasks, ("heldout", None), None)?;

@@ -38,7 +38,8 @@ impl Claim {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) if wait => {
-                eprintln!("{what}: waiting for {}", owner(&mut file));
+                let owner = owner(&mut file);
+                tracing::info!(target: crate::output::NOTE, claim = what, owner = owner.as_str(), "{what}: waiting for {owner}");
                 file.lock().map_err(|e| Error::io(&path, e))?;
             }
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -48,7 +48,7 @@ pub struct ExampleRow {
 }
 
 /// One matchup result (evals store).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EvalRow {
     pub model_id: String,
     pub agent: String,

@@ -99,9 +99,15 @@ pub fn train_model(
     )?;
     let read = opening.elapsed();
     if replay.streaming() {
-        eprintln!(
+        tracing::info!(
+            target: crate::output::NOTE,
+            stage = "train",
+            iteration,
+            window_rows = window.rows,
+            shuffle_buffer = cfg.train.shuffle_buffer,
             "train iteration {iteration}: streaming a window of {} rows through a shuffle buffer of {} (train.shuffle_buffer)",
-            window.rows, cfg.train.shuffle_buffer
+            window.rows,
+            cfg.train.shuffle_buffer
         );
     }
     let out_dir = run.model_dir(&model_id(iteration));
@@ -134,7 +140,12 @@ pub fn train_model(
                 file.display()
             ))
         })?;
-        eprintln!(
+        tracing::info!(
+            target: crate::output::NOTE,
+            stage = "train",
+            iteration,
+            resumed_after = saved.done,
+            steps = cfg.train.steps,
             "train iteration {iteration}: resuming after step {} of {} from {}",
             saved.done,
             cfg.train.steps,
@@ -145,12 +156,17 @@ pub fn train_model(
 
     let bs = replay.batch;
     let steps = cfg.train.steps;
-    let bar = crate::metrics::progress(steps as u64, "train");
+    let bar = crate::metrics::progress(crate::metrics::Work {
+        stage: "train",
+        iteration: Some(iteration),
+        shard: 0,
+        unit: "steps",
+        total: Some(steps as u64),
+    });
     bar.inc(progress.done as u64);
     let mut run_steps = || -> Result<std::time::Duration> {
         let mut read = read;
         for step in progress.done..steps {
-            bar.inc(1);
             let at = || format!("training step {} of {steps}", step + 1);
             let started = std::time::Instant::now();
             let examples = replay.minibatch(step)?;
@@ -174,6 +190,7 @@ pub fn train_model(
             progress.smooth = (0.95 * s.0 + 0.05 * p, 0.95 * s.1 + 0.05 * v);
             progress.sums.add((p, v), &out.per_row, out.grad_norm);
             progress.done = step + 1;
+            bar.inc(1);
             progress.adam_step = trainer.opt.step;
             let every = cfg.train.curve_every as usize;
             if progress.done == steps || (every > 0 && progress.done.is_multiple_of(every)) {
@@ -198,7 +215,7 @@ pub fn train_model(
         Ok(read)
     };
     let result = run_steps();
-    bar.finish_and_clear();
+    bar.finish();
     let read = result?;
     let (first, last) = (progress.first, progress.smooth);
     let average = trainer.finish().map(on_cpu);
