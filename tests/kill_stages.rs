@@ -1,7 +1,8 @@
 //! Each stage run as its own batch job, killed (an abort, like SIGKILL) at
 //! several points, then rerun, leaves exactly the stores an uninterrupted
 //! job leaves: the same rows and content, nothing stray, no temporary file.
-//! (`run` and `train` have their own kill tests in commit.rs and resume.rs.)
+//! (`run` and `train` have their own kill tests in commit.rs and resume.rs;
+//! `store::commit` tests that distill's two splits are replaced as one.)
 
 mod common;
 use common::*;
@@ -38,6 +39,14 @@ const STAGES: &[(&[&str], &[&str])] = &[
             "after-commit:evals/iteration=1",
             "after-commit:metrics/stage=eval",
             "before-commit:metrics/stage=eval",
+        ],
+    ),
+    (
+        &["distill", "--search-notes"],
+        &[
+            "before-commit:traces",
+            "after-commit:traces",
+            "before-commit:metrics/stage=distill",
         ],
     ),
 ];

@@ -12,7 +12,7 @@ import sys
 import duckdb
 import pyarrow.parquet as pq
 
-STORES = ["tasks", "heldout", "episodes", "examples", "evals", "results", "metrics"]
+STORES = ["tasks", "heldout", "episodes", "examples", "evals", "results", "traces", "metrics"]
 
 
 def main(run):
@@ -54,6 +54,7 @@ def main(run):
         "examples": "task_id, step, obs, policy_actions, policy_probs, value, weight",
         "evals": "*",
         "results": "*",
+        "traces": "*",
     }
     out["content"] = {}
     for store, columns in content.items():

@@ -13,6 +13,7 @@ use crate::distill::select::Selection;
 use crate::distill::{solver_line, split_of, trace, trace_with, Dropped, Memo, Trace};
 use crate::error::{Error, Result};
 use crate::metrics::{commit_metrics, heartbeat, metric_row, print_summary, StageMeter, Work};
+use crate::store::commit::commit_folder;
 use crate::store::parquet_io::{read_columns, read_part, stage_part, FileMeta};
 use crate::store::rows::{
     episodes_from_batch, policies_from_batch, traces_batch, EpisodeLineage, EpisodeRow,
@@ -263,10 +264,11 @@ pub fn run_distill(ctx: &Ctx, req: &Request) -> Result<Distilled> {
             stage_part(&claim, &dir, &schema, &meta, &[batch], Some(&row))?,
         ));
     }
-    let mut written = Vec::new();
-    for (split, part) in staged {
-        written.push((split.to_string(), part.commit()?));
-    }
+    // Both splits at once: a reader never sees one distill's test split
+    // beside another's train split.
+    let (splits, parts): (Vec<&str>, Vec<_>) = staged.into_iter().unzip();
+    let rows = commit_folder(&ctx.run, &claim.key, &ctx.run.root.join("traces"), parts)?;
+    let written = splits.into_iter().map(String::from).zip(rows).collect();
     commit_metrics(&claim, &row, &ctx.cfg.hash())?;
     print_summary(&row);
     Ok(Distilled { figures, written })

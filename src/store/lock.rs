@@ -81,7 +81,13 @@ impl Claim {
             .map(|e| e.path())
             .collect();
         for p in stale {
-            match std::fs::remove_file(&p) {
+            // A folder is a whole store folder staged by `commit_folder`.
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(&p, e)),
