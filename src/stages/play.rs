@@ -173,8 +173,9 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
     Ok(Some(stats))
 }
 
-/// This shard's tasks of the iteration, families interleaved so every
-/// network batch mixes them.
+/// This shard's tasks of the iteration: its share of each family (so
+/// shards get equal work whatever the families cost), the families
+/// interleaved so every network batch mixes them.
 fn shard_tasks(ctx: &Ctx, iteration: u32) -> Result<Vec<Task>> {
     let mut per_family = Vec::new();
     for (family, _) in ctx.cfg.families() {
@@ -186,7 +187,13 @@ fn shard_tasks(ctx: &Ctx, iteration: u32) -> Result<Vec<Task>> {
                 dir.display()
             )));
         }
-        per_family.push(tasks);
+        let mine: Vec<Task> = tasks
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| ctx.shard.owns(*i))
+            .map(|(_, t)| t)
+            .collect();
+        per_family.push(mine);
     }
     let longest = per_family.iter().map(Vec::len).max().unwrap_or(0);
     let mut all = Vec::new();
@@ -197,12 +204,7 @@ fn shard_tasks(ctx: &Ctx, iteration: u32) -> Result<Vec<Task>> {
             }
         }
     }
-    Ok(all
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| ctx.shard.owns(*i))
-        .map(|(_, t)| t)
-        .collect())
+    Ok(all)
 }
 
 fn episode_specs(ctx: &Ctx, iteration: u32, tasks: &[Task]) -> Result<Vec<EpisodeSpec>> {
