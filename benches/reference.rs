@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench reference` (scripts/env.sh sourced);
 //! `REFERENCE_GAMES=64` for a quicker, smaller run; `REFERENCE_ONLY=puct/0`
-//! for the rows whose `search/cache/overlap` name contains it;
+//! for the rows whose `search/cache/overlap/lanes` name contains it;
 //! `REFERENCE_SET="infer.threads=1"` for config overrides (`;`-separated).
 
 mod common;
@@ -54,12 +54,18 @@ fn main() {
         "reference: connect4, {games} games, 64 simulations, mlp 256x2, {} threads",
         rayon::current_num_threads()
     );
+    let split = concurrent_rows_per_s(&model_path, cores, 256 / cores);
     println!("network alone, batch 256: {net:.0} rows/s (one thread, batch 128: {one:.0})");
     println!(
-        "{:<8} {:>6} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>9} {:>6} {:>8}",
+        "network alone as {cores} one-thread sessions of batch {} at once: {split:.0} rows/s",
+        256 / cores
+    );
+    println!(
+        "{:<8} {:>6} {:>8} {:>6} {:>10} {:>9} {:>8} {:>10} {:>9} {:>9} {:>6} {:>8}",
         "search",
         "cache",
         "overlap",
+        "lanes",
         "sims/s",
         "x network",
         "pos/s",
@@ -69,26 +75,38 @@ fn main() {
         "cpu",
         "rss MB"
     );
+    // Lanes: one search loop per core, each with a one-thread session.
+    let (c, lanes) = (CACHE_ENTRIES, cores);
     let runs = [
-        (Algorithm::Puct, 0, false),
-        (Algorithm::Puct, 0, true),
-        (Algorithm::Puct, CACHE_ENTRIES, false),
-        (Algorithm::Puct, CACHE_ENTRIES, true),
-        (Algorithm::Gumbel, 0, false),
-        (Algorithm::Gumbel, CACHE_ENTRIES, true),
+        (Algorithm::Puct, 0, false, 1),
+        (Algorithm::Puct, 0, true, 1),
+        (Algorithm::Puct, c, false, 1),
+        (Algorithm::Puct, c, true, 1),
+        (Algorithm::Puct, 0, false, lanes),
+        (Algorithm::Puct, c, false, lanes),
+        (Algorithm::Gumbel, 0, false, 1),
+        (Algorithm::Gumbel, c, true, 1),
+        (Algorithm::Gumbel, 0, false, lanes),
+        (Algorithm::Gumbel, c, false, lanes),
     ];
     let only = std::env::var("REFERENCE_ONLY").unwrap_or_default();
-    for (algorithm, cache, overlap) in runs {
-        let name = format!("{algorithm:?}/{cache}/{overlap}").to_lowercase();
+    for (algorithm, cache, overlap, lanes) in runs {
+        let name = format!("{algorithm:?}/{cache}/{overlap}/{lanes}").to_lowercase();
         if !name.contains(&only) {
             continue;
         }
+        let threads = if lanes > 1 {
+            ((cores / lanes).max(1), cfg.infer.spin)
+        } else {
+            threads
+        };
         // The fastest of `repeats` runs: other load on the machine only slows a run down.
         let (s, secs, cpu) = (0..repeats)
             .map(|_| {
-                let (model, specs) = (load(), episodes(games));
+                let model = OnnxModel::load_with(&model_path, Device::Cpu, threads).unwrap();
+                let specs = episodes(games);
                 let (t, cpu) = (Instant::now(), cpu_seconds());
-                let s = self_play(model, &cfg, (algorithm, cache, overlap), specs);
+                let s = self_play(model, &cfg, (algorithm, cache, overlap, lanes), specs);
                 let secs = t.elapsed().as_secs_f64();
                 let cpu = (cpu_seconds() - cpu) / secs / cores as f64;
                 (s, secs, cpu)
@@ -97,10 +115,11 @@ fn main() {
             .unwrap();
         let sims = s.simulations as f64 / secs;
         println!(
-            "{:<8} {:>6} {:>8} {:>10.0} {:>9.2} {:>8.0} {:>10.0} {:>9.3} {:>9.2} {:>6.2} {:>8.0}",
+            "{:<8} {:>6} {:>8} {:>6} {:>10.0} {:>9.2} {:>8.0} {:>10.0} {:>9.3} {:>9.2} {:>6.2} {:>8.0}",
             format!("{algorithm:?}").to_lowercase(),
             if cache > 0 { "on" } else { "off" },
             if overlap { "on" } else { "off" },
+            lanes,
             sims,
             sims / net,
             s.moves as f64 / secs,
@@ -140,7 +159,7 @@ fn network_rows_per_s(model: &mut OnnxModel, batch: usize) -> f64 {
 fn self_play(
     model: OnnxModel,
     cfg: &Config,
-    (algorithm, cache, overlap): (Algorithm, usize, bool),
+    (algorithm, cache, overlap, lanes): (Algorithm, usize, bool, usize),
     specs: Vec<EpisodeSpec>,
 ) -> SearchStats {
     let games = specs.len();
@@ -153,8 +172,27 @@ fn self_play(
         action_dim: cfg.model_spec().action_dim,
         parallel: games,
         overlap,
+        lanes,
     };
     search.run(specs.into_iter(), |_| Ok(())).unwrap()
+}
+
+/// Rows/s of `sessions` one-thread sessions, each at `batch`, all
+/// running at once on their own threads: the network's rate when each
+/// core runs its own calls, as search lanes do.
+fn concurrent_rows_per_s(path: &std::path::Path, sessions: usize, batch: usize) -> f64 {
+    let rates: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..sessions)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut m = OnnxModel::load_with(path, Device::Cpu, (1, false)).unwrap();
+                    network_rows_per_s(&mut m, batch)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    rates.iter().sum()
 }
 
 /// `games` self-play episodes from the empty board, made before timing.

@@ -25,7 +25,7 @@ fn default_model(dir: &std::path::Path) -> (PathBuf, ModelSpec, Config) {
 
 fn load(path: &std::path::Path, cfg: &Config) -> OnnxModel {
     init_runtime(None).unwrap();
-    OnnxModel::load_with(path, Device::Cpu, (cfg.infer.threads, cfg.infer.spin)).unwrap()
+    OnnxModel::load_with(path, Device::Cpu, (cfg.infer.session_threads(), cfg.infer.spin)).unwrap()
 }
 
 fn network(c: &mut Criterion) {
@@ -77,6 +77,7 @@ fn self_play(model: OnnxModel, cfg: &Config, spec: &ModelSpec, n: usize) -> Sear
         action_dim: spec.action_dim,
         parallel: cfg.parallel_batch_size,
         overlap: cfg.infer.overlap,
+        lanes: cfg.infer.lanes(),
     };
     search
         .run(episodes(cfg, n).into_iter(), |_| Ok(()))

@@ -408,11 +408,19 @@ pub struct InferConfig {
     pub device: String,
     /// ONNX Runtime intra-op threads (0: all cores). Range: [0, 1024].
     pub threads: usize,
+    /// Independent search loops, each on its own thread with its own ONNX
+    /// Runtime session (of `threads` intra-op threads, or cores / lanes
+    /// for 0) and cache, sharing the episodes in flight: tree work and the
+    /// network take turns on each lane's core without hand-offs.
+    /// 0: one per core on CPU, 1 on CUDA. Results do not depend on it.
+    /// Range: [0, 1024].
+    #[serde(default)]
+    pub lanes: usize,
     /// Overlap tree work with the network: episodes in two groups, one
     /// group's tree work on the search thread while ONNX Runtime's
     /// `threads` evaluate the other's leaves (tree work is small beside
-    /// the network; taking turns, it runs on all cores instead). Games end
-    /// in another order, so the examples' rows, and training, differ.
+    /// the network; taking turns, it runs on all cores instead). Results
+    /// do not depend on it.
     #[serde(default)]
     pub overlap: bool,
     /// ONNX Runtime's threads wait for the next call spinning instead of
@@ -425,6 +433,33 @@ pub struct InferConfig {
     /// steadier policy and value for one more network row per symmetry.
     #[serde(default)]
     pub average_symmetries: bool,
+}
+
+impl InferConfig {
+    /// Search lanes: `lanes`, or for 0 one per core on CPU and one on CUDA.
+    pub fn lanes(&self) -> usize {
+        match (self.lanes, parse_device(&self.device)) {
+            (0, Ok(crate::infer::Device::Cpu)) => cores(),
+            (0, _) => 1,
+            (n, _) => n,
+        }
+    }
+
+    /// Intra-op threads of each lane's session: `threads`, or for 0 with
+    /// several lanes the cores shared out (ONNX Runtime's own choice, all
+    /// cores, with one lane).
+    pub fn session_threads(&self) -> usize {
+        match (self.threads, self.lanes()) {
+            (0, 1) => 0,
+            (0, lanes) => (cores() / lanes).max(1),
+            (n, _) => n,
+        }
+    }
+}
+
+/// Cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The valid range of a numeric config key. Checked on the merged TOML
@@ -534,6 +569,7 @@ pub const RANGES: &[Range] = &[
     ),
     float("eval.gate_threshold", -1.0, 1.0, ""),
     int("infer.threads", 0, 1024, "0: all cores"),
+    int("infer.lanes", 0, 1024, "0: one per core on CPU, 1 on CUDA"),
 ];
 
 /// Most parameters a model may have (about 400 MB of f32 weights; training

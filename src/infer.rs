@@ -152,6 +152,8 @@ fn not_found_message(starts: &[PathBuf]) -> String {
 pub struct OnnxModel {
     session: Session,
     path: PathBuf,
+    /// How it was loaded (device, intra-op threads, spinning), for [`OnnxModel::fork`].
+    options: (Device, (usize, bool)),
     obs_dim: usize,
     action_dim: usize,
 }
@@ -188,6 +190,7 @@ impl OnnxModel {
         Ok(Self {
             session,
             path: path.to_path_buf(),
+            options: (device, (intra_threads, spin)),
             obs_dim,
             action_dim,
         })
@@ -195,6 +198,13 @@ impl OnnxModel {
 
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
+    }
+
+    /// Another session on the same model file with the same options: a
+    /// session runs one call at a time, so each lane of a search has one.
+    pub fn fork(&self) -> Result<Self, String> {
+        let (device, threads) = self.options;
+        Self::load_with(&self.path, device, threads)
     }
 
     pub fn action_dim(&self) -> usize {

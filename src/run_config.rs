@@ -18,6 +18,8 @@ const FREE_KEYS: &[&str] = &[
     "mcts.cache_entries",
     "infer.device",
     "infer.threads",
+    "infer.lanes",
+    "infer.overlap",
     "infer.spin",
     "train.threads",
     "train.device",

@@ -81,6 +81,21 @@ impl Agent {
         }
     }
 
+    /// The same player with its own evaluator (a new network session and
+    /// an empty cache), for another lane of a batched run.
+    pub fn fork(&self) -> crate::error::Result<Agent> {
+        Ok(match self {
+            Agent::Search {
+                evaluator,
+                algorithm,
+            } => Agent::search(evaluator.fork()?, *algorithm),
+            Agent::Policy { evaluator } => Agent::Policy {
+                evaluator: evaluator.fork()?,
+            },
+            Agent::Random => Agent::Random,
+        })
+    }
+
     /// The evaluator that scores this agent's leaves; `None` for random play.
     pub fn evaluator_mut(&mut self) -> Option<&mut Evaluator> {
         match self {

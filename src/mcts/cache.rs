@@ -35,6 +35,11 @@ impl EvalCache {
         })
     }
 
+    /// Positions it holds at most.
+    pub fn entries(&self) -> usize {
+        self.keys.len()
+    }
+
     fn slot(&self, key: u128) -> usize {
         let folded = (key as u64) ^ ((key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (folded.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32) as usize & (self.keys.len() - 1)

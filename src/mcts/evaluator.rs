@@ -58,6 +58,30 @@ impl Evaluator {
         }
     }
 
+    /// The same evaluator with a session of its own on the same model file
+    /// and an empty cache of the same size: what another lane plays with.
+    pub fn fork(&self) -> Result<Evaluator> {
+        Ok(match self {
+            Evaluator::Network {
+                model,
+                id,
+                rollout_mix,
+                cache,
+                symmetries,
+            } => Evaluator::Network {
+                model: Box::new(model.fork().map_err(Error::Model)?),
+                id: id.clone(),
+                rollout_mix: rollout_mix.clone(),
+                cache: cache
+                    .as_ref()
+                    .and_then(|c| EvalCache::new(c.entries(), model.action_dim())),
+                symmetries: symmetries.clone(),
+            },
+            Evaluator::Rollout => Evaluator::Rollout,
+            Evaluator::Uniform => Evaluator::Uniform,
+        })
+    }
+
     /// Averages each network output over its position's symmetries
     /// (`Family::symmetries`): values and logits are the means over the
     /// position and its images, each image's logits mapped back to the
@@ -121,14 +145,18 @@ impl Evaluator {
                         serve_cached(net, cache, leaves, scratch, logits, values)?
                     }
                 };
-                mix_rollouts(rollout_mix, leaves, values);
+                mix_rollouts(rollout_mix, (leaves, parallel), values);
                 Ok(served)
             }
             Evaluator::Rollout => {
-                values
-                    .par_iter_mut()
-                    .zip(leaves.par_iter())
-                    .for_each(|(v, (game, seed))| *v = rollout_value(game, *seed));
+                let rollout = |(v, (game, seed)): (&mut f32, &(&Game, u64))| {
+                    *v = rollout_value(game, *seed)
+                };
+                if parallel {
+                    values.par_iter_mut().zip(leaves.par_iter()).for_each(rollout);
+                } else {
+                    values.iter_mut().zip(leaves).for_each(rollout);
+                }
                 Ok(Served::default())
             }
             Evaluator::Uniform => Ok(Served::default()),
@@ -256,20 +284,22 @@ fn compact_rows(scratch: &mut [f32], obs_dim: usize, rows: &[usize]) {
 }
 
 /// Blends each leaf's network value with a random playout where its
-/// family's mix weight is positive.
-fn mix_rollouts(mix: &[f32], leaves: &[(&Game, u64)], values: &mut [f32]) {
+/// family's mix weight is positive (on rayon's pool when `parallel`).
+fn mix_rollouts(mix: &[f32], (leaves, parallel): (&[(&Game, u64)], bool), values: &mut [f32]) {
     if mix.iter().all(|&l| l <= 0.0) {
         return;
     }
-    values
-        .par_iter_mut()
-        .zip(leaves.par_iter())
-        .for_each(|(v, (game, seed))| {
-            let l = mix.get(game.family() as usize).copied().unwrap_or(0.0);
-            if l > 0.0 {
-                *v = (1.0 - l) * *v + l * rollout_value(game, *seed);
-            }
-        });
+    let blend = |(v, (game, seed)): (&mut f32, &(&Game, u64))| {
+        let l = mix.get(game.family() as usize).copied().unwrap_or(0.0);
+        if l > 0.0 {
+            *v = (1.0 - l) * *v + l * rollout_value(game, *seed);
+        }
+    };
+    if parallel {
+        values.par_iter_mut().zip(leaves.par_iter()).for_each(blend);
+    } else {
+        values.iter_mut().zip(leaves).for_each(blend);
+    }
 }
 
 /// Value of one random playout, from the view of the leaf's mover.

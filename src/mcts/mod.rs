@@ -17,6 +17,7 @@ pub mod agent;
 pub mod cache;
 pub mod evaluator;
 pub mod gumbel;
+mod lanes;
 pub mod tree;
 
 use crate::config::Algorithm;
@@ -25,6 +26,7 @@ use crate::tasks::{Action, Game, Outcome, Task};
 pub use agent::{Agent, Mode};
 use evaluator::Served;
 use gumbel::GumbelParams;
+use lanes::Feed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
@@ -155,6 +157,27 @@ impl SearchStats {
         let saved = self.evaluations.saturating_sub(self.network_rows);
         (saved as f64 / self.evaluations.max(1) as f64 * 1e4).round() / 1e4
     }
+
+    /// Adds another run's (a lane's) counters and times.
+    fn add(&mut self, o: &SearchStats) {
+        self.episodes += o.episodes;
+        self.moves += o.moves;
+        self.simulations += o.simulations;
+        self.evaluations += o.evaluations;
+        self.network_rows += o.network_rows;
+        self.cache_hits += o.cache_hits;
+        self.waves += o.waves;
+        self.eval_time += o.eval_time;
+        self.tree_time += o.tree_time;
+    }
+
+    /// The times as a mean per lane, so that a time over the run's wall
+    /// time stays a share of it.
+    fn per_lane_times(mut self, lanes: u32) -> SearchStats {
+        self.eval_time /= lanes.max(1);
+        self.tree_time /= lanes.max(1);
+        self
+    }
 }
 
 /// A leaf waiting for its evaluation.
@@ -170,6 +193,8 @@ struct Leaf {
 
 /// One running episode.
 struct Slot {
+    /// The episode's index in the run's source (the output order).
+    index: usize,
     spec: EpisodeSpec,
     game: Game,
     /// One shared tree when both sides are the same agent, else one per side.
@@ -191,7 +216,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(spec: EpisodeSpec) -> Slot {
+    fn new((index, spec): (usize, EpisodeSpec)) -> Slot {
         let shared = spec.agents[0] == spec.agents[1];
         let mover = spec.game.to_move();
         let trees = if shared {
@@ -200,6 +225,7 @@ impl Slot {
             vec![Tree::new(mover), Tree::new(mover)]
         };
         Slot {
+            index,
             game: spec.game.clone(),
             rng: ChaCha8Rng::seed_from_u64(spec.seed),
             spec,
@@ -633,60 +659,98 @@ pub struct BatchedSearch<'a> {
     pub agents: &'a mut [Agent],
     pub obs_dim: usize,
     pub action_dim: usize,
-    /// Episodes in flight at once.
+    /// Episodes in flight at once (over all lanes).
     pub parallel: usize,
     /// Split the episodes into two groups, so that one group's tree work
     /// runs on this thread while an evaluation thread takes the other's
     /// leaves to the network. Otherwise tree work (on rayon's pool) and
     /// the network take turns.
     pub overlap: bool,
+    /// Independent wave loops on their own threads (`lanes.rs`), each with
+    /// its own copy of the agents ([`Agent::fork`]) and its share of the
+    /// episodes; 1: one loop, its tree work on rayon's pool.
+    pub lanes: usize,
 }
 
-/// Where finished episodes go and new ones come from.
-struct Feed<S, F> {
-    source: S,
-    on_finish: F,
+/// How one wave loop runs, besides its agents and feed.
+struct Loop<'p> {
+    params: &'p SearchParams,
+    dims: (usize, usize),
+    parallel: usize,
+    overlap: bool,
+    workers: Workers,
 }
 
 impl BatchedSearch<'_> {
-    /// Plays every episode of `source`, calling `on_finish` as each ends
-    /// (in the order they end). Each episode's play depends on its own
-    /// spec alone, not on which others share its waves.
+    /// Plays every episode of `source`, calling `on_finish` with each in
+    /// source order. Each episode's play depends on its own spec alone,
+    /// not on which others share its waves or its lane.
     pub fn run(
         &mut self,
-        mut source: impl Iterator<Item = EpisodeSpec>,
+        source: impl Iterator<Item = EpisodeSpec> + Send,
         on_finish: impl FnMut(Finished) -> Result<()>,
     ) -> Result<SearchStats> {
-        let slots: Vec<Slot> = source
-            .by_ref()
+        let lanes = self.lanes.clamp(1, self.parallel.max(1));
+        let dims = (self.obs_dim, self.action_dim);
+        if lanes == 1 {
+            let mut feed = lanes::Local {
+                source: source.enumerate(),
+                out: lanes::InOrder::new(on_finish),
+            };
+            let setup = Loop {
+                params: &self.params,
+                dims,
+                parallel: self.parallel,
+                overlap: self.overlap,
+                workers: Workers::Global,
+            };
+            return setup.run(self.agents, &mut feed);
+        }
+        let mut forks: Vec<Vec<Agent>> = (1..lanes)
+            .map(|_| self.agents.iter().map(Agent::fork).collect())
+            .collect::<Result<_>>()?;
+        let mut sets: Vec<&mut [Agent]> = vec![&mut *self.agents];
+        sets.extend(forks.iter_mut().map(Vec::as_mut_slice));
+        let (params, parallel, overlap) = (&self.params, self.parallel, self.overlap);
+        lanes::run_lanes(sets, source, on_finish, |lane, agents, feed| {
+            // This lane's share of the episodes in flight.
+            let share = parallel / lanes + usize::from(lane < parallel % lanes);
+            let setup = Loop {
+                params,
+                dims,
+                parallel: share,
+                overlap,
+                workers: Workers::Here,
+            };
+            setup.run(agents, feed)
+        })
+    }
+}
+
+impl Loop<'_> {
+    /// One wave loop over the episodes of `feed`.
+    fn run(&self, agents: &mut [Agent], feed: &mut dyn Feed) -> Result<SearchStats> {
+        let slots: Vec<Slot> = std::iter::from_fn(|| feed.next())
             .take(self.parallel.max(1))
             .map(Slot::new)
             .collect();
-        let mut feed = Feed { source, on_finish };
         let mut stats = SearchStats::default();
-        let n_agents = self.agents.len();
+        let n_agents = agents.len();
         if self.overlap && slots.len() > 1 {
             let mut slots = slots;
             let second = slots.split_off(slots.len() / 2);
             let groups = [Group::new(slots, n_agents), Group::new(second, n_agents)];
-            self.run_overlapped(groups, &mut feed, &mut stats)?;
+            self.run_overlapped(agents, groups, feed, &mut stats)?;
             return Ok(stats);
         }
-        let modes: Vec<Mode> = self.agents.iter().map(Agent::mode).collect();
-        let (p, dims) = (&self.params, (self.obs_dim, self.action_dim));
+        let modes: Vec<Mode> = agents.iter().map(Agent::mode).collect();
+        let (p, w) = (self.params, self.workers);
         let mut group = Group::new(slots, n_agents);
         while !group.slots.is_empty() {
-            collect_group(&mut group, p, &modes, &mut stats, Workers::Global);
-            evaluate_group(self.agents, dims, &mut group, true)?;
-            absorb_group(
-                &mut group,
-                p,
-                &modes,
-                dims.1,
-                &mut feed,
-                &mut stats,
-                Workers::Global,
-            )?;
+            collect_group(&mut group, p, &modes, &mut stats, w);
+            let parallel = matches!(w, Workers::Global);
+            evaluate_group(agents, self.dims, &mut group, parallel)?;
+            absorb_group(&mut group, p, &modes, self.dims.1, feed, &mut stats, w)?;
         }
         Ok(stats)
     }
@@ -694,18 +758,14 @@ impl BatchedSearch<'_> {
     /// The pipeline: an evaluation thread takes one group's leaves to the
     /// networks while this thread absorbs the other group's results,
     /// refills its slots and collects its next leaves; then they swap.
-    fn run_overlapped<S, F>(
-        &mut self,
+    fn run_overlapped(
+        &self,
+        agents: &mut [Agent],
         [mut mine, mut first]: [Group; 2],
-        feed: &mut Feed<S, F>,
+        feed: &mut dyn Feed,
         stats: &mut SearchStats,
-    ) -> Result<()>
-    where
-        S: Iterator<Item = EpisodeSpec>,
-        F: FnMut(Finished) -> Result<()>,
-    {
-        let dims = (self.obs_dim, self.action_dim);
-        let (p, agents) = (&self.params, &mut *self.agents);
+    ) -> Result<()> {
+        let (p, dims) = (self.params, self.dims);
         let modes: Vec<Mode> = agents.iter().map(Agent::mode).collect();
         std::thread::scope(|scope| {
             let (to_eval, jobs) = crossbeam_channel::bounded::<Group>(1);
@@ -729,7 +789,7 @@ impl BatchedSearch<'_> {
                     return Ok(());
                 }
                 to_eval.send(mine).map_err(|_| stopped())?;
-                absorb_group(&mut back, p, &modes, self.action_dim, feed, stats, here)?;
+                absorb_group(&mut back, p, &modes, dims.1, feed, stats, here)?;
                 collect_group(&mut back, p, &modes, stats, here);
                 mine = back;
             }
@@ -808,19 +868,15 @@ fn evaluate_group(
 
 /// Phase 3 for a group: expand and back up the evaluated leaves, move
 /// where the budget is spent, hand finished episodes on and refill.
-fn absorb_group<S, F>(
+fn absorb_group(
     group: &mut Group,
     p: &SearchParams,
     modes: &[Mode],
     action_dim: usize,
-    feed: &mut Feed<S, F>,
+    feed: &mut dyn Feed,
     stats: &mut SearchStats,
     workers: Workers,
-) -> Result<()>
-where
-    S: Iterator<Item = EpisodeSpec>,
-    F: FnMut(Finished) -> Result<()>,
-{
+) -> Result<()> {
     let e = std::mem::take(&mut group.evaluated);
     stats.evaluations += e.leaves;
     stats.network_rows += e.served.network as u64;
@@ -844,9 +900,9 @@ where
         }
         stats.episodes += 1;
         stats.moves += slot.steps.len() as u64;
-        (feed.on_finish)(slot.finish())?;
-        if let Some(spec) = feed.source.next() {
-            group.slots.push(Slot::new(spec));
+        feed.finished(slot.index, slot.finish())?;
+        if let Some(next) = feed.next() {
+            group.slots.push(Slot::new(next));
         }
     }
     Ok(())
@@ -927,6 +983,7 @@ mod tests {
             action_dim: 60,
             parallel: 8,
             overlap: false,
+        lanes: 1,
         };
         search
             .run(specs.into_iter(), |f| {
@@ -1177,11 +1234,13 @@ mod tests {
     }
 
     /// Self-play on a real network (its outputs depend on the input row
-    /// alone) with and without the evaluation cache, and overlapped with
-    /// the network: the same moves, targets and values, bit for bit, for
-    /// both search policies, while the cache answers part of the leaves.
+    /// alone) with and without the evaluation cache, overlapped with the
+    /// network, over several lanes and with other numbers of episodes in
+    /// flight: the same episodes in the same (source) order, with the same
+    /// moves, targets and values, bit for bit, for both search policies,
+    /// while the cache answers part of the leaves.
     #[test]
-    fn neither_the_cache_nor_overlap_changes_results() {
+    fn neither_the_cache_nor_overlap_nor_lanes_change_results() {
         use crate::model::onnx::{export, tests::random_weights};
         let cfg = crate::config::Config::load(None, &[]).unwrap();
         let spec = cfg.model_spec();
@@ -1203,9 +1262,19 @@ mod tests {
                 }
             })
         };
+        let source_order: Vec<String> = specs().map(|s| s.task.task_id).collect();
+        // (cache entries, overlap, lanes, episodes in flight)
+        let settings = [
+            (0, false, 1, 8),
+            (4096, false, 1, 8),
+            (4096, true, 1, 8),
+            (4096, false, 3, 8),
+            (0, true, 2, 5),
+            (0, false, 1, 1),
+        ];
         for algorithm in [Algorithm::Puct, Algorithm::Gumbel] {
             let mut runs = Vec::new();
-            for (entries, overlap) in [(0, false), (4096, false), (4096, true)] {
+            for (entries, overlap, lanes, parallel) in settings {
                 let model =
                     crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
                 let net = Evaluator::network(model, "m".into(), Vec::new(), entries);
@@ -1219,8 +1288,9 @@ mod tests {
                     agents: &mut agents,
                     obs_dim: spec.obs_dim,
                     action_dim: spec.action_dim,
-                    parallel: 8,
+                    parallel,
                     overlap,
+                    lanes,
                 };
                 let mut out = Vec::new();
                 let stats = search
@@ -1229,8 +1299,8 @@ mod tests {
                         Ok(())
                     })
                     .unwrap();
-                // Overlap changes the order episodes end in, not their play.
-                out.sort_by(|a, b| a.task.task_id.cmp(&b.task.task_id));
+                let order: Vec<String> = out.iter().map(|f| f.task.task_id.clone()).collect();
+                assert_eq!(order, source_order, "{algorithm:?}: not in source order");
                 let record: Vec<_> = out
                     .iter()
                     .map(|f| {
@@ -1246,8 +1316,11 @@ mod tests {
             }
             let (off, on) = (&runs[0], &runs[1]);
             assert!(off.0 == on.0, "{algorithm:?}: the cache changed a result");
-            assert!(on.0 == runs[2].0, "{algorithm:?}: overlap changed a result");
-            assert_eq!(on.1.simulations, runs[2].1.simulations);
+            for (run, setting) in runs.iter().zip(settings).skip(2) {
+                assert!(run.0 == off.0, "{algorithm:?}: {setting:?} changed a result");
+                assert_eq!(run.1.simulations, off.1.simulations, "{setting:?}");
+                assert_eq!(run.1.episodes, 24, "{setting:?}");
+            }
             assert_eq!(off.1.cache_hits, 0);
             assert_eq!(off.1.network_rows, off.1.evaluations);
             assert_eq!(off.1.simulations, on.1.simulations);
@@ -1352,6 +1425,7 @@ mod tests {
             action_dim: spec.action_dim,
             parallel: 5,
             overlap: false,
+        lanes: 1,
         };
         let mut out = Vec::new();
         let stats = search

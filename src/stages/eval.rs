@@ -511,6 +511,7 @@ fn play_all(
         action_dim,
         parallel: ctx.cfg.parallel_batch_size,
         overlap: ctx.cfg.infer.overlap,
+        lanes: ctx.cfg.infer.lanes(),
     };
     let mut out = Vec::new();
     search.run(specs.into_iter(), |f| {

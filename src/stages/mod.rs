@@ -218,7 +218,7 @@ pub fn load_evaluator(cfg: &Config, dir: &Path) -> Result<(Evaluator, ModelMeta)
     crate::infer::init_runtime(None).map_err(Error::Model)?;
     let device = parse_device(&cfg.infer.device).map_err(Error::Config)?;
     let path = dir.join("model.onnx");
-    let model = OnnxModel::load_with(&path, device, (cfg.infer.threads, cfg.infer.spin))
+    let model = OnnxModel::load_with(&path, device, (cfg.infer.session_threads(), cfg.infer.spin))
         .map_err(Error::Model)?;
     if model.obs_dim() != meta.spec.obs_dim || model.action_dim() != meta.spec.action_dim {
         return Err(Error::Model(format!(

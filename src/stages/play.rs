@@ -127,6 +127,7 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         action_dim: meta.spec.action_dim,
         parallel: ctx.cfg.parallel_batch_size,
         overlap: ctx.cfg.infer.overlap,
+        lanes: ctx.cfg.infer.lanes(),
     };
     let (played, written) = std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Finished>(1024);

@@ -116,6 +116,7 @@ pub fn run_show(
         action_dim,
         parallel: 1,
         overlap: false,
+        lanes: 1,
     };
     let spec = EpisodeSpec {
         task: task.clone(),
