@@ -25,7 +25,12 @@ fn default_model(dir: &std::path::Path) -> (PathBuf, ModelSpec, Config) {
 
 fn load(path: &std::path::Path, cfg: &Config) -> OnnxModel {
     init_runtime(None).unwrap();
-    OnnxModel::load_with(path, Device::Cpu, (cfg.infer.session_threads(), cfg.infer.spin)).unwrap()
+    OnnxModel::load_with(
+        path,
+        Device::Cpu,
+        (cfg.infer.session_threads(), cfg.infer.spin),
+    )
+    .unwrap()
 }
 
 fn network(c: &mut Criterion) {

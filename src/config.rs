@@ -55,6 +55,14 @@ pub struct ExamplesConfig {
     /// Weight of every example of a one-player episode that failed (its
     /// search targets are less trustworthy). Range: [0, 100].
     pub failure_weight: f64,
+    /// Share of the search's root value in each value target: the target
+    /// is `(1 - m) * z + m * q`, `z` the (discounted) outcome and `q` the
+    /// root's backed-up value, both from the mover's view; a game's one
+    /// outcome is a noisy label for its early positions, the search's
+    /// value a smoother one (z/q averaging). 0: the outcome alone.
+    /// Range: [0, 1].
+    #[serde(default)]
+    pub value_q_mix: f64,
 }
 
 impl Default for ExamplesConfig {
@@ -62,6 +70,7 @@ impl Default for ExamplesConfig {
         ExamplesConfig {
             success_weight: 1.0,
             failure_weight: 1.0,
+            value_q_mix: 0.0,
         }
     }
 }
@@ -558,6 +567,7 @@ pub const RANGES: &[Range] = &[
     int("train.curve_every", 0, 10_000_000, "0: at the end only"),
     float("train.ema_decay", 0.0, 0.99999, "0: the architecture's own"),
     float("examples.success_weight", 0.0, 100.0, ""),
+    float("examples.value_q_mix", 0.0, 1.0, ""),
     float("examples.failure_weight", 0.0, 100.0, ""),
     int("eval.heldout_tasks", 1, 1_000_000, ""),
     int("eval.games", 1, 1_000_000, ""),

@@ -149,11 +149,13 @@ impl Evaluator {
                 Ok(served)
             }
             Evaluator::Rollout => {
-                let rollout = |(v, (game, seed)): (&mut f32, &(&Game, u64))| {
-                    *v = rollout_value(game, *seed)
-                };
+                let rollout =
+                    |(v, (game, seed)): (&mut f32, &(&Game, u64))| *v = rollout_value(game, *seed);
                 if parallel {
-                    values.par_iter_mut().zip(leaves.par_iter()).for_each(rollout);
+                    values
+                        .par_iter_mut()
+                        .zip(leaves.par_iter())
+                        .for_each(rollout);
                 } else {
                     values.iter_mut().zip(leaves).for_each(rollout);
                 }

@@ -983,7 +983,7 @@ mod tests {
             action_dim: 60,
             parallel: 8,
             overlap: false,
-        lanes: 1,
+            lanes: 1,
         };
         search
             .run(specs.into_iter(), |f| {
@@ -1317,7 +1317,10 @@ mod tests {
             let (off, on) = (&runs[0], &runs[1]);
             assert!(off.0 == on.0, "{algorithm:?}: the cache changed a result");
             for (run, setting) in runs.iter().zip(settings).skip(2) {
-                assert!(run.0 == off.0, "{algorithm:?}: {setting:?} changed a result");
+                assert!(
+                    run.0 == off.0,
+                    "{algorithm:?}: {setting:?} changed a result"
+                );
                 assert_eq!(run.1.simulations, off.1.simulations, "{setting:?}");
                 assert_eq!(run.1.episodes, 24, "{setting:?}");
             }
@@ -1425,7 +1428,7 @@ mod tests {
             action_dim: spec.action_dim,
             parallel: 5,
             overlap: false,
-        lanes: 1,
+            lanes: 1,
         };
         let mut out = Vec::new();
         let stats = search

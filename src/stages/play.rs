@@ -271,7 +271,11 @@ pub fn rows_of(
                 legal: s.legal.clone(),
                 policy_actions: kept.iter().map(|&k| s.policy[k].0).collect(),
                 policy_probs: kept.iter().map(|&k| s.policy[k].1).collect(),
-                value: value_target(f.outcome, s.mover) * discount.powi((plies - i) as i32),
+                value: mixed_value(
+                    value_target(f.outcome, s.mover) * discount.powi((plies - i) as i32),
+                    s.root_value,
+                    weights.value_q_mix as f32,
+                ),
                 weight,
                 proven: s.proven,
                 visit_counts: kept
@@ -339,6 +343,15 @@ fn write_shard(
     Ok((ep_w, ex_w))
 }
 
+/// The value target `(1 - mix) * z + mix * q`; exactly `z` at 0.
+fn mixed_value(z: f32, q: f32, mix: f32) -> f32 {
+    if mix > 0.0 {
+        (1.0 - mix) * z + mix * q.clamp(-1.0, 1.0)
+    } else {
+        z
+    }
+}
+
 /// The model a stage should use for `--model` (best, latest, id, path).
 pub fn model_dir(ctx: &Ctx, reference: &str) -> Result<std::path::PathBuf> {
     crate::model::resolve(&ctx.run, reference)
@@ -385,5 +398,36 @@ mod tests {
         };
         assert_eq!(values(1.0), vec![1.0, -1.0, 1.0]);
         assert_eq!(values(0.5), vec![0.125, -0.25, 0.5]);
+    }
+
+    #[test]
+    fn value_targets_mix_in_the_root_value() {
+        let task = Family::Connect4.generate(0.0, 1);
+        let with_q = |mover, q| StepRecord {
+            root_value: q,
+            ..step(mover)
+        };
+        let f = Finished {
+            final_state: Game::from_task(&task).unwrap(),
+            task,
+            seed: 0,
+            agents: [0, 0],
+            outcome: Outcome::Win,
+            steps: vec![with_q(0, 0.2), with_q(1, 0.5)],
+            wall: std::time::Duration::ZERO,
+        };
+        let values = |mix: f64| -> Vec<f32> {
+            let cfg = ExamplesConfig {
+                value_q_mix: mix,
+                ..ExamplesConfig::default()
+            };
+            let (_, xs) = rows_of(&f, "m", 8, (&cfg, 1.0));
+            xs.iter().map(|x| x.value).collect()
+        };
+        assert_eq!(values(0.0), vec![1.0, -1.0]);
+        assert_eq!(values(1.0), vec![0.2, 0.5]);
+        // z = 1 and q = 0.2 for player 0; z = -1 and q = 0.5 for player 1.
+        let half = values(0.5);
+        assert!((half[0] - 0.6).abs() < 1e-6 && (half[1] + 0.25).abs() < 1e-6);
     }
 }
