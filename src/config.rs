@@ -215,7 +215,8 @@ pub struct MctsConfig {
     #[serde(default = "default_fast_simulations")]
     pub fast_simulations: u32,
     /// Positions the evaluation cache holds per evaluator (rounded up to a
-    /// power of two); a cached or repeated position is not sent to the
+    /// power of two), shared out over search lanes (each lane's cache
+    /// holds a lanes-th); a cached or repeated position is not sent to the
     /// network again. 0: off. Range: [0, 16777216].
     #[serde(default = "default_cache_entries")]
     pub cache_entries: u32,

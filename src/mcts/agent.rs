@@ -81,16 +81,16 @@ impl Agent {
         }
     }
 
-    /// The same player with its own evaluator (a new network session and
-    /// an empty cache), for another lane of a batched run.
-    pub fn fork(&self) -> crate::error::Result<Agent> {
+    /// The same player for one of `lanes` lanes of a batched run, with its
+    /// own evaluator ([`Evaluator::fork`]).
+    pub fn fork(&self, lanes: usize) -> crate::error::Result<Agent> {
         Ok(match self {
             Agent::Search {
                 evaluator,
                 algorithm,
-            } => Agent::search(evaluator.fork()?, *algorithm),
+            } => Agent::search(evaluator.fork(lanes)?, *algorithm),
             Agent::Policy { evaluator } => Agent::Policy {
-                evaluator: evaluator.fork()?,
+                evaluator: evaluator.fork(lanes)?,
             },
             Agent::Random => Agent::Random,
         })

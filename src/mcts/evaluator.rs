@@ -58,9 +58,10 @@ impl Evaluator {
         }
     }
 
-    /// The same evaluator with a session of its own on the same model file
-    /// and an empty cache of the same size: what another lane plays with.
-    pub fn fork(&self) -> Result<Evaluator> {
+    /// The same evaluator for one of `lanes` lanes: a session of its own
+    /// on the same model file and an empty cache of a `lanes`-th of the
+    /// size, so that lanes together hold what one cache would.
+    pub fn fork(&self, lanes: usize) -> Result<Evaluator> {
         Ok(match self {
             Evaluator::Network {
                 model,
@@ -72,9 +73,9 @@ impl Evaluator {
                 model: Box::new(model.fork().map_err(Error::Model)?),
                 id: id.clone(),
                 rollout_mix: rollout_mix.clone(),
-                cache: cache
-                    .as_ref()
-                    .and_then(|c| EvalCache::new(c.entries(), model.action_dim())),
+                cache: cache.as_ref().and_then(|c| {
+                    EvalCache::new(c.entries().div_ceil(lanes.max(1)), model.action_dim())
+                }),
                 symmetries: symmetries.clone(),
             },
             Evaluator::Rollout => Evaluator::Rollout,

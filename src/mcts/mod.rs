@@ -667,8 +667,9 @@ pub struct BatchedSearch<'a> {
     /// the network take turns.
     pub overlap: bool,
     /// Independent wave loops on their own threads (`lanes.rs`), each with
-    /// its own copy of the agents ([`Agent::fork`]) and its share of the
-    /// episodes; 1: one loop, its tree work on rayon's pool.
+    /// its own copy of the agents ([`Agent::fork`]: a session, a share of
+    /// the cache) and its share of the episodes; 1: one loop on the
+    /// caller's agents, its tree work on rayon's pool.
     pub lanes: usize,
 }
 
@@ -706,11 +707,12 @@ impl BatchedSearch<'_> {
             };
             return setup.run(self.agents, &mut feed);
         }
-        let mut forks: Vec<Vec<Agent>> = (1..lanes)
-            .map(|_| self.agents.iter().map(Agent::fork).collect())
+        // Every lane plays with forks, so the caller's agents (and their
+        // caches, never touched) are the same however often it runs.
+        let mut forks: Vec<Vec<Agent>> = (0..lanes)
+            .map(|_| self.agents.iter().map(|a| a.fork(lanes)).collect())
             .collect::<Result<_>>()?;
-        let mut sets: Vec<&mut [Agent]> = vec![&mut *self.agents];
-        sets.extend(forks.iter_mut().map(Vec::as_mut_slice));
+        let sets: Vec<&mut [Agent]> = forks.iter_mut().map(Vec::as_mut_slice).collect();
         let (params, parallel, overlap) = (&self.params, self.parallel, self.overlap);
         lanes::run_lanes(sets, source, on_finish, |lane, agents, feed| {
             // This lane's share of the episodes in flight.
