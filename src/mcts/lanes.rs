@@ -108,7 +108,7 @@ fn stopped() -> Error {
 /// `on_finish` in source order on this thread. The first error stops
 /// every lane; it is the one returned (an output error before a lane's).
 pub(super) fn run_lanes<S, F>(
-    lanes: Vec<&mut [Agent]>,
+    lanes: Vec<Vec<Agent>>,
     source: S,
     on_finish: F,
     lane: impl Fn(usize, &mut [Agent], &mut dyn Feed) -> Result<SearchStats> + Sync,
@@ -125,7 +125,7 @@ where
         let handles: Vec<_> = lanes
             .into_iter()
             .enumerate()
-            .map(|(i, agents)| {
+            .map(|(i, mut agents)| {
                 let mut feed = Shared {
                     source: &source,
                     done: done.clone(),
@@ -133,7 +133,7 @@ where
                 };
                 let (lane, stop) = (&lane, &stop);
                 scope.spawn(move || {
-                    let r = lane(i, agents, &mut feed);
+                    let r = lane(i, &mut agents, &mut feed);
                     if r.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }

@@ -709,12 +709,11 @@ impl BatchedSearch<'_> {
         }
         // Every lane plays with forks, so the caller's agents (and their
         // caches, never touched) are the same however often it runs.
-        let mut forks: Vec<Vec<Agent>> = (0..lanes)
+        let forks: Vec<Vec<Agent>> = (0..lanes)
             .map(|_| self.agents.iter().map(|a| a.fork(lanes)).collect())
             .collect::<Result<_>>()?;
-        let sets: Vec<&mut [Agent]> = forks.iter_mut().map(Vec::as_mut_slice).collect();
         let (params, parallel, overlap) = (&self.params, self.parallel, self.overlap);
-        lanes::run_lanes(sets, source, on_finish, |lane, agents, feed| {
+        lanes::run_lanes(forks, source, on_finish, |lane, agents, feed| {
             // This lane's share of the episodes in flight.
             let share = parallel / lanes + usize::from(lane < parallel % lanes);
             let setup = Loop {
