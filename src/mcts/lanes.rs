@@ -105,8 +105,9 @@ fn stopped() -> Error {
 
 /// Plays `source` over one lane per agent set in `lanes`, lane `i` running
 /// `lane(i, agents, feed)` on its own thread; hands finished episodes to
-/// `on_finish` in source order on this thread. The first error stops
-/// every lane; it is the one returned (an output error before a lane's).
+/// `on_finish` in source order on this thread. The first error (a lane's
+/// or the output's) stops every lane and is the one returned, not the
+/// "stopped" errors of the lanes it stopped.
 pub(super) fn run_lanes<S, F>(
     lanes: Vec<Vec<Agent>>,
     source: S,
@@ -119,9 +120,9 @@ where
 {
     let count = lanes.len() as u32;
     let source = Mutex::new(source.enumerate());
-    let stop = AtomicBool::new(false);
+    let stop = Stop::default();
     let (done, finished) = crossbeam_channel::bounded::<(usize, Finished)>(1024);
-    std::thread::scope(|scope| {
+    let total = std::thread::scope(|scope| {
         let handles: Vec<_> = lanes
             .into_iter()
             .enumerate()
@@ -129,46 +130,61 @@ where
                 let mut feed = Shared {
                     source: &source,
                     done: done.clone(),
-                    stop: &stop,
+                    stop: &stop.flag,
                 };
                 let (lane, stop) = (&lane, &stop);
-                scope.spawn(move || {
-                    let r = lane(i, &mut agents, &mut feed);
-                    if r.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    r
-                })
+                scope.spawn(move || stop.keep(lane(i, &mut agents, &mut feed)))
             })
             .collect();
         drop(done);
         let mut out = InOrder::new(on_finish);
-        let mut output = Ok(());
         for (index, episode) in finished {
-            if output.is_ok() {
-                output = out.push(index, episode);
-                if output.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
+            if !stop.flag.load(Ordering::Relaxed) {
+                stop.keep(out.push(index, episode));
             }
         }
         let mut total = SearchStats::default();
-        let mut first_err = output.err();
         for handle in handles {
-            let r = handle
-                .join()
-                .unwrap_or_else(|_| Err(Error::Other("search: a lane panicked".into())));
-            match r {
-                Ok(s) => total.add(&s),
-                Err(e) if first_err.is_none() => first_err = Some(e),
-                Err(_) => {}
+            match handle.join() {
+                Ok(Some(s)) => total.add(&s),
+                Ok(None) => {}
+                Err(_) => {
+                    stop.keep::<()>(Err(Error::Other("search: a lane panicked".into())));
+                }
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(total.per_lane_times(count)),
+        total
+    });
+    match stop.first.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(total.per_lane_times(count)),
+    }
+}
+
+/// The lanes' shared stop: the flag every feed reads, and the error that
+/// raised it first.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    first: Mutex<Option<Error>>,
+}
+
+impl Stop {
+    /// `r`'s value; an error raises the flag and, if it is the first, is
+    /// kept as the run's error.
+    fn keep<T>(&self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !self.flag.swap(true, Ordering::SeqCst) {
+                    if let Ok(mut first) = self.first.lock() {
+                        *first = Some(e);
+                    }
+                }
+                None
+            }
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +204,68 @@ mod tests {
             steps: Vec::new(),
             wall: std::time::Duration::ZERO,
         }
+    }
+
+    fn specs(n: u64) -> impl Iterator<Item = EpisodeSpec> + Send {
+        (0..n).map(|seed| {
+            let f = finished(seed);
+            EpisodeSpec {
+                game: f.final_state,
+                task: f.task,
+                seed,
+                agents: [0, 0],
+            }
+        })
+    }
+
+    /// A lane that finishes every episode it takes at once, or fails.
+    fn lane(
+        fail: Option<usize>,
+    ) -> impl Fn(usize, &mut [Agent], &mut dyn Feed) -> Result<SearchStats> + Sync {
+        move |i, _, feed| {
+            if fail == Some(i) {
+                return Err(Error::Data("lane failed".into()));
+            }
+            while let Some((index, spec)) = feed.next() {
+                feed.finished(index, finished(spec.seed))?;
+            }
+            Ok(SearchStats::default())
+        }
+    }
+
+    #[test]
+    fn lanes_hand_on_every_episode_in_order_and_the_first_error_wins() {
+        let mut seen = Vec::new();
+        let ok = run_lanes(
+            vec![Vec::new(), Vec::new(), Vec::new()],
+            specs(40),
+            |f| {
+                seen.push(f.seed);
+                Ok(())
+            },
+            lane(None),
+        );
+        assert!(ok.is_ok());
+        assert_eq!(seen, (0..40).collect::<Vec<_>>());
+        // A failing lane stops the others; its error, not theirs, is returned.
+        let err = run_lanes(
+            vec![Vec::new(), Vec::new()],
+            specs(40),
+            |_| Ok(()),
+            lane(Some(1)),
+        );
+        assert!(matches!(err, Err(Error::Data(m)) if m == "lane failed"));
+        // So does a failing output.
+        let err = run_lanes(
+            vec![Vec::new(), Vec::new()],
+            specs(40),
+            |f| match f.seed {
+                5 => Err(Error::Config("output failed".into())),
+                _ => Ok(()),
+            },
+            lane(None),
+        );
+        assert!(matches!(err, Err(Error::Config(m)) if m == "output failed"));
     }
 
     #[test]
