@@ -379,18 +379,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn value_targets_are_discounted_per_ply_to_the_end() {
+    /// A Connect Four episode the first player won, with `steps`.
+    fn won(steps: Vec<StepRecord>) -> Finished {
         let task = Family::Connect4.generate(0.0, 1);
-        let f = Finished {
+        Finished {
             final_state: Game::from_task(&task).unwrap(),
             task,
             seed: 0,
             agents: [0, 0],
             outcome: Outcome::Win,
-            steps: vec![step(0), step(1), step(0)],
+            steps,
             wall: std::time::Duration::ZERO,
-        };
+        }
+    }
+
+    #[test]
+    fn value_targets_are_discounted_per_ply_to_the_end() {
+        let f = won(vec![step(0), step(1), step(0)]);
         let cfg = ExamplesConfig::default();
         let values = |d: f32| -> Vec<f32> {
             let (_, xs) = rows_of(&f, "m", 8, (&cfg, d));
@@ -402,20 +407,11 @@ mod tests {
 
     #[test]
     fn value_targets_mix_in_the_root_value() {
-        let task = Family::Connect4.generate(0.0, 1);
         let with_q = |mover, q| StepRecord {
             root_value: q,
             ..step(mover)
         };
-        let f = Finished {
-            final_state: Game::from_task(&task).unwrap(),
-            task,
-            seed: 0,
-            agents: [0, 0],
-            outcome: Outcome::Win,
-            steps: vec![with_q(0, 0.2), with_q(1, 0.5)],
-            wall: std::time::Duration::ZERO,
-        };
+        let f = won(vec![with_q(0, 0.2), with_q(1, 0.5)]);
         let values = |mix: f64| -> Vec<f32> {
             let cfg = ExamplesConfig {
                 value_q_mix: mix,
