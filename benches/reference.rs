@@ -9,12 +9,14 @@
 //! `cargo bench --bench reference` (scripts/env.sh sourced);
 //! `REFERENCE_GAMES=64` for a quicker, smaller run; `REFERENCE_ONLY=puct/0`
 //! for the rows whose `search/cache/overlap/lanes` name contains it;
-//! `REFERENCE_SET="infer.threads=1"` for config overrides (`;`-separated).
+//! `REFERENCE_SET="infer.threads=1"` for config overrides (`;`-separated);
+//! `REFERENCE_SET="infer.device=cuda"` runs the network on ONNX Runtime's
+//! CUDA provider (scripts/gpu-check.sh).
 
 mod common;
 
 use rand::{Rng, SeedableRng};
-use selfplay::config::{Algorithm, Config};
+use selfplay::config::{parse_device, Algorithm, Config};
 use selfplay::infer::{init_runtime, Device, OnnxModel};
 use selfplay::mcts::evaluator::Evaluator;
 use selfplay::mcts::{Agent, BatchedSearch, EpisodeSpec, SearchParams, SearchStats};
@@ -43,18 +45,20 @@ fn main() {
     let cfg = Config::load(Some(&cfg_path), &sets).unwrap();
     let model_path = common::random_model(&cfg, dir.path());
     init_runtime(None).unwrap();
+    let device = parse_device(&cfg.infer.device).unwrap();
     let threads = (cfg.infer.threads, cfg.infer.spin);
-    let load = || OnnxModel::load_with(&model_path, Device::Cpu, threads).unwrap();
+    let load = || OnnxModel::load_with(&model_path, device, threads).unwrap();
     let net = network_rows_per_s(&mut load(), 256);
     let one = network_rows_per_s(
-        &mut OnnxModel::load_with(&model_path, Device::Cpu, (1, cfg.infer.spin)).unwrap(),
+        &mut OnnxModel::load_with(&model_path, device, (1, cfg.infer.spin)).unwrap(),
         128,
     );
     println!(
-        "reference: connect4, {games} games, 64 simulations, mlp 256x2, {} threads",
-        rayon::current_num_threads()
+        "reference: connect4, {games} games, 64 simulations, mlp 256x2, {} threads, network on {}",
+        rayon::current_num_threads(),
+        cfg.infer.device
     );
-    let split = concurrent_rows_per_s(&model_path, cores, 256 / cores);
+    let split = concurrent_rows_per_s(&model_path, device, cores, 256 / cores);
     println!("network alone, batch 256: {net:.0} rows/s (one thread, batch 128: {one:.0})");
     println!(
         "network alone as {cores} one-thread sessions of batch {} at once: {split:.0} rows/s",
@@ -103,7 +107,7 @@ fn main() {
         // The fastest of `repeats` runs: other load on the machine only slows a run down.
         let (s, secs, cpu) = (0..repeats)
             .map(|_| {
-                let model = OnnxModel::load_with(&model_path, Device::Cpu, threads).unwrap();
+                let model = OnnxModel::load_with(&model_path, device, threads).unwrap();
                 let specs = episodes(games);
                 let (t, cpu) = (Instant::now(), cpu_seconds());
                 let s = self_play(model, &cfg, (algorithm, cache, overlap, lanes), specs);
@@ -180,12 +184,17 @@ fn self_play(
 /// Rows/s of `sessions` one-thread sessions, each at `batch`, all
 /// running at once on their own threads: the network's rate when each
 /// core runs its own calls, as search lanes do.
-fn concurrent_rows_per_s(path: &std::path::Path, sessions: usize, batch: usize) -> f64 {
+fn concurrent_rows_per_s(
+    path: &std::path::Path,
+    device: Device,
+    sessions: usize,
+    batch: usize,
+) -> f64 {
     let rates: Vec<f64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..sessions)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut m = OnnxModel::load_with(path, Device::Cpu, (1, false)).unwrap();
+                    let mut m = OnnxModel::load_with(path, device, (1, false)).unwrap();
                     network_rows_per_s(&mut m, batch)
                 })
             })

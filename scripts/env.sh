@@ -5,7 +5,15 @@ SITE="$(ls -d "$VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1)"
 export LIBTORCH="$SITE/torch"
 export ORT_DYLIB_PATH="$SITE/onnxruntime/capi/libonnxruntime.so.1.31.1"
 export LD_LIBRARY_PATH="$SITE/torch/lib:$SITE/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# `scripts/setup.sh --cuda` installed torch's CUDA wheels: link libtorch CUDA.
+# `scripts/setup.sh --cuda` installed torch's CUDA wheels: link libtorch CUDA,
+# load ONNX Runtime's GPU build (it also runs on the CPU), and find the CUDA
+# libraries its CUDA provider opens (cuBLAS, cuDNN, cuFFT, cuRAND) in them.
 if [ -f "$VENV/.selfplay-cuda" ]; then
   export SELFPLAY_TORCH_CUDA=1
+  ORT_GPU_LIB="$VENV/ort-gpu/onnxruntime/capi/libonnxruntime.so.1.31.1"
+  [ -f "$ORT_GPU_LIB" ] && export ORT_DYLIB_PATH="$ORT_GPU_LIB"
+  for lib in "$SITE"/nvidia/*/lib; do
+    [ -d "$lib" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$lib"
+  done
+  export LD_LIBRARY_PATH
 fi

@@ -11,7 +11,9 @@
 # executor plugin into .venv (pipelines/Snakefile; the Slurm daemons come
 # from Debian packages through scripts/slurm-up.sh);
 # --cuda installs torch with its CUDA 13 wheels (several GB) and builds with
-# libtorch CUDA linked, for `--device cuda` training on an NVIDIA GPU.
+# libtorch CUDA linked, for `--device cuda` training on an NVIDIA GPU, and
+# ONNX Runtime's GPU build (onnxruntime-gpu, CUDA 13) into .venv/ort-gpu,
+# for `infer.device = "cuda"`; its CUDA libraries are torch's wheels.
 set -euo pipefail
 TEST=0 CUDA=0 SCHED=0
 for arg in "$@"; do
@@ -38,10 +40,15 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "${PINS[*]}" ]; then
   echo "${PINS[*]}" > "$STAMP"
 fi
 CUDA_STAMP=.venv/.selfplay-cuda
-if [ "$CUDA" = 1 ] && [ "$(cat "$CUDA_STAMP" 2>/dev/null)" != "${PINS[0]}" ]; then
+ORT_GPU=onnxruntime-gpu==1.31.1
+if [ "$CUDA" = 1 ] && [ "$(cat "$CUDA_STAMP" 2>/dev/null)" != "${PINS[0]} $ORT_GPU" ]; then
   echo "setup: installing ${PINS[0]} with its CUDA wheels into .venv (for --device cuda)" >&2
   .venv/bin/pip install --quiet "${PINS[0]}"
-  echo "${PINS[0]}" > "$CUDA_STAMP"
+  # A folder of its own: the GPU build's Python package is also `onnxruntime`.
+  echo "setup: installing $ORT_GPU into .venv/ort-gpu (for infer.device = \"cuda\")" >&2
+  rm -rf .venv/ort-gpu
+  .venv/bin/pip install --quiet --no-deps --target .venv/ort-gpu "$ORT_GPU"
+  echo "${PINS[0]} $ORT_GPU" > "$CUDA_STAMP"
 fi
 
 

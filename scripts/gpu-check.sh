@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The GPU path, measured (issue 14): on a machine with an NVIDIA GPU, the
+# reference search bench with the network on ONNX Runtime's CUDA provider
+# and on the CPU, then the default config's first play and train stages on
+# the GPU and on the CPU, each figure under the device's name. Build on any
+# x86_64 host, run where the GPU is (no cargo needed there):
+#
+#   scripts/gpu-check.sh --build   # setup.sh --cuda, then the binaries into target/gpu-check/
+#   scripts/gpu-check.sh           # on the GPU machine, with target/gpu-check/ carried
+#
+# It needs, first found: ONNX Runtime's GPU build (ORT_DYLIB_PATH,
+# .venv/ort-gpu from `setup.sh --cuda`, or the system Python's
+# onnxruntime-gpu) and libtorch with CUDA (.venv's torch, or the system
+# Python's). A missing one is one line naming it and exit 2; the stages
+# themselves refuse a missing provider, so the CPU is never measured in
+# the GPU's place.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/target/gpu-check"
+die() {
+  echo "gpu-check: $*" >&2
+  exit 2
+}
+
+build() {
+  "$ROOT/scripts/setup.sh" --cuda
+  source "$ROOT/scripts/env.sh"
+  cd "$ROOT"
+  local bench
+  bench=$(cargo bench --bench reference --no-run 2>&1 | grep -o 'target/release/deps/reference-[0-9a-f]*' | tail -n 1)
+  [ -x "$bench" ] || die "cargo bench --no-run gave no reference bench binary"
+  mkdir -p "$BIN"
+  cp target/release/selfplay "$BIN/selfplay"
+  cp "$bench" "$BIN/reference"
+  echo "gpu-check: built $BIN/selfplay and $BIN/reference; run scripts/gpu-check.sh where the GPU is"
+}
+
+# The folder of a Python package: .venv's first, then the system Python's.
+package_dir() {
+  local site
+  site="$(ls -d "$ROOT"/.venv/lib/python3*/site-packages 2>/dev/null | head -n 1)"
+  if [ -n "$site" ] && [ -d "$site/$1" ]; then
+    echo "$site/$1"
+  else
+    python3 -c "import os, $1; print(os.path.dirname($1.__file__))" 2>/dev/null || true
+  fi
+}
+
+# ONNX Runtime's library with the CUDA provider beside it.
+find_ort() {
+  local c
+  for c in "${ORT_DYLIB_PATH:-}" "$ROOT/.venv/ort-gpu/onnxruntime/capi/libonnxruntime.so.1.31.1" \
+    "$(package_dir onnxruntime)"/capi/libonnxruntime.so.*; do
+    if [ -f "$c" ] && [ -f "$(dirname "$c")/libonnxruntime_providers_cuda.so" ]; then
+      echo "$c"
+      return
+    fi
+  done
+}
+
+libraries() {
+  local ort torch
+  ort=$(find_ort)
+  [ -n "$ort" ] || die "no ONNX Runtime GPU build (libonnxruntime_providers_cuda.so): run scripts/setup.sh --cuda, or install onnxruntime-gpu"
+  torch=$(package_dir torch)
+  [ -f "$torch/lib/libtorch_cuda.so" ] || die "no libtorch with CUDA (libtorch_cuda.so) in .venv or the system Python: run scripts/setup.sh --cuda"
+  export ORT_DYLIB_PATH="$ort"
+  LD_LIBRARY_PATH="$torch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  for lib in "$(dirname "$torch")"/nvidia/*/lib; do
+    [ -d "$lib" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$lib"
+  done
+  export LD_LIBRARY_PATH
+  echo "gpu-check: ONNX Runtime $ort; libtorch $torch/lib"
+}
+
+# One play and one train stage of the default config on `device`, timed.
+stages() {
+  local device=$1 out
+  out=$(mktemp -d)
+  local s=("$BIN/selfplay" --out "$out" --set "infer.device=$device" --set "train.device=$device")
+  "${s[@]}" init >/dev/null 2>&1
+  "${s[@]}" tasks --iteration 1 >/dev/null 2>&1
+  echo "== play, iteration 1, network on $device ($GPU)"
+  "${s[@]}" play --iteration 1 2>&1 | grep -E "episodes in"
+  echo "== train, iteration 1, on $device ($GPU)"
+  "${s[@]}" train --iteration 1 2>&1 | grep -E "steps in"
+  rm -rf "$out"
+}
+
+check() {
+  command -v nvidia-smi >/dev/null || die "no nvidia-smi: this machine has no NVIDIA driver"
+  GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+  [ -n "$GPU" ] || die "nvidia-smi lists no GPU"
+  [ -x "$BIN/selfplay" ] && [ -x "$BIN/reference" ] ||
+    die "expected $BIN/selfplay and $BIN/reference: run scripts/gpu-check.sh --build first"
+  libraries
+  echo "== reference bench, network on cuda ($GPU)"
+  REFERENCE_SET="infer.device=cuda" "$BIN/reference"
+  echo "== reference bench, network on cpu (same machine, $(nproc) cores)"
+  "$BIN/reference"
+  stages cuda
+  stages cpu
+}
+
+case "${1:-}" in
+  --build) build ;;
+  "") check ;;
+  *) die "unknown flag '$1'; expected --build or nothing" ;;
+esac
