@@ -16,6 +16,8 @@
 # the GPU's place.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+USER_ORT="${ORT_DYLIB_PATH:-}"
+source "$ROOT/scripts/env.sh"
 BIN="$ROOT/target/gpu-check"
 die() {
   echo "gpu-check: $*" >&2
@@ -24,7 +26,7 @@ die() {
 
 build() {
   "$ROOT/scripts/setup.sh" --cuda
-  source "$ROOT/scripts/env.sh"
+  source "$ROOT/scripts/env.sh"  # again: now with the CUDA stamp
   cd "$ROOT"
   local bench
   bench=$(cargo bench --bench reference --no-run 2>&1 | grep -o 'target/release/deps/reference-[0-9a-f]*' | tail -n 1)
@@ -37,10 +39,8 @@ build() {
 
 # The folder of a Python package: .venv's first, then the system Python's.
 package_dir() {
-  local site
-  site="$(ls -d "$ROOT"/.venv/lib/python3*/site-packages 2>/dev/null | head -n 1)"
-  if [ -n "$site" ] && [ -d "$site/$1" ]; then
-    echo "$site/$1"
+  if [ -n "$SITE" ] && [ -d "$SITE/$1" ]; then
+    echo "$SITE/$1"
   else
     python3 -c "import os, $1; print(os.path.dirname($1.__file__))" 2>/dev/null || true
   fi
@@ -49,7 +49,7 @@ package_dir() {
 # ONNX Runtime's library with the CUDA provider beside it.
 find_ort() {
   local c
-  for c in "${ORT_DYLIB_PATH:-}" "$ROOT/.venv/ort-gpu/onnxruntime/capi/libonnxruntime.so.1.31.1" \
+  for c in "$USER_ORT" "$ORT_GPU_LIB" \
     "$(package_dir onnxruntime)"/capi/libonnxruntime.so.*; do
     if [ -f "$c" ] && [ -f "$(dirname "$c")/libonnxruntime_providers_cuda.so" ]; then
       echo "$c"
@@ -65,11 +65,8 @@ libraries() {
   torch=$(package_dir torch)
   [ -f "$torch/lib/libtorch_cuda.so" ] || die "no libtorch with CUDA (libtorch_cuda.so) in .venv or the system Python: run scripts/setup.sh --cuda"
   export ORT_DYLIB_PATH="$ort"
-  LD_LIBRARY_PATH="$torch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  for lib in "$(dirname "$torch")"/nvidia/*/lib; do
-    [ -d "$lib" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$lib"
-  done
-  export LD_LIBRARY_PATH
+  LD_LIBRARY_PATH="$torch/lib:$LD_LIBRARY_PATH"
+  add_cuda_wheel_libs "$(dirname "$torch")"
   echo "gpu-check: ONNX Runtime $ort; libtorch $torch/lib"
 }
 
