@@ -1013,6 +1013,21 @@ mod tests {
         assert_eq!(c.seed, 7);
     }
 
+    /// The README's distill samples (math, code, search) come from the
+    /// default run, so the default must train a family of each kind.
+    #[test]
+    fn the_default_trains_math_code_and_search() {
+        let c = Config::load(None, &[]).unwrap();
+        let mut kinds: Vec<&str> = c
+            .families
+            .keys()
+            .map(|name| crate::tasks::Family::parse(name).unwrap().kind())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds, ["code", "math", "search"]);
+    }
+
     #[test]
     fn a_file_overlays_the_default_and_replaces_families() {
         let dir = tempfile::tempdir().unwrap();
