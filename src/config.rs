@@ -734,7 +734,7 @@ impl Config {
             }
             if !f.has_view(c.observation) {
                 return Err(format!(
-                    "families.{f}.observation = \"raw\": family {f} has no raw view (only sudoku has one); expected \"full\""
+                    "families.{f}.observation = \"raw\": family {f} has no raw view (only sudoku and connect4 have one); expected \"full\""
                 ));
             }
         }
@@ -1071,8 +1071,6 @@ mod tests {
         assert_eq!(c.rollout_mix()[Family::Connect4 as usize], 0.0);
     }
 
-    /// `observation = "raw"` is a sudoku view; any other family refuses it
-    /// naming the key, and the raw view leaves only the grid.
     #[test]
     fn opening_plies_is_connect4_only_and_bounded() {
         let err = |set: &str| {
@@ -1101,8 +1099,11 @@ mod tests {
         );
     }
 
+    /// `observation = "raw"` is a sudoku and connect4 view; any other
+    /// family refuses it naming the key, and the raw view leaves only the
+    /// grid (connect4: the stones, without the threat planes).
     #[test]
-    fn raw_observation_is_sudoku_only() {
+    fn raw_observation_is_for_sudoku_and_connect4() {
         let e = Config::load(None, &["families.countdown.observation=\"raw\"".into()]).unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -1132,6 +1133,15 @@ mod tests {
             "only the size one-hot"
         );
         assert!(full[digits..].iter().filter(|&&v| v != 0.0).count() > 10);
+
+        let cfg = Config::load(None, &["families.connect4.observation=\"raw\"".into()]).unwrap();
+        let mut task = Family::Connect4.generate(0.0, 1);
+        task.spec = r#"{"moves":"112233"}"#.into();
+        let mut raw = vec![0.0; Family::Connect4.obs_dim()];
+        cfg.game(&task).unwrap().encode(&mut raw);
+        let stones = 2 * 42;
+        assert_eq!(raw[..stones].iter().sum::<f32>(), 6.0);
+        assert!(raw[stones..].iter().all(|&v| v == 0.0), "no threat planes");
     }
 
     #[test]

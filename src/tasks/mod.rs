@@ -183,7 +183,7 @@ pub enum View {
     /// Every feature the family writes (default).
     #[default]
     Full,
-    /// The raw grid only (sudoku): no derived features.
+    /// The raw grid only (sudoku, connect4): no derived features.
     Raw,
 }
 
@@ -196,7 +196,7 @@ impl View {
 impl Family {
     /// The views a family can be observed through.
     pub fn has_view(self, view: View) -> bool {
-        view == View::Full || self == Family::Sudoku
+        view == View::Full || matches!(self, Family::Sudoku | Family::Connect4)
     }
 }
 
@@ -422,9 +422,10 @@ impl Game {
         match (view, &mut self) {
             (View::Full, _) => {}
             (View::Raw, Game::Sudoku(s)) => s.set_raw_view(),
+            (View::Raw, Game::Connect4(g)) => g.set_raw_view(),
             (View::Raw, g) => {
                 return Err(format!(
-                    "family {} has no raw view; only sudoku has one",
+                    "family {} has no raw view; only sudoku and connect4 have one",
                     g.family()
                 ))
             }

@@ -92,7 +92,7 @@ pub fn connect4_mirror() -> Symmetry {
     let actions = (0..connect4::ACTION_DIM)
         .map(|a| (w - 1 - a) as Action)
         .collect();
-    Symmetry::of_cells(2, h * w, connect4::OBS_DIM, flip, actions)
+    Symmetry::of_cells(connect4::GRID.0, h * w, connect4::OBS_DIM, flip, actions)
 }
 
 /// Symmetry `k` (0..8) of the tic-tac-toe square: rotations by `k % 4`

@@ -47,8 +47,9 @@ pub use solver::{last_search_nodes, optimal_moves, solve, solve_moves, UNBOUNDED
 
 /// One action per column, 0-based.
 pub const ACTION_DIM: usize = 7;
-/// Two 6x7 planes from the mover's view: own stones, then opponent stones.
-pub const OBS_DIM: usize = 84;
+/// Four 6x7 planes from the mover's view: own stones, opponent stones, the
+/// empty cells that would complete four for the mover, then for the opponent.
+pub const OBS_DIM: usize = 168;
 
 /// Random opening plies at difficulty 1.
 pub const MAX_OPENING_PLIES: usize = 10;
@@ -60,8 +61,9 @@ pub const GEN_HEURISTIC_DEPTH: u32 = 6;
 const WIDTH: usize = 7;
 const HEIGHT: usize = 6;
 const CELLS: usize = WIDTH * HEIGHT;
-/// The observation as planes (channels, height, width): own, opponent.
-pub const GRID: (usize, usize, usize) = (2, HEIGHT, WIDTH);
+/// The observation as planes (channels, height, width): own, opponent,
+/// own threats, opponent threats.
+pub const GRID: (usize, usize, usize) = (4, HEIGHT, WIDTH);
 /// Bits per column: HEIGHT cells plus the empty sentinel row.
 const COL_BITS: usize = HEIGHT + 1;
 /// Column order tried first when move scores tie: center out.
@@ -140,6 +142,8 @@ pub struct Connect4 {
     plies: u8,
     /// The player who made four in a row (always the last mover).
     winner: Option<u8>,
+    /// Observed without the threat planes (`observation = "raw"`).
+    raw: bool,
 }
 
 impl Default for Connect4 {
@@ -163,6 +167,7 @@ impl Connect4 {
             history: [0; CELLS],
             plies: 0,
             winner: None,
+            raw: false,
         }
     }
 
@@ -263,12 +268,29 @@ impl Connect4 {
         self.winner.is_some() || usize::from(self.plies) == CELLS
     }
 
-    /// Writes own stones to `out[..42]` and opponent stones to `out[42..84]`,
-    /// index `row * 7 + col` with row 0 at the bottom; `out` must be zeroed.
+    /// Writes own stones to `out[..42]`, opponent stones to `out[42..84]`,
+    /// then the threats: empty cells (playable now or not) where a stone
+    /// would complete four for the mover (`out[84..126]`) and for the
+    /// opponent (`out[126..168]`), which the raw view leaves zero. Index
+    /// `row * 7 + col` with row 0 at the bottom; `out` must be zeroed.
+    /// Threats and their rows' parity decide most Connect Four endings far
+    /// ahead; a small tower given them spends its layers on the rest.
     pub fn encode(&self, out: &mut [f32]) {
         let me = usize::from(self.to_move());
-        write_plane(self.stones[me], &mut out[..CELLS]);
-        write_plane(self.stones[1 - me], &mut out[CELLS..2 * CELLS]);
+        let (own, opp) = (self.stones[me], self.stones[1 - me]);
+        write_plane(own, &mut out[..CELLS]);
+        write_plane(opp, &mut out[CELLS..2 * CELLS]);
+        if self.raw {
+            return;
+        }
+        let mask = own | opp;
+        write_plane(winning_cells(own, mask), &mut out[2 * CELLS..3 * CELLS]);
+        write_plane(winning_cells(opp, mask), &mut out[3 * CELLS..4 * CELLS]);
+    }
+
+    /// Observe the stones only from now on (see [`Connect4::encode`]).
+    pub fn set_raw_view(&mut self) {
+        self.raw = true;
     }
 
     pub fn label(&self, action: Action) -> String {
@@ -947,6 +969,27 @@ mod tests {
     }
 
     #[test]
+    fn encoding_marks_both_sides_threats() {
+        // X holds row 0 cols 1-3 and O row 1 cols 1-3, X to move: each
+        // completes four at col 4 of its row (col 4 row 1 is not yet playable).
+        let mut out = [0.0; OBS_DIM];
+        let g = game("112233");
+        g.encode(&mut out);
+        let ones = |out: &[f32]| -> Vec<usize> { (0..OBS_DIM).filter(|&i| out[i] == 1.0).collect() };
+        assert_eq!(
+            ones(&out),
+            vec![0, 1, 2, 42 + 7, 42 + 8, 42 + 9, 84 + 3, 126 + 7 + 3]
+        );
+
+        // The raw view shows the stones alone.
+        let mut raw = g.clone();
+        raw.set_raw_view();
+        let mut out = [0.0; OBS_DIM];
+        raw.encode(&mut out);
+        assert_eq!(ones(&out), vec![0, 1, 2, 42 + 7, 42 + 8, 42 + 9]);
+    }
+
+    #[test]
     fn labels_and_render() {
         let g = game("4453");
         assert_eq!(g.label(3), "col 4");
@@ -1134,9 +1177,15 @@ mod tests {
                 let mut obs = [0.0f32; OBS_DIM];
                 g.encode(&mut obs);
                 let own: f32 = obs[..CELLS].iter().sum();
-                let theirs: f32 = obs[CELLS..].iter().sum();
+                let theirs: f32 = obs[CELLS..2 * CELLS].iter().sum();
                 prop_assert_eq!((own + theirs) as usize, usize::from(g.plies));
                 prop_assert!(theirs >= own);
+                // Threats lie on empty cells only.
+                for cell in 0..CELLS {
+                    let threat = obs[2 * CELLS + cell] + obs[3 * CELLS + cell];
+                    let stone = obs[cell] + obs[CELLS + cell];
+                    prop_assert!(threat == 0.0 || stone == 0.0);
+                }
                 match g.outcome() {
                     Some(Outcome::Draw) => prop_assert_eq!(g.terminal_value(), 0.0),
                     Some(o) => {
