@@ -488,7 +488,9 @@ mod tests {
         let dims = dims_of(&[Family::Countdown, Family::Connect4]);
         let grid = dims.grid.clone().unwrap();
         let (p, hw) = (grid.planes(), 42);
-        assert_eq!((grid.height, grid.width, p), (6, 7, 3));
+        // Connect Four's planes and the on-board plane.
+        let planes = crate::tasks::connect4::GRID.0 + 1;
+        assert_eq!((grid.height, grid.width, p), (6, 7, planes));
         let names = small().parameters(&dims);
         // flat 2, stem 5, one block 10, heads 10, fc 6.
         assert_eq!(names.len(), 2 + 5 + 10 + 10 + 6);
