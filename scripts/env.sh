@@ -1,7 +1,9 @@
 # Sourced by scripts/*: where the project-local venv keeps libtorch and ONNX Runtime.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-SITE="$(ls -d "$VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1)"
+# `|| true`: with no .venv (a GPU machine that only runs gpu-check.sh) a
+# failing `ls` must not end a caller under `set -euo pipefail`.
+SITE="$(ls -d "$VENV"/lib/python3*/site-packages 2>/dev/null | head -n 1 || true)"
 export LIBTORCH="$SITE/torch"
 export ORT_DYLIB_PATH="$SITE/onnxruntime/capi/libonnxruntime.so.1.31.1"
 export LD_LIBRARY_PATH="$SITE/torch/lib:$SITE/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

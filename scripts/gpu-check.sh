@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The GPU path, measured (issue 14): on a machine with an NVIDIA GPU, the
 # reference search bench with the network on ONNX Runtime's CUDA provider
-# and on the CPU, then the default config's first play and train stages on
+# and on the CPU, then the default config's first play, train and eval stages on
 # the GPU and on the CPU, each figure under the device's name. Build on any
 # x86_64 host, run where the GPU is (no cargo needed there):
 #
 #   scripts/gpu-check.sh --build   # setup.sh --cuda, then the binaries into target/gpu-check/
 #   scripts/gpu-check.sh           # on the GPU machine, with target/gpu-check/ carried
 #
+# A GPU machine with no network and a cap on what one transfer carries (the
+# CUDA provider alone is 284 MB): `--pack [SIZE]` builds, then writes the
+# binaries and ONNX Runtime's GPU build, xz-compressed (about 190 MB), as
+# target/gpu-check/pack/part.NN of at most SIZE (default 48M) with their
+# SHA256SUMS; carry the parts in as many transfers as needed, then
+# `--unpack DIR` there checks and unpacks them into target/gpu-check/.
+#
 # It needs, first found: ONNX Runtime's GPU build (ORT_DYLIB_PATH,
-# .venv/ort-gpu from `setup.sh --cuda`, or the system Python's
+# target/gpu-check/ort from --unpack, .venv/ort-gpu from `setup.sh --cuda`, or the system Python's
 # onnxruntime-gpu) and libtorch with CUDA (.venv's torch, or the system
 # Python's). A missing one is one line naming it and exit 2; the stages
 # themselves refuse a missing provider, so the CPU is never measured in
@@ -37,6 +44,29 @@ build() {
   echo "gpu-check: built $BIN/selfplay and $BIN/reference; run scripts/gpu-check.sh where the GPU is"
 }
 
+ORT_FILES=(libonnxruntime.so.1.31.1 libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so)
+
+pack() {
+  build
+  local dir="$BIN/pack" ort
+  ort=$(dirname "$ORT_GPU_LIB")
+  mkdir -p "$BIN/ort"
+  for f in "${ORT_FILES[@]}"; do cp "$ort/$f" "$BIN/ort/$f"; done
+  rm -rf "$dir" && mkdir -p "$dir"
+  tar -cf - -C "$BIN" selfplay reference ort | xz -T0 -9 | split -b "${1:-48M}" -d - "$dir/part."
+  (cd "$dir" && sha256sum part.* >SHA256SUMS)
+  rm -rf "$BIN/ort"
+  echo "gpu-check: $(ls "$dir" | grep -c '^part') parts in $dir; carry them, then scripts/gpu-check.sh --unpack DIR"
+}
+
+unpack() {
+  [ -f "$1/SHA256SUMS" ] || die "expected $1/SHA256SUMS and its part.NN from scripts/gpu-check.sh --pack"
+  (cd "$1" && sha256sum --check --quiet SHA256SUMS) || die "$1: a part does not match SHA256SUMS"
+  mkdir -p "$BIN"
+  cat "$1"/part.* | xz -dc | tar -xf - -C "$BIN"
+  echo "gpu-check: unpacked into $BIN; run scripts/gpu-check.sh"
+}
+
 # The folder of a Python package: .venv's first, then the system Python's.
 package_dir() {
   if [ -n "$SITE" ] && [ -d "$SITE/$1" ]; then
@@ -49,7 +79,7 @@ package_dir() {
 # ONNX Runtime's library with the CUDA provider beside it.
 find_ort() {
   local c
-  for c in "$USER_ORT" "$ORT_GPU_LIB" \
+  for c in "$USER_ORT" "$BIN/ort/${ORT_FILES[0]}" "$ORT_GPU_LIB" \
     "$(package_dir onnxruntime)"/capi/libonnxruntime.so.*; do
     if [ -f "$c" ] && [ -f "$(dirname "$c")/libonnxruntime_providers_cuda.so" ]; then
       echo "$c"
@@ -81,6 +111,8 @@ stages() {
   "${s[@]}" play --iteration 1 2>&1 | grep -E "episodes in"
   echo "== train, iteration 1, on $device ($GPU)"
   "${s[@]}" train --iteration 1 2>&1 | grep -E "steps in"
+  echo "== eval, iteration 1, network on $device ($GPU)"
+  "${s[@]}" eval --iteration 1 2>&1 | grep -E "games in"
   rm -rf "$out"
 }
 
@@ -101,6 +133,8 @@ check() {
 
 case "${1:-}" in
   --build) build ;;
+  --pack) pack "${2:-48M}" ;;
+  --unpack) unpack "${2:?gpu-check: --unpack needs the folder holding part.NN}" ;;
   "") check ;;
-  *) die "unknown flag '$1'; expected --build or nothing" ;;
+  *) die "unknown flag '$1'; expected --build, --pack [SIZE], --unpack DIR or nothing" ;;
 esac

@@ -311,8 +311,12 @@ fn session_builder(
         .with_inter_op_spinning(false)
         .map_err(err)?;
     if let Device::Cuda(id) = device {
+        // cuDNN's default exhaustive search benchmarks every convolution
+        // again for each new input shape, and search sends batches of every
+        // size from 1 to the batch cap: a heuristic pick costs nothing.
         let cuda = ep::CUDA::default()
             .with_device_id(id)
+            .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
             .build()
             .error_on_failure();
         builder = builder
