@@ -16,9 +16,9 @@
 # `--unpack DIR` there checks and unpacks them into target/gpu-check/.
 #
 # It needs, first found: ONNX Runtime's GPU build (ORT_DYLIB_PATH,
-# target/gpu-check/ort from --unpack, .venv/ort-gpu from `setup.sh --cuda`, or the system Python's
-# onnxruntime-gpu) and libtorch with CUDA (.venv's torch, or the system
-# Python's). A missing one is one line naming it and exit 2; the stages
+# target/gpu-check/ort from --unpack, .venv/ort-gpu from `setup.sh --cuda`,
+# or the system Python's onnxruntime-gpu) and libtorch with CUDA (.venv's
+# torch, or the system Python's). A missing one is one line naming it and exit 2; the stages
 # themselves refuse a missing provider, so the CPU is never measured in
 # the GPU's place.
 set -euo pipefail
@@ -48,14 +48,13 @@ ORT_FILES=(libonnxruntime.so.1.31.1 libonnxruntime_providers_shared.so libonnxru
 
 pack() {
   build
-  local dir="$BIN/pack" ort
-  ort=$(dirname "$ORT_GPU_LIB")
-  mkdir -p "$BIN/ort"
-  for f in "${ORT_FILES[@]}"; do cp "$ort/$f" "$BIN/ort/$f"; done
+  local dir="$BIN/pack"
   rm -rf "$dir" && mkdir -p "$dir"
-  tar -cf - -C "$BIN" selfplay reference ort | xz -T0 -9 | split -b "${1:-48M}" -d - "$dir/part."
+  # ONNX Runtime's files go in as ort/..., where find_ort looks after --unpack.
+  tar -cf - -C "$BIN" selfplay reference -C "$(dirname "$ORT_GPU_LIB")" \
+    --transform 's,^libonnxruntime,ort/libonnxruntime,' "${ORT_FILES[@]}" |
+    xz -T0 -9 | split -b "${1:-48M}" -d - "$dir/part."
   (cd "$dir" && sha256sum part.* >SHA256SUMS)
-  rm -rf "$BIN/ort"
   echo "gpu-check: $(ls "$dir" | grep -c '^part') parts in $dir; carry them, then scripts/gpu-check.sh --unpack DIR"
 }
 

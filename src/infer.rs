@@ -313,7 +313,7 @@ fn session_builder(
     if let Device::Cuda(id) = device {
         // cuDNN's default exhaustive search benchmarks every convolution
         // again for each new input shape, and search sends batches of every
-        // size from 1 to the batch cap: a heuristic pick costs nothing.
+        // size from 1 to the batch cap; a heuristic pick is nearly free.
         let cuda = ep::CUDA::default()
             .with_device_id(id)
             .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
