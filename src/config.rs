@@ -547,6 +547,12 @@ pub const RANGES: &[Range] = &[
     // resnet (blocks and value_hidden as above):
     int("model.filters", 1, 1024, ""),
     int("model.flat_hidden", 1, 8192, ""),
+    int(
+        "model.value_bins",
+        0,
+        1024,
+        "0: a tanh scalar; 1 is refused",
+    ),
     // trm, hrm (with hidden and value_hidden above):
     int("model.n", 1, 16, ""),
     int("model.t", 1, 16, ""),

@@ -25,6 +25,10 @@ const MODELS: &[(&str, &[&str])] = &[
         &["countdown", "connect4"],
     ),
     (
+        r#"{ arch = "resnet", filters = 8, blocks = 1, flat_hidden = 8, value_hidden = 8, value_bins = 51 }"#,
+        &["connect4"],
+    ),
+    (
         r#"{ arch = "resnet", filters = 4, blocks = 1, flat_hidden = 4, value_hidden = 2 }"#,
         &["sudoku", "tictactoe"],
     ),

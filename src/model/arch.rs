@@ -210,6 +210,7 @@ pub trait Net {
         Step {
             policy,
             value,
+            value_logits: None,
             halt: None,
             carry: None,
         }
@@ -243,6 +244,10 @@ pub struct Step {
     pub policy: tch::Tensor,
     /// `[N, 1]` in [-1, 1].
     pub value: tch::Tensor,
+    /// `[N, bins]` logits of a value head with bins, trained by
+    /// cross-entropy instead of `value`'s squared error
+    /// ([`super::value_head`]).
+    pub value_logits: Option<tch::Tensor>,
     /// `[N]` halting logits, trained to predict that the policy's top move
     /// already matches the target's (BCE); rows that halt are left out of
     /// later steps.

@@ -270,6 +270,7 @@ pub mod net {
             Step {
                 policy,
                 value,
+                value_logits: None,
                 halt: Some(self.heads.halt(&zh)),
                 carry: Some(vec![zh, zl]),
             }

@@ -16,6 +16,7 @@ pub mod onnx;
 pub mod recur;
 pub mod resnet;
 pub mod trm;
+pub mod value_head;
 
 use crate::error::{Error, Result};
 use crate::store::RunDir;

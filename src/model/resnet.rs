@@ -18,7 +18,8 @@
 //!   `[N, 2HW]`, joined with `flat`, `policy.fc` -> `[N, action_dim]` logits.
 //! - value head: 1x1 conv F -> 1, batch norm, ReLU, flattened to `[N, HW]`,
 //!   joined with `flat`, `value.fc1` (-> value_hidden, ReLU), `value.fc2`
-//!   (-> 1), tanh.
+//!   (-> 1, tanh; or -> `value_bins` logits and their expected bin centre,
+//!   see [`super::value_head`]): `[N, 1]`.
 //!
 //! Convolutions have no bias (the batch norm's shift takes its place). The
 //! tch module trains with batch statistics and infers with the running
@@ -30,6 +31,7 @@
 
 use super::arch::{reference, Architecture, Dims, GridView};
 use super::onnx::{Attr, GraphBuilder, Weights};
+use super::value_head;
 use crate::tasks::Family;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,11 @@ pub struct ResnetConfig {
     pub flat_hidden: usize,
     /// Width of the value head's hidden layer. Range: [1, 8192]. Default 64.
     pub value_hidden: usize,
+    /// 0: the value is a tanh scalar trained by squared error; 2-1024: a
+    /// distribution over that many bins of [-1, 1] trained by
+    /// cross-entropy (HL-Gauss), whose mean is the value
+    /// ([`super::value_head`]). Default 0.
+    pub value_bins: usize,
 }
 
 impl Default for ResnetConfig {
@@ -61,6 +68,7 @@ impl Default for ResnetConfig {
             blocks: 4,
             flat_hidden: 128,
             value_hidden: 64,
+            value_bins: 0,
         }
     }
 }
@@ -114,7 +122,7 @@ impl Architecture for ResnetConfig {
         ];
         match widths.iter().find(|(_, d)| *d == 0) {
             Some((key, _)) => Err(format!("model.{key} = 0: expected > 0")),
-            None => Ok(()),
+            None => value_head::check_bins(self.value_bins),
         }
     }
 
@@ -136,7 +144,8 @@ impl Architecture for ResnetConfig {
         let fh = self.flat_hidden;
         linear(&mut names, "policy.fc", dims.action_dim, 2 * hw + fh);
         linear(&mut names, "value.fc1", self.value_hidden, hw + fh);
-        linear(&mut names, "value.fc2", 1, self.value_hidden);
+        let outputs = value_head::outputs(self.value_bins);
+        linear(&mut names, "value.fc2", outputs, self.value_hidden);
         names
     }
 
@@ -180,7 +189,7 @@ impl Architecture for ResnetConfig {
         let v = g.node_with("Concat", &[&v, &flat], "value/concat", &axis1);
         let v = g.linear_relu(&v, "value.fc1");
         let v = g.linear(&v, "value.fc2", "value/out");
-        g.tanh(&v, "value");
+        value_head::graph(g, &v, self.value_bins, "value");
     }
 
     fn forward_one(&self, dims: &Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
@@ -204,7 +213,7 @@ impl Architecture for ResnetConfig {
         let mut v = relu(layer("value.conv", "value.bn", &h));
         v.extend_from_slice(&flat);
         let v = relu(linear(w, "value.fc1", &v));
-        let value = linear(w, "value.fc2", &v)[0].tanh();
+        let value = value_head::reference(&linear(w, "value.fc2", &v), self.value_bins);
         (policy, value)
     }
 
@@ -298,8 +307,8 @@ fn batch_norm(w: &Weights, bn: &str, x: &[f32]) -> Vec<f32> {
 /// The tch (libtorch) module.
 #[cfg(feature = "train")]
 pub mod net {
-    use super::{conv_layers, grid_of, Dims, ResnetConfig, BN_EPS};
-    use crate::model::arch::Net;
+    use super::{conv_layers, grid_of, value_head, Dims, ResnetConfig, BN_EPS};
+    use crate::model::arch::{Carry, Net, Step};
     use tch::nn::{self, Module, ModuleT};
     use tch::Tensor;
 
@@ -334,6 +343,7 @@ pub mod net {
         value: ConvBn,
         value_fc1: nn::Linear,
         value_fc2: nn::Linear,
+        value_bins: usize,
     }
 
     impl ResnetNet {
@@ -407,7 +417,12 @@ pub mod net {
                 policy_fc: lin("policy.fc", 2 * hw + fh, dims.action_dim),
                 value,
                 value_fc1: lin("value.fc1", hw + fh, cfg.value_hidden),
-                value_fc2: lin("value.fc2", cfg.value_hidden, 1),
+                value_fc2: lin(
+                    "value.fc2",
+                    cfg.value_hidden,
+                    value_head::outputs(cfg.value_bins),
+                ),
+                value_bins: cfg.value_bins,
             }
         }
 
@@ -423,7 +438,8 @@ pub mod net {
             sum.view(self.canvas_shape)
         }
 
-        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, Tensor) {
+        /// (policy logits, value `[N, 1]`, the value head's last layer).
+        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
             let flat = self.flat.forward(obs).relu();
             let mut h = self.stem.forward(&self.canvas(obs), train).relu();
             for (c1, c2) in &self.blocks {
@@ -435,11 +451,14 @@ pub mod net {
                 Tensor::cat(&[x, flat.shallow_clone()], 1)
             };
             let policy = self.policy_fc.forward(&join(&self.policy));
-            let value = self
+            let last = self
                 .value_fc2
-                .forward(&self.value_fc1.forward(&join(&self.value)).relu())
-                .tanh();
-            (policy, value)
+                .forward(&self.value_fc1.forward(&join(&self.value)).relu());
+            (
+                policy,
+                value_head::train::value(&last, self.value_bins),
+                last,
+            )
         }
     }
 
@@ -447,12 +466,26 @@ pub mod net {
         /// Inference with the running statistics: `obs` `[N, obs_dim]` ->
         /// (policy logits `[N, action_dim]`, value `[N, 1]`).
         fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            self.run(obs, false)
+            let (policy, value, _) = self.run(obs, false);
+            (policy, value)
         }
 
         /// Training mode: batch statistics, which update the running ones.
         fn forward_train(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            self.run(obs, true)
+            let (policy, value, _) = self.run(obs, true);
+            (policy, value)
+        }
+
+        /// Training mode, with the bins' logits when the value has bins.
+        fn supervise(&self, obs: &Tensor, _carry: Option<&Carry>) -> Step {
+            let (policy, value, last) = self.run(obs, true);
+            Step {
+                policy,
+                value,
+                value_logits: (self.value_bins > 0).then_some(last),
+                halt: None,
+                carry: None,
+            }
         }
     }
 }
@@ -480,6 +513,7 @@ mod tests {
             blocks: 1,
             flat_hidden: 8,
             value_hidden: 3,
+            value_bins: 0,
         }
     }
 
@@ -613,6 +647,7 @@ mod tests {
             blocks: 0,
             flat_hidden: 1,
             value_hidden: 1,
+            value_bins: 0,
         };
         let spec = ModelSpec::new(dims, ArchConfig::Resnet(cfg));
         spec.check().unwrap();

@@ -272,6 +272,7 @@ pub mod net {
             Step {
                 policy,
                 value,
+                value_logits: None,
                 halt: Some(self.heads.halt(&y)),
                 carry: Some(vec![y, z]),
             }

@@ -87,7 +87,8 @@ impl Rows {
         policy + (&self.mask - 1.0) * 1e9
     }
 
-    /// Policy cross-entropy over legal actions and value MSE, weighted
+    /// Policy cross-entropy over legal actions and value MSE (or, for a
+    /// value head with bins, its cross-entropy), weighted
     /// means over the `active` rows (a 0/1 `[N]` float) by example weight;
     /// with a halting head, its BCE against "the policy's top legal move is
     /// the target's" and the rows still active after this step (those that
@@ -103,7 +104,10 @@ impl Rows {
         let denom = w.sum(Kind::Float).clamp_min(1e-6);
         let mean = |per_row: Tensor| (per_row * &w).sum(Kind::Float) / &denom;
         let policy = mean(-(&self.target * logp).sum_dim_intlist(-1, false, Kind::Float));
-        let value = mean((out.value.squeeze_dim(-1) - &self.z).square());
+        let value = mean(match &out.value_logits {
+            Some(logits) => crate::model::value_head::train::cross_entropy(logits, &self.z),
+            None => (out.value.squeeze_dim(-1) - &self.z).square(),
+        });
         let halt = out.halt.as_ref().map(|h| {
             let right = self.top1(&masked);
             let bce = mean(h.binary_cross_entropy_with_logits::<Tensor>(

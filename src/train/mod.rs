@@ -899,6 +899,50 @@ mod tests {
         }
     }
 
+    /// A value head with bins learns its targets by cross-entropy, and the
+    /// exported graph's value (the bins' mean, through ONNX Runtime) moves
+    /// from the untrained network's to the target.
+    #[test]
+    fn a_value_head_with_bins_learns_the_target() {
+        let set: Vec<String> = [
+            "model.arch=\"resnet\"",
+            "model.filters=4",
+            "model.blocks=1",
+            "model.value_bins=21",
+            "train.steps=150",
+            "train.threads=1",
+            "batch_size=8",
+        ]
+        .map(String::from)
+        .into();
+        let cfg = Config::load(None, &set).unwrap();
+        let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.6); 8]);
+        let value_of = |meta: &ModelMeta| {
+            crate::infer::init_runtime(None).unwrap();
+            let path = run.model_dir(&meta.id).join("model.onnx");
+            let mut m = crate::infer::OnnxModel::load(&path, crate::infer::Device::Cpu, 1).unwrap();
+            let mut obs = vec![0f32; meta.spec.obs_dim];
+            obs[Family::Countdown as usize] = 1.0;
+            example(0.0)
+                .obs
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| obs[crate::tasks::FAMILY_TAG + i] = *v);
+            let (mut p, mut v) = (vec![0f32; meta.spec.action_dim], [0f32]);
+            m.run(&obs, 1, &mut p, &mut v).unwrap();
+            v[0]
+        };
+        let before = value_of(&parent);
+        let meta = train(&cfg, &run, &parent).unwrap();
+        let losses = meta.losses.clone().unwrap();
+        assert!(losses.value < losses.value_start, "{losses:?}");
+        let after = value_of(&meta);
+        assert!(
+            (after - 0.6).abs() < 0.1 && (after - 0.6).abs() < (before - 0.6).abs(),
+            "value {before} before training, {after} after; target 0.6"
+        );
+    }
+
     /// The optimizer state is saved with each model and the next
     /// iteration continues it: its step count runs on over iterations.
     #[test]
