@@ -1383,7 +1383,7 @@ mod tests {
             ),
             (
                 "model.filters=3",
-                "model.filters: not a key of model.arch = \"mlp\", expected one of blocks, hidden, value_hidden".into(),
+                "model.filters: not a key of model.arch = \"mlp\", expected one of blocks, hidden, value_bins, value_hidden".into(),
             ),
             (
                 "model.arch=3",

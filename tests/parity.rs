@@ -17,6 +17,10 @@ const MODELS: &[(&str, &[&str])] = &[
         &["countdown", "connect4"],
     ),
     (
+        r#"{ arch = "mlp", hidden = 16, blocks = 1, value_hidden = 8, value_bins = 33 }"#,
+        &["countdown"],
+    ),
+    (
         r#"{ arch = "mlp", hidden = 4, blocks = 0, value_hidden = 2 }"#,
         &["tictactoe"],
     ),
@@ -39,6 +43,10 @@ const MODELS: &[(&str, &[&str])] = &[
     (
         r#"{ arch = "hrm", hidden = 24, t = 2, cycles = 2, export_steps = 3, value_hidden = 8 }"#,
         &["sudoku"],
+    ),
+    (
+        r#"{ arch = "trm", hidden = 16, n = 1, cycles = 1, export_steps = 1, value_hidden = 8, value_bins = 11 }"#,
+        &["tictactoe"],
     ),
 ];
 

@@ -60,6 +60,9 @@ pub struct HrmConfig {
     pub export_steps: usize,
     /// Width of the value head's hidden layer. Range: [1, 8192]. Default 64.
     pub value_hidden: usize,
+    /// 0: a tanh scalar value; 2-1024: a distribution over that many bins
+    /// ([`super::value_head`]). Default 0.
+    pub value_bins: usize,
     /// Decay of the exported EMA of the weights, one update per optimizer
     /// step (0: off). Range: [0, 0.99999]. Default 0.99, for the reason
     /// given at [`super::trm::TrmConfig::ema_decay`].
@@ -78,6 +81,7 @@ impl Default for HrmConfig {
             n_sup: 2,
             export_steps: 2,
             value_hidden: 64,
+            value_bins: 0,
             ema_decay: 0.99,
         }
     }
@@ -105,6 +109,7 @@ impl Architecture for HrmConfig {
             ("value_hidden", self.value_hidden),
         ])?;
         recur::check_ema(self.ema_decay)?;
+        super::value_head::check_bins(self.value_bins)?;
         recur::check_unrolled(
             "model.export_steps x model.cycles x (model.t + 1)",
             self.unrolled(),
@@ -119,7 +124,7 @@ impl Architecture for HrmConfig {
         out.push(("zl0".into(), vec![h]));
         recur::block_params(&mut out, "high", h);
         recur::block_params(&mut out, "low", h);
-        recur::head_params(&mut out, dims, h, self.value_hidden);
+        recur::head_params(&mut out, dims, h, (self.value_hidden, self.value_bins));
         out
     }
 
@@ -139,7 +144,7 @@ impl Architecture for HrmConfig {
                 zh = graph::block(g, "high", &u, &at);
             }
         }
-        graph::heads(g, &zh);
+        graph::heads(g, &zh, self.value_bins);
     }
 
     fn forward_one(&self, _dims: &Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
@@ -152,7 +157,7 @@ impl Architecture for HrmConfig {
             }
             zh = reference::block(w, "high", &base::add(&zh, &zl));
         }
-        reference::heads(w, &zh)
+        reference::heads(w, &zh, self.value_bins)
     }
 
     #[cfg(feature = "train")]
@@ -191,7 +196,7 @@ pub mod net {
                 zl0: state(vs, "zl0", h),
                 high: Block::new(&(vs / "high"), h),
                 low: Block::new(&(vs / "low"), h),
-                heads: Heads::new(vs, h, dims.action_dim, cfg.value_hidden),
+                heads: Heads::new(vs, h, dims.action_dim, (cfg.value_hidden, cfg.value_bins)),
                 cfg: cfg.clone(),
             }
         }
@@ -266,11 +271,11 @@ pub mod net {
             let x = self.embed(obs);
             let (zh, zl) = self.start(carry);
             let (zh, zl) = self.step(&x, &zh, &zl);
-            let (policy, value) = self.heads.forward(&zh);
+            let (policy, value, value_logits) = self.heads.forward_with_logits(&zh);
             Step {
                 policy,
                 value,
-                value_logits: None,
+                value_logits,
                 halt: Some(self.heads.halt(&zh)),
                 carry: Some(vec![zh, zl]),
             }
@@ -303,6 +308,7 @@ mod tests {
             n_sup: 3,
             export_steps: 2,
             value_hidden: 4,
+            value_bins: 0,
             ema_decay: 0.5,
         }
     }

@@ -2,10 +2,12 @@
 //!
 //! `input` (obs_dim -> hidden, ReLU), `blocks` residual blocks
 //! (`h = relu(h + fc2(relu(fc1(h))))`), a linear `policy` head and a value
-//! head `tanh(value(relu(value_hidden(h))))`.
+//! head `tanh(value(relu(value_hidden(h))))` (or, with `value_bins`, the
+//! mean of a distribution over bins, see [`super::value_head`]).
 
 use super::arch::{reference, Architecture, Dims};
 use super::onnx::{GraphBuilder, Weights};
+use super::value_head;
 use serde::{Deserialize, Serialize};
 
 /// `[model]` with `arch = "mlp"`. Every key has a default.
@@ -20,6 +22,9 @@ pub struct MlpConfig {
     pub blocks: usize,
     /// Width of the value head's hidden layer. Range: [1, 8192]. Default 64.
     pub value_hidden: usize,
+    /// 0: a tanh scalar value; 2-1024: a distribution over that many bins
+    /// ([`super::value_head`]). Default 0.
+    pub value_bins: usize,
 }
 
 impl Default for MlpConfig {
@@ -28,6 +33,7 @@ impl Default for MlpConfig {
             hidden: 256,
             blocks: 2,
             value_hidden: 64,
+            value_bins: 0,
         }
     }
 }
@@ -42,7 +48,7 @@ impl Architecture for MlpConfig {
         let widths = [("hidden", self.hidden), ("value_hidden", self.value_hidden)];
         match widths.iter().find(|(_, d)| *d == 0) {
             Some((key, _)) => Err(format!("model.{key} = 0: expected > 0")),
-            None => Ok(()),
+            None => value_head::check_bins(self.value_bins),
         }
     }
 
@@ -60,7 +66,7 @@ impl Architecture for MlpConfig {
         }
         linear("policy".into(), dims.action_dim, h);
         linear("value_hidden".into(), vh, h);
-        linear("value".into(), 1, vh);
+        linear("value".into(), value_head::outputs(self.value_bins), vh);
         names
     }
 
@@ -76,7 +82,7 @@ impl Architecture for MlpConfig {
         g.linear(&h, "policy", "policy");
         let vh = g.linear_relu(&h, "value_hidden");
         let v = g.linear(&vh, "value", "value/out");
-        g.tanh(&v, "value");
+        value_head::graph(g, &v, self.value_bins, "value");
     }
 
     fn forward_one(&self, _dims: &Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
@@ -89,7 +95,7 @@ impl Architecture for MlpConfig {
         }
         let policy = linear(w, "policy", &h);
         let vh = relu(linear(w, "value_hidden", &h));
-        let value = linear(w, "value", &vh)[0].tanh();
+        let value = value_head::reference(&linear(w, "value", &vh), self.value_bins);
         (policy, value)
     }
 
@@ -102,8 +108,8 @@ impl Architecture for MlpConfig {
 /// The tch (libtorch) module.
 #[cfg(feature = "train")]
 pub mod net {
-    use super::{Dims, MlpConfig};
-    use crate::model::arch::Net;
+    use super::{value_head, Dims, MlpConfig};
+    use crate::model::arch::{Carry, Net, Step};
     use tch::nn::{self, Module};
     use tch::Tensor;
 
@@ -113,6 +119,7 @@ pub mod net {
         policy: nn::Linear,
         value_hidden: nn::Linear,
         value: nn::Linear,
+        value_bins: usize,
     }
 
     impl MlpNet {
@@ -134,24 +141,47 @@ pub mod net {
                 blocks,
                 policy: lin(vs / "policy", h, dims.action_dim),
                 value_hidden: lin(vs / "value_hidden", h, cfg.value_hidden),
-                value: lin(vs / "value", cfg.value_hidden, 1),
+                value: lin(
+                    vs / "value",
+                    cfg.value_hidden,
+                    value_head::outputs(cfg.value_bins),
+                ),
+                value_bins: cfg.value_bins,
             }
+        }
+    }
+
+    impl MlpNet {
+        /// (policy logits, value `[N, 1]`, the value head's last layer).
+        fn run(&self, obs: &Tensor) -> (Tensor, Tensor, Tensor) {
+            let mut h = self.input.forward(obs).relu();
+            for (fc1, fc2) in &self.blocks {
+                h = (&h + fc2.forward(&fc1.forward(&h).relu())).relu();
+            }
+            let policy = self.policy.forward(&h);
+            let last = self.value.forward(&self.value_hidden.forward(&h).relu());
+            let value = value_head::train::value(&last, self.value_bins);
+            (policy, value, last)
         }
     }
 
     impl Net for MlpNet {
         /// `obs` `[N, obs_dim]` -> (policy logits `[N, action_dim]`, value `[N, 1]`).
         fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let mut h = self.input.forward(obs).relu();
-            for (fc1, fc2) in &self.blocks {
-                h = (&h + fc2.forward(&fc1.forward(&h).relu())).relu();
-            }
-            let policy = self.policy.forward(&h);
-            let value = self
-                .value
-                .forward(&self.value_hidden.forward(&h).relu())
-                .tanh();
+            let (policy, value, _) = self.run(obs);
             (policy, value)
+        }
+
+        /// One step, with the bins' logits when the value has bins.
+        fn supervise(&self, obs: &Tensor, _carry: Option<&Carry>) -> Step {
+            let (policy, value, last) = self.run(obs);
+            Step {
+                policy,
+                value,
+                value_logits: (self.value_bins > 0).then_some(last),
+                halt: None,
+                carry: None,
+            }
         }
     }
 }

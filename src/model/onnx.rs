@@ -618,6 +618,7 @@ pub(crate) mod tests {
                 hidden,
                 blocks,
                 value_hidden: vh,
+                value_bins: 0,
             }),
         }
     }
@@ -717,7 +718,7 @@ pub(crate) mod tests {
         assert_eq!(p["arch"], "mlp");
         assert_eq!(
             p["model_config"],
-            r#"{"arch":"mlp","hidden":8,"blocks":1,"value_hidden":5}"#
+            r#"{"arch":"mlp","hidden":8,"blocks":1,"value_hidden":5,"value_bins":0}"#
         );
         assert_eq!(p["input_layout"], crate::model::INPUT_LAYOUT.to_string());
         let families: Vec<&str> = crate::tasks::Family::ALL.iter().map(|f| f.name()).collect();

@@ -10,11 +10,14 @@
 //! recursion neither explodes nor dies out.
 //!
 //! The heads read one `[hidden]` state: `policy` (linear, logits), value
-//! `tanh(value(relu(value_hidden(s))))`, and `halt` (linear, one logit: the
-//! halting head trained in deep supervision; not exported).
+//! `tanh(value(relu(value_hidden(s))))` (or, with `value_bins`, the mean of
+//! a distribution over bins, see [`super::value_head`]), and `halt`
+//! (linear, one logit: the halting head trained in deep supervision; not
+//! exported).
 
 use super::arch::{reference as base, Dims};
 use super::onnx::{Attr, GraphBuilder, Weights};
+use super::value_head;
 
 /// The epsilon of the RMS norm (the paper's).
 pub const RMS_EPS: f32 = 1e-5;
@@ -39,11 +42,12 @@ pub fn head_params(
     out: &mut Vec<(String, Vec<usize>)>,
     dims: &Dims,
     hidden: usize,
-    value_hidden: usize,
+    (value_hidden, value_bins): (usize, usize),
 ) {
     linear_params(out, "policy", dims.action_dim, hidden);
     linear_params(out, "value_hidden", value_hidden, hidden);
-    linear_params(out, "value", 1, value_hidden);
+    let outputs = value_head::outputs(value_bins);
+    linear_params(out, "value", outputs, value_hidden);
     linear_params(out, "halt", 1, hidden);
 }
 
@@ -99,10 +103,10 @@ pub mod reference {
     }
 
     /// (policy logits, value) read from state `s`.
-    pub fn heads(w: &Weights, s: &[f32]) -> (Vec<f32>, f32) {
+    pub fn heads(w: &Weights, s: &[f32], bins: usize) -> (Vec<f32>, f32) {
         let policy = base::linear(w, "policy", s);
         let vh = base::relu(base::linear(w, "value_hidden", s));
-        let value = base::linear(w, "value", &vh)[0].tanh();
+        let value = super::value_head::reference(&base::linear(w, "value", &vh), bins);
         (policy, value)
     }
 }
@@ -151,18 +155,18 @@ pub mod graph {
     }
 
     /// The graph outputs `policy` and `value` read from state `s`.
-    pub fn heads(g: &mut GraphBuilder, s: &str) {
+    pub fn heads(g: &mut GraphBuilder, s: &str, bins: usize) {
         g.linear(s, "policy", "policy");
         let vh = g.linear_relu(s, "value_hidden");
         let v = g.linear(&vh, "value", "value/out");
-        g.tanh(&v, "value");
+        super::value_head::graph(g, &v, bins, "value");
     }
 }
 
 /// The tch pieces.
 #[cfg(feature = "train")]
 pub mod net {
-    use super::RMS_EPS;
+    use super::{value_head, RMS_EPS};
     use tch::nn::{self, Module};
     use tch::{Kind, Tensor};
 
@@ -211,23 +215,40 @@ pub mod net {
         value_hidden: nn::Linear,
         value: nn::Linear,
         halt: nn::Linear,
+        bins: usize,
     }
 
     impl Heads {
-        pub fn new(vs: &nn::Path, hidden: usize, action_dim: usize, vh: usize) -> Heads {
+        /// Heads on a `hidden` state; the value head `vh` wide, with
+        /// `bins` bins (0: a tanh scalar).
+        pub fn new(
+            vs: &nn::Path,
+            hidden: usize,
+            action_dim: usize,
+            (vh, bins): (usize, usize),
+        ) -> Heads {
             Heads {
                 policy: linear(vs / "policy", hidden, action_dim),
                 value_hidden: linear(vs / "value_hidden", hidden, vh),
-                value: linear(vs / "value", vh, 1),
+                value: linear(vs / "value", vh, value_head::outputs(bins)),
                 halt: linear(vs / "halt", hidden, 1),
+                bins,
             }
         }
 
         /// (policy logits `[N, action_dim]`, value `[N, 1]`).
         pub fn forward(&self, s: &Tensor) -> (Tensor, Tensor) {
+            let (policy, value, _) = self.forward_with_logits(s);
+            (policy, value)
+        }
+
+        /// [`Heads::forward`] and the value bins' logits `[N, bins]` when
+        /// the value has bins.
+        pub fn forward_with_logits(&self, s: &Tensor) -> (Tensor, Tensor, Option<Tensor>) {
             let policy = self.policy.forward(s);
-            let vh = self.value_hidden.forward(s).relu();
-            (policy, self.value.forward(&vh).tanh())
+            let last = self.value.forward(&self.value_hidden.forward(s).relu());
+            let value = value_head::train::value(&last, self.bins);
+            (policy, value, (self.bins > 0).then_some(last))
         }
 
         /// Halting logits `[N]`.

@@ -68,6 +68,9 @@ pub struct TrmConfig {
     pub export_steps: usize,
     /// Width of the value head's hidden layer. Range: [1, 8192]. Default 64.
     pub value_hidden: usize,
+    /// 0: a tanh scalar value; 2-1024: a distribution over that many bins
+    /// ([`super::value_head`]). Default 0.
+    pub value_bins: usize,
     /// Decay of the weights' EMA that is exported, one update per optimizer
     /// step (0: export the trained weights). Range: [0, 0.99999]. Default
     /// 0.99: an average over ~100 updates, well inside the 1000-4000
@@ -90,6 +93,7 @@ impl Default for TrmConfig {
             n_sup: 2,
             export_steps: 2,
             value_hidden: 64,
+            value_bins: 0,
             ema_decay: 0.99,
         }
     }
@@ -117,6 +121,7 @@ impl Architecture for TrmConfig {
             ("value_hidden", self.value_hidden),
         ])?;
         recur::check_ema(self.ema_decay)?;
+        super::value_head::check_bins(self.value_bins)?;
         recur::check_unrolled(
             "model.export_steps x model.cycles x (model.n + 1)",
             self.unrolled(),
@@ -130,7 +135,7 @@ impl Architecture for TrmConfig {
         out.push(("y0".into(), vec![h]));
         out.push(("z0".into(), vec![h]));
         recur::block_params(&mut out, "f", h);
-        recur::head_params(&mut out, dims, h, self.value_hidden);
+        recur::head_params(&mut out, dims, h, (self.value_hidden, self.value_bins));
         out
     }
 
@@ -150,7 +155,7 @@ impl Architecture for TrmConfig {
                 y = graph::block(g, "f", &u, &at);
             }
         }
-        graph::heads(g, &y);
+        graph::heads(g, &y, self.value_bins);
     }
 
     fn forward_one(&self, _dims: &Dims, w: &Weights, x: &[f32]) -> (Vec<f32>, f32) {
@@ -163,7 +168,7 @@ impl Architecture for TrmConfig {
             }
             y = reference::block(w, "f", &super::arch::reference::add(&y, &z));
         }
-        reference::heads(w, &y)
+        reference::heads(w, &y, self.value_bins)
     }
 
     #[cfg(feature = "train")]
@@ -200,7 +205,7 @@ pub mod net {
                 y0: state(vs, "y0", h),
                 z0: state(vs, "z0", h),
                 f: Block::new(&(vs / "f"), h),
-                heads: Heads::new(vs, h, dims.action_dim, cfg.value_hidden),
+                heads: Heads::new(vs, h, dims.action_dim, (cfg.value_hidden, cfg.value_bins)),
                 cfg: cfg.clone(),
             }
         }
@@ -268,11 +273,11 @@ pub mod net {
             let x = self.embed(obs);
             let (y, z) = self.start(carry);
             let (y, z) = self.step(&x, &y, &z);
-            let (policy, value) = self.heads.forward(&y);
+            let (policy, value, value_logits) = self.heads.forward_with_logits(&y);
             Step {
                 policy,
                 value,
-                value_logits: None,
+                value_logits,
                 halt: Some(self.heads.halt(&y)),
                 carry: Some(vec![y, z]),
             }
@@ -305,6 +310,7 @@ mod tests {
             n_sup: 2,
             export_steps: 2,
             value_hidden: 4,
+            value_bins: 0,
             ema_decay: 0.9,
         }
     }
