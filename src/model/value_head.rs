@@ -5,10 +5,12 @@
 //! spaced bin centres in [-1, 1] (`value = sum softmax(logits) *
 //! centres`, trained by cross-entropy against a Gaussian-smoothed target
 //! histogram, the "HL-Gauss" loss of Farebrother et al. 2024, "Stop
-//! Regressing"). The classification loss keeps a strong gradient for small
-//! differences of value, such as a win 20 plies away against one 22 plies
-//! away under a per-ply discount (0.36 against 0.32 at 0.95), which the
-//! squared error all but ignores beside the outcome's own uncertainty.
+//! Regressing"). The classification loss is meant to keep a gradient for
+//! small differences of value, such as a win 20 plies away against one 22
+//! plies away under a per-ply discount (0.36 against 0.32 at 0.95), which
+//! the squared error all but ignores beside the outcome's own uncertainty
+//! (in the Connect Four pipeline it measured level with the scalar: README,
+//! "Connect Four strength").
 //! Either way the exported graph's `value` is `[N, 1]` in [-1, 1], so
 //! search and inference do not know which head made it.
 
