@@ -7,10 +7,12 @@
 #
 #   scripts/gpu-check.sh --build   # setup.sh --cuda, then the binaries into target/gpu-check/
 #   scripts/gpu-check.sh           # on the GPU machine, with target/gpu-check/ carried
+#   scripts/gpu-check.sh --stages --config pipelines/connect4.toml --set games_per_iteration=500
+#                                  # the stages alone, of any config, on cuda then cpu
 #
 # A GPU machine with no network and a cap on what one transfer carries (the
 # CUDA provider alone is 284 MB): `--pack [SIZE]` builds, then writes the
-# binaries and ONNX Runtime's GPU build, xz-compressed (about 190 MB), as
+# binaries and ONNX Runtime's GPU build, xz-compressed (about 200 MB), as
 # target/gpu-check/pack/part.NN of at most SIZE (default 48M) with their
 # SHA256SUMS; carry the parts in as many transfers as needed, then
 # `--unpack DIR` there checks and unpacks them into target/gpu-check/.
@@ -51,9 +53,11 @@ pack() {
   local dir="$BIN/pack"
   rm -rf "$dir" && mkdir -p "$dir"
   # ONNX Runtime's files go in as ort/..., where find_ort looks after --unpack.
+  # xz -2: two minutes on 2 cores for 200 MB; -9 saves 10 MB (one part
+  # fewer of five) and took over 15 minutes beside a run.
   tar -cf - -C "$BIN" selfplay reference -C "$(dirname "$ORT_GPU_LIB")" \
     --transform 's,^libonnxruntime,ort/libonnxruntime,' "${ORT_FILES[@]}" |
-    xz -T0 -9 | split -b "${1:-48M}" -d - "$dir/part."
+    xz -T0 -2 | split -b "${1:-48M}" -d - "$dir/part."
   (cd "$dir" && sha256sum part.* >SHA256SUMS)
   echo "gpu-check: $(ls "$dir" | grep -c '^part') parts in $dir; carry them, then scripts/gpu-check.sh --unpack DIR"
 }
@@ -99,11 +103,13 @@ libraries() {
   echo "gpu-check: ONNX Runtime $ort; libtorch $torch/lib"
 }
 
-# One play and one train stage of the default config on `device`, timed.
+# The first play, train and eval stages on `device`, timed; the other
+# arguments go to selfplay before the command (a config, `--set`s).
 stages() {
   local device=$1 out
+  shift
   out=$(mktemp -d)
-  local s=("$BIN/selfplay" --out "$out" --set "infer.device=$device" --set "train.device=$device")
+  local s=("$BIN/selfplay" "$@" --out "$out" --set "infer.device=$device" --set "train.device=$device")
   "${s[@]}" init >/dev/null 2>&1
   "${s[@]}" tasks --iteration 1 >/dev/null 2>&1
   echo "== play, iteration 1, network on $device ($GPU)"
@@ -115,13 +121,18 @@ stages() {
   rm -rf "$out"
 }
 
-check() {
+# The GPU, the carried binaries and the libraries, or one line and exit 2.
+preflight() {
   command -v nvidia-smi >/dev/null || die "no nvidia-smi: this machine has no NVIDIA driver"
   GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
   [ -n "$GPU" ] || die "nvidia-smi lists no GPU"
   [ -x "$BIN/selfplay" ] && [ -x "$BIN/reference" ] ||
     die "expected $BIN/selfplay and $BIN/reference: run scripts/gpu-check.sh --build first"
   libraries
+}
+
+check() {
+  preflight
   echo "== reference bench, network on cuda ($GPU)"
   REFERENCE_SET="infer.device=cuda" "$BIN/reference"
   echo "== reference bench, network on cpu (same machine, $(nproc) cores)"
@@ -134,6 +145,12 @@ case "${1:-}" in
   --build) build ;;
   --pack) pack "${2:-48M}" ;;
   --unpack) unpack "${2:?gpu-check: --unpack needs the folder holding part.NN}" ;;
+  --stages)
+    shift
+    preflight
+    stages cuda "$@"
+    stages cpu "$@"
+    ;;
   "") check ;;
-  *) die "unknown flag '$1'; expected --build, --pack [SIZE], --unpack DIR or nothing" ;;
+  *) die "unknown flag '$1'; expected --build, --pack [SIZE], --unpack DIR, --stages [SELFPLAY ARGS] or nothing" ;;
 esac
