@@ -207,13 +207,7 @@ pub trait Net {
     fn supervise(&self, obs: &tch::Tensor, carry: Option<&Carry>) -> Step {
         let _ = carry;
         let (policy, value) = self.forward_train(obs);
-        Step {
-            policy,
-            value,
-            value_logits: None,
-            halt: None,
-            carry: None,
-        }
+        Step::one(policy, (value, None))
     }
 
     /// Forward in training mode (batch statistics, where there are any).
@@ -254,6 +248,21 @@ pub struct Step {
     pub halt: Option<tch::Tensor>,
     /// The state for the next step (detached by the trainer).
     pub carry: Option<Carry>,
+}
+
+#[cfg(feature = "train")]
+impl Step {
+    /// The step of a network trained one step per minibatch: no halting
+    /// head, no carry; `value` with the bins' logits where it has bins.
+    pub fn one(policy: tch::Tensor, value: (tch::Tensor, Option<tch::Tensor>)) -> Step {
+        Step {
+            policy,
+            value: value.0,
+            value_logits: value.1,
+            halt: None,
+            carry: None,
+        }
+    }
 }
 
 /// Copies a VarStore's tensors into exporter weights.

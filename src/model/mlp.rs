@@ -152,36 +152,29 @@ pub mod net {
     }
 
     impl MlpNet {
-        /// (policy logits, value `[N, 1]`, the value head's last layer).
-        fn run(&self, obs: &Tensor) -> (Tensor, Tensor, Tensor) {
+        /// (policy logits, (value `[N, 1]`, the bins' logits if any)).
+        fn run(&self, obs: &Tensor) -> (Tensor, (Tensor, Option<Tensor>)) {
             let mut h = self.input.forward(obs).relu();
             for (fc1, fc2) in &self.blocks {
                 h = (&h + fc2.forward(&fc1.forward(&h).relu())).relu();
             }
             let policy = self.policy.forward(&h);
             let last = self.value.forward(&self.value_hidden.forward(&h).relu());
-            let value = value_head::train::value(&last, self.value_bins);
-            (policy, value, last)
+            (policy, value_head::train::read(last, self.value_bins))
         }
     }
 
     impl Net for MlpNet {
         /// `obs` `[N, obs_dim]` -> (policy logits `[N, action_dim]`, value `[N, 1]`).
         fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let (policy, value, _) = self.run(obs);
+            let (policy, (value, _)) = self.run(obs);
             (policy, value)
         }
 
         /// One step, with the bins' logits when the value has bins.
         fn supervise(&self, obs: &Tensor, _carry: Option<&Carry>) -> Step {
-            let (policy, value, last) = self.run(obs);
-            Step {
-                policy,
-                value,
-                value_logits: (self.value_bins > 0).then_some(last),
-                halt: None,
-                carry: None,
-            }
+            let (policy, value) = self.run(obs);
+            Step::one(policy, value)
         }
     }
 }

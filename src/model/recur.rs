@@ -247,8 +247,8 @@ pub mod net {
         pub fn forward_with_logits(&self, s: &Tensor) -> (Tensor, Tensor, Option<Tensor>) {
             let policy = self.policy.forward(s);
             let last = self.value.forward(&self.value_hidden.forward(s).relu());
-            let value = value_head::train::value(&last, self.bins);
-            (policy, value, (self.bins > 0).then_some(last))
+            let (value, logits) = value_head::train::read(last, self.bins);
+            (policy, value, logits)
         }
 
         /// Halting logits `[N]`.

@@ -438,8 +438,8 @@ pub mod net {
             sum.view(self.canvas_shape)
         }
 
-        /// (policy logits, value `[N, 1]`, the value head's last layer).
-        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+        /// (policy logits, (value `[N, 1]`, the bins' logits if any)).
+        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, (Tensor, Option<Tensor>)) {
             let flat = self.flat.forward(obs).relu();
             let mut h = self.stem.forward(&self.canvas(obs), train).relu();
             for (c1, c2) in &self.blocks {
@@ -454,11 +454,7 @@ pub mod net {
             let last = self
                 .value_fc2
                 .forward(&self.value_fc1.forward(&join(&self.value)).relu());
-            (
-                policy,
-                value_head::train::value(&last, self.value_bins),
-                last,
-            )
+            (policy, value_head::train::read(last, self.value_bins))
         }
     }
 
@@ -466,26 +462,20 @@ pub mod net {
         /// Inference with the running statistics: `obs` `[N, obs_dim]` ->
         /// (policy logits `[N, action_dim]`, value `[N, 1]`).
         fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let (policy, value, _) = self.run(obs, false);
+            let (policy, (value, _)) = self.run(obs, false);
             (policy, value)
         }
 
         /// Training mode: batch statistics, which update the running ones.
         fn forward_train(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let (policy, value, _) = self.run(obs, true);
+            let (policy, (value, _)) = self.run(obs, true);
             (policy, value)
         }
 
         /// Training mode, with the bins' logits when the value has bins.
         fn supervise(&self, obs: &Tensor, _carry: Option<&Carry>) -> Step {
-            let (policy, value, last) = self.run(obs, true);
-            Step {
-                policy,
-                value,
-                value_logits: (self.value_bins > 0).then_some(last),
-                halt: None,
-                carry: None,
-            }
+            let (policy, value) = self.run(obs, true);
+            Step::one(policy, value)
         }
     }
 }

@@ -83,6 +83,12 @@ pub mod train {
         x.softmax(-1, Kind::Float).matmul(&c.view([bins as i64, 1]))
     }
 
+    /// The value `[N, 1]` from the last layer `x`, and `x` itself as the
+    /// bins' logits when the head has bins (what the loss trains).
+    pub fn read(x: Tensor, bins: usize) -> (Tensor, Option<Tensor>) {
+        (value(&x, bins), (bins > 0).then_some(x))
+    }
+
     /// The HL-Gauss target histograms `[N, bins]` of scalar targets `z`
     /// `[N]`: the mass a Gaussian at each target (sigma [`SIGMA_BINS`]
     /// bin widths) puts in each bin, renormalised to [-1, 1].
