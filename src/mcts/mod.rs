@@ -272,8 +272,11 @@ impl Slot {
             && self.sims_done + (self.pending.len() as u32) < budget
         {
             let tree = &mut self.trees[t];
-            if tree.root_proven() {
-                // A proven root needs no more search: move now.
+            if tree
+                .settled_child(self.game.family().num_players() == 1)
+                .is_some()
+            {
+                // A settled root needs no more search: move now.
                 self.sims_done = budget - self.pending.len() as u32;
                 break;
             }
@@ -419,7 +422,7 @@ impl Slot {
     fn make_move(&mut self, p: &SearchParams, (mode, algo): (Mode, Algorithm)) -> Action {
         let t = self.tree_index();
         let stats = self.trees[t].root_stats();
-        let solved = self.trees[t].proven_child();
+        let solved = self.settled(t);
         let (action, policy) = self.decide((p, algo), t, &stats);
         let target = self.budget(p, mode).1;
         let mut legal = Vec::new();
@@ -447,18 +450,19 @@ impl Slot {
         action
     }
 
-    /// The move and its training target, by the search policy: a proven
-    /// move (the soonest win, else a draw, else the latest loss) with the
-    /// whole target on it; else PUCT's visit shares (the
+    /// The move and its training target, by the search policy: a settled
+    /// proven move (the soonest win, else a draw, else the latest loss)
+    /// with the whole target on it; else PUCT's visit shares (the
     /// priors before any visit) with temperature sampling early in
-    /// self-play, or Gumbel's decision with its improved policy.
+    /// self-play, the best proven move instead when its exact value is no
+    /// worse; or Gumbel's decision with its improved policy.
     fn decide(
         &mut self,
         (p, algo): (&SearchParams, Algorithm),
         t: usize,
         stats: &[ChildStats],
     ) -> (Action, Vec<(Action, f32)>) {
-        if let Some(a) = self.trees[t].proven_child() {
+        if let Some(a) = self.settled(t) {
             let target = stats
                 .iter()
                 .map(|s| (s.action, if s.action == a { 1.0 } else { 0.0 }))
@@ -491,7 +495,20 @@ impl Slot {
         } else {
             greedy_action(choices)
         };
+        // A proven move is played over an open one whose mean is no better
+        // (a proven loss far off over a move that only looks lost sooner).
+        let q = |a: Action| stats.iter().find(|s| s.action == a).map_or(0.0, |s| s.q);
+        let action = match self.trees[t].best_proven(p.discount) {
+            Some((proven, value)) if value >= q(action) => proven,
+            _ => action,
+        };
         (action, target)
+    }
+
+    /// The root's proven move when search has settled it (see
+    /// [`Tree::settled_child`]; in a puzzle any success settles it).
+    fn settled(&self, t: usize) -> Option<Action> {
+        self.trees[t].settled_child(self.game.family().num_players() == 1)
     }
 
     /// The random agent: a uniformly random legal move, no search.

@@ -258,7 +258,8 @@ impl Tree {
         self.best_proven_child(n).and_then(|c| c.proof)
     }
 
-    /// Whether search proved the root's value: no more search can change the move.
+    /// Whether search proved the root's value (not always its best move:
+    /// see [`Tree::settled_child`]).
     pub fn root_proven(&self) -> bool {
         self.best_proven_child(0).is_some()
     }
@@ -267,6 +268,29 @@ impl Tree {
     /// among equals), when search proved the root's value.
     pub fn proven_child(&self) -> Option<Action> {
         self.best_proven_child(0).map(|c| c.action)
+    }
+
+    /// The root's best proven move once no more search can better it:
+    /// every move is proven, or the best wins at once, or (`any_win`, a
+    /// puzzle) it succeeds at all. A win proven along one line is
+    /// otherwise a bound on its distance, and a move not yet searched may
+    /// win sooner, which a solver-scored game counts.
+    pub fn settled_child(&self, any_win: bool) -> Option<Action> {
+        let best = self.best_proven_child(0)?;
+        let proof = best.proof?;
+        let settled =
+            any_win || proof.plies == 0 || self.children(0).all(|i| self.nodes[i].proof.is_some());
+        settled.then_some(best.action)
+    }
+
+    /// The root's best proven move and its exact value for the root's
+    /// mover, whether or not that settles the move.
+    pub fn best_proven(&self, discount: f32) -> Option<(Action, f32)> {
+        self.children(0)
+            .map(|i| &self.nodes[i])
+            .filter(|c| c.proof.is_some())
+            .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))
+            .and_then(|c| Some((c.action, c.proof?.discounted(discount))))
     }
 
     /// Whether the root child for `action` is proven lost for the root's mover.
@@ -521,6 +545,43 @@ mod tests {
             t.prove((c + k) as u32, Proof { value: -1, plies });
         }
         assert_eq!(t.proven_child(), Some(1));
+    }
+
+    /// A win proven along one line settles the root only when nothing can
+    /// beat it: an immediate win, every move proven, or any puzzle success.
+    #[test]
+    fn a_distant_proven_win_leaves_the_move_open_until_nothing_can_be_sooner() {
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
+        let c = t.children(0).start as u32;
+        t.prove(c, Proof { value: 1, plies: 4 });
+        assert_eq!(t.proven_child(), Some(0));
+        assert_eq!(t.settled_child(false), None);
+        assert_eq!(t.settled_child(true), Some(0));
+        assert_eq!(t.best_proven(0.5), Some((0, 0.0625)));
+        t.prove(
+            c + 1,
+            Proof {
+                value: -1,
+                plies: 1,
+            },
+        );
+        assert_eq!(t.settled_child(false), None);
+        t.prove(c + 2, Proof { value: 1, plies: 2 });
+        assert_eq!(t.settled_child(false), Some(2));
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0, 1], &[0.0; 2], 0.0);
+        let c = t.children(0).start as u32;
+        t.prove(c + 1, Proof { value: 1, plies: 0 });
+        assert_eq!(t.settled_child(false), Some(1));
+        t.prove(
+            c,
+            Proof {
+                value: -1,
+                plies: 3,
+            },
+        );
+        assert_eq!(t.best_proven(0.5), Some((1, 1.0)));
     }
 
     #[test]
