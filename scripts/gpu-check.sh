@@ -9,6 +9,8 @@
 #   scripts/gpu-check.sh           # on the GPU machine, with target/gpu-check/ carried
 #   scripts/gpu-check.sh --stages --config pipelines/connect4.toml --set games_per_iteration=500
 #                                  # the stages alone, of any config, on cuda then cpu
+#   scripts/gpu-check.sh --profile --config pipelines/connect4.toml --set games_per_iteration=200
+#                                  # cuda play under each cuDNN search, profiled
 #
 # A GPU machine with no network and a cap on what one transfer carries (the
 # CUDA provider alone is 284 MB): `--pack [SIZE]` builds, then writes the
@@ -121,6 +123,26 @@ stages() {
   rm -rf "$out"
 }
 
+# The first play stage on CUDA under each of cuDNN's convolution algorithm
+# choices, each with ONNX Runtime's profile summarised (scripts/ort-profile.py:
+# which provider ran each node, Conv's time per call and batch size); the
+# arguments go to selfplay as for `stages`.
+profile() {
+  local search out prof
+  for search in heuristic default exhaustive; do
+    out=$(mktemp -d)
+    prof=$(mktemp -d)
+    local s=("$BIN/selfplay" "$@" --out "$out" --set "infer.device=cuda")
+    "${s[@]}" init >/dev/null 2>&1
+    "${s[@]}" tasks --iteration 1 >/dev/null 2>&1
+    echo "== play, iteration 1, network on cuda, cuDNN search $search ($GPU)"
+    SELFPLAY_CUDNN_CONV_SEARCH=$search SELFPLAY_ORT_PROFILE="$prof/p" timeout 300 \
+      "${s[@]}" play --iteration 1 2>&1 | grep -E "episodes in" || echo "(no play result within 300 s)"
+    python3 "$ROOT/scripts/ort-profile.py" "$prof"/p_*.json || true
+    rm -rf "$out" "$prof"
+  done
+}
+
 # The GPU, the carried binaries and the libraries, or one line and exit 2.
 preflight() {
   command -v nvidia-smi >/dev/null || die "no nvidia-smi: this machine has no NVIDIA driver"
@@ -151,6 +173,11 @@ case "${1:-}" in
     stages cuda "$@"
     stages cpu "$@"
     ;;
+  --profile)
+    shift
+    preflight
+    profile "$@"
+    ;;
   "") check ;;
-  *) die "unknown flag '$1'; expected --build, --pack [SIZE], --unpack DIR, --stages [SELFPLAY ARGS] or nothing" ;;
+  *) die "unknown flag '$1'; expected --build, --pack [SIZE], --unpack DIR, --stages [SELFPLAY ARGS], --profile [SELFPLAY ARGS] or nothing" ;;
 esac

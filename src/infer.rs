@@ -310,13 +310,19 @@ fn session_builder(
         .map_err(err)?
         .with_inter_op_spinning(false)
         .map_err(err)?;
+    // ONNX Runtime's per-node profile (each node's provider and time), to
+    // diagnose a device: SELFPLAY_ORT_PROFILE=PREFIX writes PREFIX_<time>.json
+    // per session.
+    if let Some(prefix) = std::env::var_os("SELFPLAY_ORT_PROFILE") {
+        builder = builder.with_profiling(prefix).map_err(err)?;
+    }
     if let Device::Cuda(id) = device {
         // cuDNN's default exhaustive search benchmarks every convolution
         // again for each new input shape, and search sends batches of every
         // size from 1 to the batch cap; a heuristic pick is nearly free.
         let cuda = ep::CUDA::default()
             .with_device_id(id)
-            .with_conv_algorithm_search(ep::cuda::ConvAlgorithmSearch::Heuristic)
+            .with_conv_algorithm_search(conv_search())
             .build()
             .error_on_failure();
         builder = builder
@@ -324,6 +330,17 @@ fn session_builder(
             .map_err(|e| format!("CUDA device {id} unavailable (is the onnxruntime-gpu wheel and CUDA installed?): {e}"))?;
     }
     Ok(builder)
+}
+
+/// cuDNN's convolution algorithm choice (diagnostic override:
+/// SELFPLAY_CUDNN_CONV_SEARCH=exhaustive|heuristic|default).
+fn conv_search() -> ep::cuda::ConvAlgorithmSearch {
+    use ep::cuda::ConvAlgorithmSearch as S;
+    match std::env::var("SELFPLAY_CUDNN_CONV_SEARCH").as_deref() {
+        Ok("exhaustive") => S::Exhaustive,
+        Ok("default") => S::Default,
+        _ => S::Heuristic,
+    }
 }
 
 /// Checks the contract and returns `(obs_dim, action_dim)`.
