@@ -1182,6 +1182,39 @@ mod tests {
         assert!(f.iter().all(|e| e.steps.iter().all(|s| !s.proven)));
     }
 
+    /// An unsettled root plays its best proven move over the most visited
+    /// open one when the proof's exact value is no worse than that move's
+    /// mean, and the open move otherwise.
+    #[test]
+    fn the_best_proven_move_beats_an_open_one_that_looks_worse() {
+        let decide = |open_q: f32, proof: Proof| {
+            let mut slot = Slot::new((0, c4_spec("", [0, 0])));
+            let t = &mut slot.trees[0];
+            t.expand(0, 0, &[0, 1, 2], &[0.0; 7], 0.0);
+            let c = t.children(0).start;
+            t.nodes[c].visits = 50;
+            t.nodes[c].value_sum = 50.0 * open_q;
+            t.nodes[c + 1].visits = 10;
+            t.prove(c as u32 + 1, proof);
+            let stats = slot.trees[0].root_stats();
+            let mut p = params(64, 1);
+            p.discount = 0.9;
+            assert_eq!(slot.settled(0), None);
+            slot.decide((&p, Algorithm::Puct), 0, &stats).0
+        };
+        // A loss proven 11 plies off (-0.31) over a move that looks lost sooner.
+        let far_loss = Proof {
+            value: -1,
+            plies: 11,
+        };
+        assert_eq!(decide(-0.8, far_loss), 1);
+        assert_eq!(decide(-0.2, far_loss), 0);
+        // A win proven 5 plies off (0.59) leaves room for a sooner one.
+        let win = Proof { value: 1, plies: 5 };
+        assert_eq!(decide(0.5, win), 1);
+        assert_eq!(decide(0.8, win), 0);
+    }
+
     #[test]
     fn search_blocks_an_immediate_connect4_loss() {
         // O to move; X threatens col 4 on the bottom row: O must block there.
