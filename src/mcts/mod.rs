@@ -271,15 +271,12 @@ impl Slot {
         while (self.pending.len() as u32) < p.leaves_per_wave
             && self.sims_done + (self.pending.len() as u32) < budget
         {
-            let tree = &mut self.trees[t];
-            if tree
-                .settled_child(self.game.family().num_players() == 1)
-                .is_some()
-            {
+            if self.settled(t).is_some() {
                 // A settled root needs no more search: move now.
                 self.sims_done = budget - self.pending.len() as u32;
                 break;
             }
+            let tree = &mut self.trees[t];
             let sim = self.sims_done as usize + self.pending.len();
             let halving = (&self.gumbel[..], &self.schedule[..]);
             let (node, game) = descend(tree, &self.game, (p, algo), halving, sim);

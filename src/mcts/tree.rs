@@ -243,14 +243,19 @@ impl Tree {
         if children.is_empty() {
             return None;
         }
-        let nodes = &self.nodes[children];
-        let best = nodes
+        let best = self.best_proven_node(n)?;
+        let decided = best.proof.is_some_and(|p| p.value > 0)
+            || self.nodes[children].iter().all(|c| c.proof.is_some());
+        decided.then_some(best)
+    }
+
+    /// `n`'s proven child best for its mover (sooner wins, later losses;
+    /// most visited among equals), whether or not it decides `n`.
+    fn best_proven_node(&self, n: u32) -> Option<&Node> {
+        self.nodes[self.children(n)]
             .iter()
             .filter(|c| c.proof.is_some())
-            .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))?;
-        let decided =
-            best.proof.is_some_and(|p| p.value > 0) || nodes.iter().all(|c| c.proof.is_some());
-        decided.then_some(best)
+            .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))
     }
 
     /// `n`'s proven value for its mover, counted from `n`'s state.
@@ -260,12 +265,14 @@ impl Tree {
 
     /// Whether search proved the root's value (not always its best move:
     /// see [`Tree::settled_child`]).
+    #[cfg(test)]
     pub fn root_proven(&self) -> bool {
         self.best_proven_child(0).is_some()
     }
 
     /// The root's best proven move (sooner wins, later losses; most visited
     /// among equals), when search proved the root's value.
+    #[cfg(test)]
     pub fn proven_child(&self) -> Option<Action> {
         self.best_proven_child(0).map(|c| c.action)
     }
@@ -286,11 +293,8 @@ impl Tree {
     /// The root's best proven move and its exact value for the root's
     /// mover, whether or not that settles the move.
     pub fn best_proven(&self, discount: f32) -> Option<(Action, f32)> {
-        self.children(0)
-            .map(|i| &self.nodes[i])
-            .filter(|c| c.proof.is_some())
-            .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))
-            .and_then(|c| Some((c.action, c.proof?.discounted(discount))))
+        let best = self.best_proven_node(0)?;
+        Some((best.action, best.proof?.discounted(discount)))
     }
 
     /// Whether the root child for `action` is proven lost for the root's mover.
