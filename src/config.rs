@@ -547,6 +547,8 @@ pub const RANGES: &[Range] = &[
     // resnet (blocks and value_hidden as above):
     int("model.filters", 1, 1024, ""),
     int("model.flat_hidden", 1, 8192, ""),
+    int("model.policy_channels", 1, 1024, ""),
+    int("model.value_channels", 1, 1024, ""),
     int(
         "model.value_bins",
         0,

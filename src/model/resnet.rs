@@ -14,9 +14,11 @@
 //!   the whole input row (the family one-hot and non-grid features). Rows
 //!   of a family without a grid (countdown, ...) are served by this path
 //!   and the heads alone.
-//! - policy head: 1x1 conv F -> 2, batch norm, ReLU, flattened to
-//!   `[N, 2HW]`, joined with `flat`, `policy.fc` -> `[N, action_dim]` logits.
-//! - value head: 1x1 conv F -> 1, batch norm, ReLU, flattened to `[N, HW]`,
+//! - policy head: 1x1 conv F -> `policy_channels` (Cp), batch norm, ReLU,
+//!   flattened to `[N, Cp*HW]`, joined with `flat`, `policy.fc` ->
+//!   `[N, action_dim]` logits.
+//! - value head: 1x1 conv F -> `value_channels` (Cv), batch norm, ReLU,
+//!   flattened to `[N, Cv*HW]`,
 //!   joined with `flat`, `value.fc1` (-> value_hidden, ReLU), `value.fc2`
 //!   (-> 1, tanh; or -> `value_bins` logits and their expected bin centre,
 //!   see [`super::value_head`]): `[N, 1]`.
@@ -54,6 +56,14 @@ pub struct ResnetConfig {
     pub flat_hidden: usize,
     /// Width of the value head's hidden layer. Range: [1, 8192]. Default 64.
     pub value_hidden: usize,
+    /// Channels of the policy head's 1x1 convolution. Range: [1, 1024].
+    /// Default 2 (AlphaZero's).
+    pub policy_channels: usize,
+    /// Channels of the value head's 1x1 convolution. Range: [1, 1024].
+    /// Default 1 (AlphaZero's); more keep the trunk's features from being
+    /// squeezed to one number per cell before the value is read (Lc0's
+    /// heads use 32).
+    pub value_channels: usize,
     /// 0: the value is a tanh scalar trained by squared error; 2-1024: a
     /// distribution over that many bins of [-1, 1] trained by
     /// cross-entropy (HL-Gauss), whose mean is the value
@@ -68,6 +78,8 @@ impl Default for ResnetConfig {
             blocks: 4,
             flat_hidden: 128,
             value_hidden: 64,
+            policy_channels: 2,
+            value_channels: 1,
             value_bins: 0,
         }
     }
@@ -91,8 +103,9 @@ fn conv_layers(cfg: &ResnetConfig, planes: usize) -> Vec<(String, String, [usize
             out.push((format!("{b}.conv{i}"), format!("{b}.bn{i}"), [f, f, 3]));
         }
     }
-    out.push(("policy.conv".into(), "policy.bn".into(), [2, f, 1]));
-    out.push(("value.conv".into(), "value.bn".into(), [1, f, 1]));
+    let (pc, vc) = (cfg.policy_channels, cfg.value_channels);
+    out.push(("policy.conv".into(), "policy.bn".into(), [pc, f, 1]));
+    out.push(("value.conv".into(), "value.bn".into(), [vc, f, 1]));
     out
 }
 
@@ -119,6 +132,8 @@ impl Architecture for ResnetConfig {
             ("filters", self.filters),
             ("flat_hidden", self.flat_hidden),
             ("value_hidden", self.value_hidden),
+            ("policy_channels", self.policy_channels),
+            ("value_channels", self.value_channels),
         ];
         match widths.iter().find(|(_, d)| *d == 0) {
             Some((key, _)) => Err(format!("model.{key} = 0: expected > 0")),
@@ -142,8 +157,9 @@ impl Architecture for ResnetConfig {
             }
         }
         let fh = self.flat_hidden;
-        linear(&mut names, "policy.fc", dims.action_dim, 2 * hw + fh);
-        linear(&mut names, "value.fc1", self.value_hidden, hw + fh);
+        let (pc, vc) = (self.policy_channels, self.value_channels);
+        linear(&mut names, "policy.fc", dims.action_dim, pc * hw + fh);
+        linear(&mut names, "value.fc1", self.value_hidden, vc * hw + fh);
         let outputs = value_head::outputs(self.value_bins);
         linear(&mut names, "value.fc2", outputs, self.value_hidden);
         names
@@ -414,9 +430,9 @@ pub mod net {
                 stem,
                 blocks,
                 policy,
-                policy_fc: lin("policy.fc", 2 * hw + fh, dims.action_dim),
+                policy_fc: lin("policy.fc", cfg.policy_channels * hw + fh, dims.action_dim),
                 value,
-                value_fc1: lin("value.fc1", hw + fh, cfg.value_hidden),
+                value_fc1: lin("value.fc1", cfg.value_channels * hw + fh, cfg.value_hidden),
                 value_fc2: lin(
                     "value.fc2",
                     cfg.value_hidden,
@@ -503,6 +519,8 @@ mod tests {
             blocks: 1,
             flat_hidden: 8,
             value_hidden: 3,
+            policy_channels: 2,
+            value_channels: 1,
             value_bins: 0,
         }
     }
@@ -538,6 +556,24 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "names are unique");
+        // Wider heads widen their 1x1 convolutions and what the heads' first
+        // linear layers read.
+        let names = wide_heads().parameters(&dims);
+        assert_eq!(names[17], ("policy.conv.weight".into(), vec![3, 4, 1, 1]));
+        assert_eq!(names[22], ("value.conv.weight".into(), vec![5, 4, 1, 1]));
+        assert_eq!(
+            names[27],
+            ("policy.fc.weight".into(), vec![dims.action_dim, 3 * hw + 8])
+        );
+        assert_eq!(names[29], ("value.fc1.weight".into(), vec![3, 5 * hw + 8]));
+    }
+
+    fn wide_heads() -> ResnetConfig {
+        ResnetConfig {
+            policy_channels: 3,
+            value_channels: 5,
+            ..small()
+        }
     }
 
     #[test]
@@ -570,6 +606,14 @@ mod tests {
         assert_eq!(
             zero.check(&dims).unwrap_err(),
             "model.flat_hidden = 0: expected > 0"
+        );
+        let zero = ResnetConfig {
+            value_channels: 0,
+            ..small()
+        };
+        assert_eq!(
+            zero.check(&dims).unwrap_err(),
+            "model.value_channels = 0: expected > 0"
         );
         let no_blocks = ResnetConfig {
             blocks: 0,
@@ -637,6 +681,8 @@ mod tests {
             blocks: 0,
             flat_hidden: 1,
             value_hidden: 1,
+            policy_channels: 2,
+            value_channels: 1,
             value_bins: 0,
         };
         let spec = ModelSpec::new(dims, ArchConfig::Resnet(cfg));
@@ -700,9 +746,15 @@ mod tests {
     #[cfg(feature = "train")]
     #[test]
     fn tch_modes_and_running_statistics() {
+        tch_agrees_with_the_reference(small());
+        tch_agrees_with_the_reference(wide_heads());
+    }
+
+    #[cfg(feature = "train")]
+    fn tch_agrees_with_the_reference(cfg: ResnetConfig) {
         use tch::{nn, Device, Kind, Tensor};
         let dims = dims_of(&[Family::Countdown, Family::Connect4]);
-        let spec = ModelSpec::new(dims.clone(), ArchConfig::Resnet(small()));
+        let spec = ModelSpec::new(dims.clone(), ArchConfig::Resnet(cfg));
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = spec.init(&vs.root());
