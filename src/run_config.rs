@@ -69,7 +69,7 @@ pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
     let now: toml::Table = to_toml(cfg)?
         .parse()
         .map_err(|e| Error::Other(format!("re-reading the config: {e}")))?;
-    let defaults: toml::Table = to_toml(&Config::load(None, &[])?)?
+    let defaults: toml::Table = to_toml(&defaults_for(cfg)?)?
         .parse()
         .map_err(|e| Error::Other(format!("re-reading the default config: {e}")))?;
     let changed = differences(&before, &now, &defaults);
@@ -89,6 +89,16 @@ pub fn guard(run: &RunDir, cfg: &Config, force: bool) -> Result<()> {
         "{}: this run was made with another config: {list}; use the run's config, a new --out, or --force",
         file.display()
     )))
+}
+
+/// The default config with `cfg`'s architecture at its defaults, so a
+/// model key newer than a record is judged against its own arch's default.
+fn defaults_for(cfg: &Config) -> Result<Config> {
+    let mut defaults = Config::load(None, &[])?;
+    if let Some(arch) = crate::model::ArchConfig::default_of(cfg.model.name()) {
+        defaults.model = arch;
+    }
+    Ok(defaults)
 }
 
 /// Writes config.toml unless another process just did (hard-link creation
@@ -212,6 +222,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("mcts.solver - -> true"), "{msg}");
+    }
+
+    /// The same for a model key: judged against its architecture's
+    /// default, not the default run's (another arch).
+    #[test]
+    fn model_keys_newer_than_the_record_pass_at_their_arch_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let resnet = ["model.arch=\"resnet\"", "families.connect4.weight=1.0"];
+        let text = to_toml(&cfg(&resnet)).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("value_channels =") && !l.starts_with("policy_channels ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(old, text);
+        std::fs::create_dir_all(&run.root).unwrap();
+        std::fs::write(path(&run), old).unwrap();
+        guard(&run, &cfg(&resnet), false).unwrap();
+        let wide = [resnet[0], resnet[1], "model.value_channels=32"];
+        let msg = guard(&run, &cfg(&wide), false).unwrap_err().to_string();
+        assert!(msg.contains("model.value_channels - -> 32"), "{msg}");
     }
 
     #[test]
