@@ -208,20 +208,25 @@ mod tests {
     fn keys_newer_than_the_record_pass_at_their_defaults() {
         let tmp = tempfile::tempdir().unwrap();
         let run = RunDir::new(tmp.path());
-        let text = to_toml(&cfg(&[])).unwrap();
-        let old: String = text
-            .lines()
-            .filter(|l| !l.starts_with("discount =") && !l.starts_with("solver ="))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert_ne!(old, text);
-        std::fs::create_dir_all(&run.root).unwrap();
-        std::fs::write(path(&run), old).unwrap();
+        record_without(&run, &cfg(&[]), &["discount", "solver"]);
         guard(&run, &cfg(&[]), false).unwrap();
         let msg = guard(&run, &cfg(&["mcts.solver=true"]), false)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("mcts.solver - -> true"), "{msg}");
+    }
+
+    /// Records `config` as an older selfplay would have, without `keys`.
+    fn record_without(run: &RunDir, config: &Config, keys: &[&str]) {
+        let text = to_toml(config).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !keys.iter().any(|k| l.starts_with(&format!("{k} ="))))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(old, text);
+        std::fs::create_dir_all(&run.root).unwrap();
+        std::fs::write(path(run), old).unwrap();
     }
 
     /// The same for a model key: judged against its architecture's
@@ -231,15 +236,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let run = RunDir::new(tmp.path());
         let resnet = ["model.arch=\"resnet\"", "families.connect4.weight=1.0"];
-        let text = to_toml(&cfg(&resnet)).unwrap();
-        let old: String = text
-            .lines()
-            .filter(|l| !l.starts_with("value_channels =") && !l.starts_with("policy_channels ="))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert_ne!(old, text);
-        std::fs::create_dir_all(&run.root).unwrap();
-        std::fs::write(path(&run), old).unwrap();
+        record_without(&run, &cfg(&resnet), &["value_channels", "policy_channels"]);
         guard(&run, &cfg(&resnet), false).unwrap();
         let wide = [resnet[0], resnet[1], "model.value_channels=32"];
         let msg = guard(&run, &cfg(&wide), false).unwrap_err().to_string();

@@ -591,30 +591,33 @@ mod tests {
         }
         let dims = dims_of(&[Family::Connect4]);
         assert_eq!(ResnetConfig::default().check(&dims), Ok(()));
-        let zero = ResnetConfig {
-            filters: 0,
-            ..small()
-        };
-        assert_eq!(
-            zero.check(&dims).unwrap_err(),
-            "model.filters = 0: expected > 0"
-        );
-        let zero = ResnetConfig {
-            flat_hidden: 0,
-            ..small()
-        };
-        assert_eq!(
-            zero.check(&dims).unwrap_err(),
-            "model.flat_hidden = 0: expected > 0"
-        );
-        let zero = ResnetConfig {
-            value_channels: 0,
-            ..small()
-        };
-        assert_eq!(
-            zero.check(&dims).unwrap_err(),
-            "model.value_channels = 0: expected > 0"
-        );
+        let zeros = [
+            (
+                "filters",
+                ResnetConfig {
+                    filters: 0,
+                    ..small()
+                },
+            ),
+            (
+                "flat_hidden",
+                ResnetConfig {
+                    flat_hidden: 0,
+                    ..small()
+                },
+            ),
+            (
+                "value_channels",
+                ResnetConfig {
+                    value_channels: 0,
+                    ..small()
+                },
+            ),
+        ];
+        for (key, zero) in zeros {
+            let want = format!("model.{key} = 0: expected > 0");
+            assert_eq!(zero.check(&dims).unwrap_err(), want);
+        }
         let no_blocks = ResnetConfig {
             blocks: 0,
             ..small()
