@@ -67,6 +67,7 @@ fn random_rows(spec: &ModelSpec) -> Rows {
         target: Tensor::randn([BATCH, ad], opts).softmax(-1, Kind::Float),
         z: Tensor::rand([BATCH], opts) * 2.0 - 1.0,
         weight: Tensor::ones([BATCH], opts),
+        own: None,
         families: Vec::new(),
     }
 }
@@ -136,6 +137,10 @@ fn stored_window(cfg: &Config) -> (tempfile::TempDir, RunDir, ModelMeta) {
                         weight: 1.0,
                         proven: false,
                         model_id: "iteration=000000".into(),
+                        ownership: match family {
+                            Family::Connect4 => (0..42).map(|c| (c % 3) as u8).collect(),
+                            _ => Vec::new(),
+                        },
                     }
                 })
                 .collect();

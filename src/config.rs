@@ -347,6 +347,14 @@ pub struct TrainConfig {
     /// beside them as average.safetensors).
     #[serde(default)]
     pub play_weights: PlayWeights,
+    /// Weight of the ownership head's cross-entropy (`model.ownership`)
+    /// against the policy cross-entropy. Range: [0, 1000].
+    #[serde(default = "default_ownership_weight")]
+    pub ownership_weight: f64,
+}
+
+fn default_ownership_weight() -> f64 {
+    1.0
 }
 
 /// `train.play_weights`.
@@ -566,6 +574,7 @@ pub const RANGES: &[Range] = &[
     float("train.learning_rate", 1e-9, 10.0, ""),
     float("train.weight_decay", 0.0, 10.0, ""),
     float("train.value_weight", 0.0, 1000.0, ""),
+    float("train.ownership_weight", 0.0, 1000.0, ""),
     int("train.threads", 1, 1024, ""),
     int("train.warmup_steps", 0, 10_000_000, ""),
     float("train.final_lr_ratio", 0.0, 1.0, ""),

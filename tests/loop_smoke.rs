@@ -176,6 +176,13 @@ fn check_readers_agree(summary: &serde_json::Value) {
     assert_eq!(summary["examples_policy_subset_of_legal"], true);
     assert_eq!(summary["examples_visits_inconsistent"], 0, "{summary}");
     assert!(summary["examples_proven"].as_u64() > Some(0), "{summary}");
+    let own = &summary["examples_ownership"];
+    assert_eq!(
+        (&own["bad"], &own["unswapped"]),
+        (&0.into(), &0.into()),
+        "{own}"
+    );
+    assert!(own["connect4_rows"].as_u64() > Some(0), "{own}");
     // smoke.toml weighs failed puzzles' examples 0.5; games' are 1.
     for r in summary["examples_weights"].as_array().unwrap() {
         let (family, outcome, weight) = (r[0].as_str(), r[1].as_str(), r[2].as_f64());

@@ -58,6 +58,28 @@ def visit_check(run):
     return proven, bad
 
 
+def ownership_check(con, examples):
+    """Ownership targets: rows whose map has the wrong length for its
+    family (42 cells for Connect Four, 9 for tic-tac-toe, none for the
+    rest) or a class outside 0-2; Connect Four rows with a map; and
+    consecutive moves of one game whose maps are not each other's with
+    the players swapped (the board is the same, the mover changes)."""
+    rows = f"read_parquet('{examples}', hive_partitioning = true)"
+    cells = "case family when 'connect4' then 42 when 'tictactoe' then 9 else 0 end"
+    bad, connect4 = con.execute(
+        f"select count(*) filter (where len(ownership) != {cells} "
+        "or not coalesce(list_bool_and(list_transform(ownership, x -> x <= 2)), true)), "
+        f"count(*) filter (where family = 'connect4' and len(ownership) = 42) from {rows}"
+    ).fetchone()
+    unswapped = con.execute(
+        f"select count(*) from {rows} a join {rows} b "
+        "on a.iteration = b.iteration and a.task_id = b.task_id and b.step = a.step + 1 "
+        "where a.family = 'connect4' and a.ownership != "
+        "list_transform(b.ownership, x -> (case x when 1 then 2 when 2 then 1 else 0 end)::utinyint)"
+    ).fetchone()[0]
+    return {"bad": bad, "connect4_rows": connect4, "unswapped": unswapped}
+
+
 def results_check(con, run):
     """The results store against the held-out tasks and the evals rows:
     duplicate episodes, (iteration, agent, opponent, colour) groups whose
@@ -156,6 +178,7 @@ def main(run):
         out["examples_policy_subset_of_legal"] = subset
         out["examples_policy_narrower_than_legal"] = narrower
         out["examples_proven"], out["examples_visits_inconsistent"] = visit_check(run)
+        out["examples_ownership"] = ownership_check(con, examples)
         episodes = os.path.join(run, "episodes", "**", "*.parquet")
         out["examples_weights"] = [
             list(r)

@@ -49,6 +49,7 @@ fn write_examples(out: &Path, rows: usize) {
                     proven: false,
                     visit_counts: vec![1; 7],
                     model_id: "iteration=000000".into(),
+                    ownership: (0..42).map(|c| ((k + c) % 3) as u8).collect(),
                 })
                 .collect();
             examples_batch(&part, 1).unwrap()

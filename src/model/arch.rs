@@ -248,6 +248,9 @@ pub struct Step {
     pub halt: Option<tch::Tensor>,
     /// The state for the next step (detached by the trainer).
     pub carry: Option<Carry>,
+    /// `[N, 3, H, W]` logits of each canvas cell's owner at the episode's
+    /// end (the resnet's ownership head), trained by cross-entropy.
+    pub ownership: Option<tch::Tensor>,
 }
 
 #[cfg(feature = "train")]
@@ -261,6 +264,7 @@ impl Step {
             value_logits: value.1,
             halt: None,
             carry: None,
+            ownership: None,
         }
     }
 }

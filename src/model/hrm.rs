@@ -278,6 +278,7 @@ pub mod net {
                 value_logits,
                 halt: Some(self.heads.halt(&zh)),
                 carry: Some(vec![zh, zl]),
+                ownership: None,
             }
         }
 

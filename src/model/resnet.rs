@@ -22,6 +22,9 @@
 //!   joined with `flat`, `value.fc1` (-> value_hidden, ReLU), `value.fc2`
 //!   (-> 1, tanh; or -> `value_bins` logits and their expected bin centre,
 //!   see [`super::value_head`]): `[N, 1]`.
+//! - ownership head (`ownership = true`, training only): 1x1 conv F -> 3
+//!   with bias over the trunk, `[N, 3, H, W]` logits of each cell's
+//!   final owner; not in the ONNX graph nor the reference forward.
 //!
 //! Convolutions have no bias (the batch norm's shift takes its place). The
 //! tch module trains with batch statistics and infers with the running
@@ -39,6 +42,10 @@ use serde::{Deserialize, Serialize};
 
 /// Batch norm epsilon, tch's (and PyTorch's) default.
 pub const BN_EPS: f32 = 1e-5;
+
+/// Classes of the ownership head per cell: empty, the mover's stone, the
+/// other player's.
+pub const OWNERSHIP_CLASSES: usize = 3;
 
 /// `[model]` with `arch = "resnet"`. Every key has a default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +71,14 @@ pub struct ResnetConfig {
     /// squeezed to one number per cell before the value is read (Lc0's
     /// heads use 32).
     pub value_channels: usize,
+    /// An ownership head (KataGo's auxiliary target): a 1x1 conv F -> 3
+    /// over the trunk, per cell the logits of empty / the mover's / the
+    /// other player's stone at the episode's end, trained by
+    /// cross-entropy weighted by `train.ownership_weight` on the families
+    /// with stones ([`crate::tasks::Game::ownership`]). It shapes the
+    /// trunk only: search never reads it and the ONNX graph leaves it
+    /// out. Default false.
+    pub ownership: bool,
     /// 0: the value is a tanh scalar trained by squared error; 2-1024: a
     /// distribution over that many bins of [-1, 1] trained by
     /// cross-entropy (HL-Gauss), whose mean is the value
@@ -80,6 +95,7 @@ impl Default for ResnetConfig {
             value_hidden: 64,
             policy_channels: 2,
             value_channels: 1,
+            ownership: false,
             value_bins: 0,
         }
     }
@@ -162,6 +178,11 @@ impl Architecture for ResnetConfig {
         linear(&mut names, "value.fc1", self.value_hidden, vc * hw + fh);
         let outputs = value_head::outputs(self.value_bins);
         linear(&mut names, "value.fc2", outputs, self.value_hidden);
+        if self.ownership {
+            let f = self.filters;
+            names.push(("ownership.weight".into(), vec![OWNERSHIP_CLASSES, f, 1, 1]));
+            names.push(("ownership.bias".into(), vec![OWNERSHIP_CLASSES]));
+        }
         names
     }
 
@@ -323,7 +344,7 @@ fn batch_norm(w: &Weights, bn: &str, x: &[f32]) -> Vec<f32> {
 /// The tch (libtorch) module.
 #[cfg(feature = "train")]
 pub mod net {
-    use super::{conv_layers, grid_of, value_head, Dims, ResnetConfig, BN_EPS};
+    use super::{conv_layers, grid_of, value_head, Dims, ResnetConfig, BN_EPS, OWNERSHIP_CLASSES};
     use crate::model::arch::{Carry, Net, Step};
     use tch::nn::{self, Module, ModuleT};
     use tch::Tensor;
@@ -360,6 +381,7 @@ pub mod net {
         value_fc1: nn::Linear,
         value_fc2: nn::Linear,
         value_bins: usize,
+        ownership: Option<nn::Conv2D>,
     }
 
     impl ResnetNet {
@@ -439,6 +461,11 @@ pub mod net {
                     value_head::outputs(cfg.value_bins),
                 ),
                 value_bins: cfg.value_bins,
+                ownership: cfg.ownership.then(|| {
+                    let f = cfg.filters as i64;
+                    let classes = OWNERSHIP_CLASSES as i64;
+                    nn::conv2d(path("ownership"), f, classes, 1, Default::default())
+                }),
             }
         }
 
@@ -454,8 +481,9 @@ pub mod net {
             sum.view(self.canvas_shape)
         }
 
-        /// (policy logits, (value `[N, 1]`, the bins' logits if any)).
-        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, (Tensor, Option<Tensor>)) {
+        /// (policy logits, (value `[N, 1]`, the bins' logits if any), the
+        /// trunk's output `[N, F, H, W]`).
+        fn run(&self, obs: &Tensor, train: bool) -> (Tensor, (Tensor, Option<Tensor>), Tensor) {
             let flat = self.flat.forward(obs).relu();
             let mut h = self.stem.forward(&self.canvas(obs), train).relu();
             for (c1, c2) in &self.blocks {
@@ -470,7 +498,8 @@ pub mod net {
             let last = self
                 .value_fc2
                 .forward(&self.value_fc1.forward(&join(&self.value)).relu());
-            (policy, value_head::train::read(last, self.value_bins))
+            let value = value_head::train::read(last, self.value_bins);
+            (policy, value, h)
         }
     }
 
@@ -478,20 +507,23 @@ pub mod net {
         /// Inference with the running statistics: `obs` `[N, obs_dim]` ->
         /// (policy logits `[N, action_dim]`, value `[N, 1]`).
         fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let (policy, (value, _)) = self.run(obs, false);
+            let (policy, (value, _), _) = self.run(obs, false);
             (policy, value)
         }
 
         /// Training mode: batch statistics, which update the running ones.
         fn forward_train(&self, obs: &Tensor) -> (Tensor, Tensor) {
-            let (policy, (value, _)) = self.run(obs, true);
+            let (policy, (value, _), _) = self.run(obs, true);
             (policy, value)
         }
 
-        /// Training mode, with the bins' logits when the value has bins.
+        /// Training mode, with the bins' logits when the value has bins
+        /// and the ownership logits when there is that head.
         fn supervise(&self, obs: &Tensor, _carry: Option<&Carry>) -> Step {
-            let (policy, value) = self.run(obs, true);
-            Step::one(policy, value)
+            let (policy, value, trunk) = self.run(obs, true);
+            let mut step = Step::one(policy, value);
+            step.ownership = self.ownership.as_ref().map(|head| head.forward(&trunk));
+            step
         }
     }
 }
@@ -521,6 +553,7 @@ mod tests {
             value_hidden: 3,
             policy_channels: 2,
             value_channels: 1,
+            ownership: false,
             value_bins: 0,
         }
     }
@@ -566,12 +599,24 @@ mod tests {
             ("policy.fc.weight".into(), vec![dims.action_dim, 3 * hw + 8])
         );
         assert_eq!(names[29], ("value.fc1.weight".into(), vec![3, 5 * hw + 8]));
+        // The ownership head comes last: a 1x1 convolution to 3 classes.
+        let names = with_ownership().parameters(&dims);
+        assert_eq!(names.len(), 2 + 5 + 10 + 10 + 6 + 2);
+        assert_eq!(names[33], ("ownership.weight".into(), vec![3, 4, 1, 1]));
+        assert_eq!(names[34], ("ownership.bias".into(), vec![3]));
     }
 
     fn wide_heads() -> ResnetConfig {
         ResnetConfig {
             policy_channels: 3,
             value_channels: 5,
+            ..small()
+        }
+    }
+
+    fn with_ownership() -> ResnetConfig {
+        ResnetConfig {
+            ownership: true,
             ..small()
         }
     }
@@ -686,6 +731,7 @@ mod tests {
             value_hidden: 1,
             policy_channels: 2,
             value_channels: 1,
+            ownership: false,
             value_bins: 0,
         };
         let spec = ModelSpec::new(dims, ArchConfig::Resnet(cfg));
@@ -751,6 +797,33 @@ mod tests {
     fn tch_modes_and_running_statistics() {
         tch_agrees_with_the_reference(small());
         tch_agrees_with_the_reference(wide_heads());
+        tch_agrees_with_the_reference(with_ownership());
+    }
+
+    /// The ownership head gives per-cell logits in training and stays out
+    /// of the exported graph, which still loads its checked weights.
+    #[cfg(feature = "train")]
+    #[test]
+    fn the_ownership_head_trains_and_is_not_exported() {
+        use tch::{nn, Device, Kind, Tensor};
+        let dims = dims_of(&[Family::Countdown, Family::Connect4]);
+        let with = ModelSpec::new(dims.clone(), ArchConfig::Resnet(with_ownership()));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = with.init(&vs.root());
+        let obs = Tensor::randn([4, dims.obs_dim as i64], (Kind::Float, Device::Cpu));
+        let own = net
+            .supervise(&obs, None)
+            .ownership
+            .expect("ownership logits");
+        assert_eq!(own.size(), [4, 3, 6, 7]);
+        let w = crate::model::weights_of(&vs).unwrap();
+        let onnx = crate::model::onnx::export(&with, &w, None).unwrap();
+        let named = |bytes: &[u8], name: &[u8]| bytes.windows(name.len()).any(|x| x == name);
+        assert!(named(&onnx, b"value.fc2.weight") && !named(&onnx, b"ownership.weight"));
+        let without = ModelSpec::new(dims, ArchConfig::Resnet(small()));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = without.init(&vs.root());
+        assert!(net.supervise(&obs, None).ownership.is_none());
     }
 
     #[cfg(feature = "train")]

@@ -280,6 +280,7 @@ pub mod net {
                 value_logits,
                 halt: Some(self.heads.halt(&y)),
                 carry: Some(vec![y, z]),
+                ownership: None,
             }
         }
 

@@ -283,6 +283,7 @@ pub fn rows_of(
                     .map(|&k| s.visits.get(k).copied().unwrap_or(0))
                     .collect(),
                 model_id: model_id.into(),
+                ownership: f.final_state.ownership(s.mover),
             }
         })
         .collect();

@@ -7,9 +7,12 @@ use crate::tasks::{Family, Task};
 use arrow::array::{
     Array, ArrayRef, AsArray, Float32Builder, Float64Builder, Int32Builder, ListArray, ListBuilder,
     RecordBatch, StringBuilder, StructArray, UInt16Builder, UInt32Builder, UInt64Builder,
+    UInt8Builder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -45,6 +48,9 @@ pub struct ExampleRow {
     pub proven: bool,
     pub visit_counts: Vec<u32>,
     pub model_id: String,
+    /// The final board from the mover's view ([`crate::tasks::Game::ownership`]);
+    /// empty for families without stones.
+    pub ownership: Vec<u8>,
 }
 
 /// One matchup result (evals store).
@@ -266,6 +272,15 @@ fn list_u16<'a>(it: impl Iterator<Item = &'a [u16]>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+fn list_u8<'a>(it: impl Iterator<Item = &'a [u8]>) -> ArrayRef {
+    let mut b = ListBuilder::new(UInt8Builder::new());
+    for xs in it {
+        b.values().append_slice(xs);
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
 fn list_u32<'a>(it: impl Iterator<Item = &'a [u32]>) -> ArrayRef {
     let mut b = ListBuilder::new(UInt32Builder::new());
     for xs in it {
@@ -383,6 +398,7 @@ pub fn examples_batch(rows: &[ExampleRow], iteration: u32) -> Result<RecordBatch
             list_u32(rows.iter().map(|r| r.visit_counts.as_slice())),
             strings(rows.iter().map(|_| "policy_value")),
             strings(rows.iter().map(|r| r.model_id.as_str())),
+            list_u8(rows.iter().map(|r| r.ownership.as_slice())),
             partition_i32(rows.len(), Some(iteration)),
         ],
     )
@@ -775,6 +791,8 @@ pub struct TrainExample {
     pub policy_probs: Vec<f32>,
     pub value: f32,
     pub weight: f32,
+    /// The ownership target (see [`ExampleRow::ownership`]); may be empty.
+    pub ownership: Vec<u8>,
 }
 
 pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
@@ -786,6 +804,7 @@ pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
     let pp = col(b, "policy_probs")?.as_list::<i32>();
     let value = col(b, "value")?.as_primitive::<Float32Type>();
     let weight = col(b, "weight")?.as_primitive::<Float32Type>();
+    let ownership = col(b, "ownership")?.as_list::<i32>();
     let f32_list = |l: &arrow::array::ListArray, i: usize| -> Vec<f32> {
         l.value(i).as_primitive::<Float32Type>().values().to_vec()
     };
@@ -804,6 +823,11 @@ pub fn train_examples_from_batch(b: &RecordBatch) -> Result<Vec<TrainExample>> {
                 policy_probs: f32_list(pp, i),
                 value: value.value(i),
                 weight: weight.value(i),
+                ownership: ownership
+                    .value(i)
+                    .as_primitive::<UInt8Type>()
+                    .values()
+                    .to_vec(),
             })
         })
         .collect()

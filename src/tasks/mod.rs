@@ -156,6 +156,12 @@ impl Family {
         })
     }
 
+    /// The grid's first two planes are the stones of the player to move
+    /// and of the other player (the two-player board games).
+    pub fn has_stone_planes(self) -> bool {
+        matches!(self, Family::Connect4 | Family::TicTacToe)
+    }
+
     /// A family by name, or by kind (the kind's first family: math, search).
     pub fn parse(s: &str) -> Result<Family> {
         Family::ALL
@@ -443,6 +449,34 @@ impl Game {
         dispatch!(self, g => g.render())
     }
 
+    /// The board at the end of an episode as an ownership target
+    /// (KataGo's auxiliary head): per cell of the family's grid, in its
+    /// plane order, 0 empty, 1 a stone of `mover`, 2 a stone of the other
+    /// player. Empty for families whose grid does not open with the
+    /// mover's and the opponent's stone planes (Connect Four and
+    /// tic-tac-toe have them).
+    pub fn ownership(&self, mover: u8) -> Vec<u8> {
+        let family = self.family();
+        let Some(grid) = family.grid().filter(|_| family.has_stone_planes()) else {
+            return Vec::new();
+        };
+        let cells = grid.height * grid.width;
+        let mut obs = vec![0f32; family.obs_dim()];
+        self.encode(&mut obs);
+        // Plane 0 holds the stones of the player to move now.
+        let (mine, theirs) = match self.to_move() == mover {
+            true => (0, cells),
+            false => (cells, 0),
+        };
+        (0..cells)
+            .map(|c| match (obs[mine + c] > 0.0, obs[theirs + c] > 0.0) {
+                (true, _) => 1,
+                (_, true) => 2,
+                _ => 0,
+            })
+            .collect()
+    }
+
     /// Moves a random legal action until the game ends (rollout baseline).
     pub fn random_playout(&mut self, rng: &mut impl rand::Rng) {
         let mut legal = Vec::new();
@@ -477,6 +511,24 @@ fn hash_row(row: &[f32]) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each cell is the mover's (1), the other player's (2) or empty (0),
+    /// whoever is to move at the end; families without stones have none.
+    #[test]
+    fn ownership_is_seen_from_the_mover() {
+        // X in column 4, O on top of it, X in column 1: O to move.
+        let g = Game::Connect4(connect4::Connect4::from_moves("441").unwrap());
+        let x = g.ownership(0);
+        assert_eq!(x.len(), 42);
+        assert_eq!((x[3], x[10], x[0]), (1, 2, 1));
+        assert_eq!(x.iter().filter(|&&c| c == 0).count(), 39);
+        let o = g.ownership(1);
+        assert_eq!((o[3], o[10], o[0]), (2, 1, 2));
+        let t = Game::from_task(&Family::TicTacToe.generate(0.0, 1)).unwrap();
+        assert_eq!(t.ownership(0).len(), 9);
+        let c = Game::from_task(&Family::Countdown.generate(0.5, 1)).unwrap();
+        assert!(c.ownership(0).is_empty());
+    }
 
     /// The generator contract every family keeps: a pure function of
     /// (difficulty, seed), difficulty clamped to [0, 1] (NaN = 0), ids

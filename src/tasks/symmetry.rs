@@ -23,6 +23,15 @@ impl Symmetry {
         self.source.iter().map(|&i| obs[i]).collect()
     }
 
+    /// The mapped per-cell target (an ownership map in the order of the
+    /// observation's first plane, see [`super::Game::ownership`]).
+    pub fn cells(&self, cells: &[u8]) -> Vec<u8> {
+        self.source[..cells.len()]
+            .iter()
+            .map(|&i| cells.get(i).copied().unwrap_or(0))
+            .collect()
+    }
+
     /// The mapped action.
     pub fn action(&self, a: Action) -> Action {
         self.actions[a as usize]
@@ -173,6 +182,13 @@ mod tests {
         let mut mapped: Vec<Action> = legal(a).iter().map(|&x| s.action(x)).collect();
         mapped.sort();
         assert_eq!(mapped, legal(b), "legal moves");
+        for mover in 0..2 {
+            assert_eq!(
+                s.cells(&a.ownership(mover)),
+                b.ownership(mover),
+                "ownership"
+            );
+        }
     }
 
     /// `start` after `moves` (the legal ones, in order) and the same start

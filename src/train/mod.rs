@@ -471,6 +471,9 @@ impl Trainer {
             let step = self.net.supervise(&rows.obs, carry.as_ref());
             let (pl, vl, halt) = rows.losses(&step, &active);
             let mut loss = &pl + &vl * self.cfg.value_weight;
+            if let Some(own) = rows.ownership_loss(&step, &active) {
+                loss += own * self.cfg.ownership_weight;
+            }
             if let Some((bce, _)) = &halt {
                 loss += bce;
             }
@@ -796,6 +799,7 @@ mod tests {
             proven: false,
             visit_counts: vec![1, 3],
             model_id: "iteration=000000".into(),
+            ownership: Vec::new(),
         }
     }
 
@@ -941,6 +945,47 @@ mod tests {
             (after - 0.6).abs() < 0.1 && (after - 0.6).abs() < (before - 0.6).abs(),
             "value {before} before training, {after} after; target 0.6"
         );
+    }
+
+    /// With `model.ownership`, each step also optimizes the ownership
+    /// head's cross-entropy (times `train.ownership_weight`), which falls
+    /// as the head learns a fixed final board.
+    #[test]
+    fn the_ownership_head_learns_its_map() {
+        let set: Vec<String> = [
+            "model.arch=\"resnet\"",
+            "model.filters=4",
+            "model.blocks=1",
+            "model.ownership=true",
+            "train.ownership_weight=2",
+            "train.threads=1",
+        ]
+        .map(String::from)
+        .into();
+        let cfg = Config::load(None, &set).unwrap();
+        let spec = spec_for(&cfg);
+        let f = Family::Connect4;
+        let map: Vec<u8> = (0..42).map(|c| (c / 7 % 3) as u8).collect();
+        let rows: Vec<TrainExample> = (0..8)
+            .map(|i| TrainExample {
+                task_key: i,
+                family: f,
+                obs: vec![0.0; f.obs_dim()],
+                legal: vec![0, 1],
+                policy_actions: vec![0],
+                policy_probs: vec![1.0],
+                value: 0.0,
+                weight: 1.0,
+                ownership: map.clone(),
+            })
+            .collect();
+        let rows = Rows::from_examples(&rows, &spec);
+        let mut t = Trainer::new(&spec, &cfg.train, 200, Device::Cpu);
+        let own = |o: &StepOut| (o.total - o.policy - o.value * cfg.train.value_weight) / 2.0;
+        let first = own(&t.step(&rows, 0).unwrap());
+        let last = (1..200).map(|i| t.step(&rows, i).unwrap()).last().unwrap();
+        assert!(first > 0.8, "start {first}: about ln 3 or more, untrained");
+        assert!(own(&last) < 0.2, "ownership loss {first} -> {}", own(&last));
     }
 
     /// The optimizer state is saved with each model and the next

@@ -298,7 +298,8 @@ impl Replay {
 }
 
 /// Maps each row by a random symmetry of its family (observation, legal
-/// moves and policy target together; the value is unchanged).
+/// moves, policy target and ownership map together; the value is
+/// unchanged).
 fn augment(rows: &mut [TrainExample], rng: &mut ChaCha8Rng) {
     for e in rows {
         let Some(s) = e.family.random_symmetry(&e.obs, rng) else {
@@ -307,6 +308,7 @@ fn augment(rows: &mut [TrainExample], rng: &mut ChaCha8Rng) {
         e.obs = s.obs(&e.obs);
         e.legal.iter_mut().for_each(|a| *a = s.action(*a));
         e.policy_actions.iter_mut().for_each(|a| *a = s.action(*a));
+        e.ownership = s.cells(&e.ownership);
     }
 }
 
