@@ -343,6 +343,25 @@ fn example_problem(e: &TrainExample, spec: &ModelSpec) -> Option<String> {
         .or_else(|| scalar("value", e.value))
         .or_else(|| scalar("weight", e.weight))
         .or_else(sizes)
+        .or_else(|| ownership_problem(e))
+}
+
+/// An ownership map must be empty or one class (0-2) per cell of the
+/// family's grid (the head's cross-entropy cannot take other classes).
+fn ownership_problem(e: &TrainExample) -> Option<String> {
+    if e.ownership.is_empty() {
+        return None;
+    }
+    let cells = e.family.grid().map_or(0, |g| g.height * g.width);
+    if e.ownership.len() != cells {
+        return Some(format!(
+            "ownership has {} cells; expected {cells} for family {} or none",
+            e.ownership.len(),
+            e.family
+        ));
+    }
+    let (k, c) = e.ownership.iter().enumerate().find(|(_, &c)| c > 2)?;
+    Some(format!("ownership[{k}] = {c}; expected 0, 1 or 2"))
 }
 
 /// The libtorch device `train.device` names, if this binary and machine
@@ -1028,6 +1047,35 @@ mod tests {
         let msg = train(&cfg, &run, &parent).unwrap_err().to_string();
         assert!(msg.contains("row 1: policy_probs[0] = inf"), "{msg}");
         assert!(!run.model_dir(&model_id(1)).exists());
+
+        let mut rows = vec![example(0.5); 2];
+        rows[0].ownership = vec![0, 1, 2];
+        let (_tmp, run, parent) = prepared(&cfg, &rows);
+        let needles = [
+            "row 0",
+            "ownership has 3 cells; expected 0 for family countdown",
+        ];
+        assert_refused(&cfg, &run, &parent, &needles);
+    }
+
+    /// A map's class outside 0-2 is named before the head's loss sees it.
+    #[test]
+    fn a_bad_ownership_class_is_named() {
+        let mut e = TrainExample {
+            task_key: 0,
+            family: Family::TicTacToe,
+            obs: vec![0.0; Family::TicTacToe.obs_dim()],
+            legal: vec![0],
+            policy_actions: vec![0],
+            policy_probs: vec![1.0],
+            value: 0.0,
+            weight: 1.0,
+            ownership: vec![0; 9],
+        };
+        assert_eq!(ownership_problem(&e), None);
+        e.ownership[4] = 3;
+        let msg = ownership_problem(&e).unwrap();
+        assert_eq!(msg, "ownership[4] = 3; expected 0, 1 or 2");
     }
 
     #[test]
