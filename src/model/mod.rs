@@ -199,6 +199,10 @@ pub struct Losses {
     /// Losses on the first minibatches, to show the drop.
     pub policy_start: f64,
     pub value_start: f64,
+    /// The ownership head's cross-entropy (`model.ownership`), smoothed
+    /// like the others over this run of the stage; absent without the head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<f64>,
 }
 
 pub fn model_id(iteration: u32) -> String {

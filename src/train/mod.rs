@@ -164,6 +164,8 @@ pub fn train_model(
         total: Some(steps as u64),
     });
     bar.inc(progress.done as u64);
+    // Smoothed like the others, from this run of the stage (not checkpointed).
+    let mut ownership: Option<f64> = None;
     let mut run_steps = || -> Result<std::time::Duration> {
         let mut read = read;
         for step in progress.done..steps {
@@ -188,6 +190,9 @@ pub fn train_model(
             let s = progress.first.map_or((p, v), |_| progress.smooth);
             progress.first.get_or_insert((p, v));
             progress.smooth = (0.95 * s.0 + 0.05 * p, 0.95 * s.1 + 0.05 * v);
+            if let Some(o) = out.ownership {
+                ownership = Some(ownership.map_or(o, |s| 0.95 * s + 0.05 * o));
+            }
             progress.sums.add((p, v), &out.per_row, out.grad_norm);
             progress.done = step + 1;
             bar.inc(1);
@@ -236,9 +241,12 @@ pub fn train_model(
         losses: Some(Losses {
             policy: last.0,
             value: last.1,
-            total: last.0 + cfg.train.value_weight * last.1,
+            total: last.0
+                + cfg.train.value_weight * last.1
+                + ownership.map_or(0.0, |o| cfg.train.ownership_weight * o),
             policy_start: p0,
             value_start: v0,
+            ownership,
         }),
         producer: crate::store::producer(),
         metrics: None,
@@ -396,6 +404,8 @@ pub fn train_device(cfg: &TrainConfig) -> Result<Device> {
 pub struct StepOut {
     pub policy: f64,
     pub value: f64,
+    /// The ownership head's loss, when the network has one.
+    pub ownership: Option<f64>,
     pub total: f64,
     pub per_row: PerRow,
     pub grad_norm: f64,
@@ -491,6 +501,7 @@ impl Trainer {
             let (pl, vl, halt) = rows.losses(&step, &active);
             let mut loss = &pl + &vl * self.cfg.value_weight;
             if let Some(own) = rows.ownership_loss(&step, &active) {
+                out.ownership = Some(own.f_double_value(&[])?);
                 loss += own * self.cfg.ownership_weight;
             }
             if let Some((bce, _)) = &halt {
@@ -1000,7 +1011,14 @@ mod tests {
             .collect();
         let rows = Rows::from_examples(&rows, &spec);
         let mut t = Trainer::new(&spec, &cfg.train, 200, Device::Cpu);
-        let own = |o: &StepOut| (o.total - o.policy - o.value * cfg.train.value_weight) / 2.0;
+        let own = |o: &StepOut| {
+            let weighted = o.total - o.policy - o.value * cfg.train.value_weight;
+            assert!(
+                (weighted - 2.0 * o.ownership.unwrap()).abs() < 1e-4,
+                "{o:?}"
+            );
+            o.ownership.unwrap()
+        };
         let first = own(&t.step(&rows, 0).unwrap());
         let last = (1..200).map(|i| t.step(&rows, i).unwrap()).last().unwrap();
         assert!(first > 0.8, "start {first}: about ln 3 or more, untrained");
