@@ -68,14 +68,14 @@ def ownership_check(con, examples):
     cells = "case family when 'connect4' then 42 when 'tictactoe' then 9 else 0 end"
     bad, connect4 = con.execute(
         f"select count(*) filter (where len(ownership) != {cells} "
-        "or not coalesce(list_bool_and(list_transform(ownership, x -> x <= 2)), true)), "
+        "or not coalesce(list_bool_and(list_transform(ownership, lambda x: x <= 2)), true)), "
         f"count(*) filter (where family = 'connect4' and len(ownership) = 42) from {rows}"
     ).fetchone()
     unswapped = con.execute(
         f"select count(*) from {rows} a join {rows} b "
         "on a.iteration = b.iteration and a.task_id = b.task_id and b.step = a.step + 1 "
         "where a.family = 'connect4' and a.ownership != "
-        "list_transform(b.ownership, x -> (case x when 1 then 2 when 2 then 1 else 0 end)::utinyint)"
+        "list_transform(b.ownership, lambda x: (case x when 1 then 2 when 2 then 1 else 0 end)::utinyint)"
     ).fetchone()[0]
     return {"bad": bad, "connect4_rows": connect4, "unswapped": unswapped}
 

@@ -6,12 +6,13 @@ use crate::error::{Error, Result};
 use crate::tasks::{Family, Task};
 use arrow::array::{
     Array, ArrayRef, AsArray, Float32Builder, Float64Builder, Int32Builder, ListArray, ListBuilder,
-    RecordBatch, StringBuilder, StructArray, UInt16Builder, UInt32Builder, UInt64Builder,
-    UInt8Builder,
+    PrimitiveBuilder, RecordBatch, StringBuilder, StructArray, UInt16Builder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
-    DataType, Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Float32Type, Float64Type, UInt16Type, UInt32Type, UInt64Type,
+    UInt8Type,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -263,26 +264,9 @@ fn u64s(it: impl Iterator<Item = u64>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-fn list_u16<'a>(it: impl Iterator<Item = &'a [u16]>) -> ArrayRef {
-    let mut b = ListBuilder::new(UInt16Builder::new());
-    for xs in it {
-        b.values().append_slice(xs);
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-fn list_u8<'a>(it: impl Iterator<Item = &'a [u8]>) -> ArrayRef {
-    let mut b = ListBuilder::new(UInt8Builder::new());
-    for xs in it {
-        b.values().append_slice(xs);
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-fn list_u32<'a>(it: impl Iterator<Item = &'a [u32]>) -> ArrayRef {
-    let mut b = ListBuilder::new(UInt32Builder::new());
+/// A list column of primitive values, one list per row.
+fn list_of<'a, T: ArrowPrimitiveType>(it: impl Iterator<Item = &'a [T::Native]>) -> ArrayRef {
+    let mut b = ListBuilder::new(PrimitiveBuilder::<T>::new());
     for xs in it {
         b.values().append_slice(xs);
         b.append(true);
@@ -316,15 +300,6 @@ fn opt_bools(it: impl Iterator<Item = Option<bool>>) -> ArrayRef {
 
 fn bools(it: impl Iterator<Item = bool>) -> ArrayRef {
     Arc::new(arrow::array::BooleanArray::from(it.collect::<Vec<bool>>()))
-}
-
-fn list_f32<'a>(it: impl Iterator<Item = &'a [f32]>) -> ArrayRef {
-    let mut b = ListBuilder::new(Float32Builder::new());
-    for xs in it {
-        b.values().append_slice(xs);
-        b.append(true);
-    }
-    Arc::new(b.finish())
 }
 
 fn list_str<'a>(it: impl Iterator<Item = &'a [String]>) -> ArrayRef {
@@ -370,9 +345,9 @@ pub fn episodes_batch(rows: &[EpisodeRow], iteration: u32) -> Result<RecordBatch
             strings(rows.iter().map(|r| r.outcome.as_str())),
             f32s(rows.iter().map(|r| r.total_reward)),
             u32s(rows.iter().map(|r| r.actions.len() as u32)),
-            list_u16(rows.iter().map(|r| r.actions.as_slice())),
+            list_of::<UInt16Type>(rows.iter().map(|r| r.actions.as_slice())),
             list_str(rows.iter().map(|r| r.action_labels.as_slice())),
-            list_f32(rows.iter().map(|r| r.root_values.as_slice())),
+            list_of::<Float32Type>(rows.iter().map(|r| r.root_values.as_slice())),
             u32s(rows.iter().map(|r| r.simulations)),
             u64s(rows.iter().map(|r| r.search_us)),
             u64s(rows.iter().map(|r| r.seed)),
@@ -388,17 +363,17 @@ pub fn examples_batch(rows: &[ExampleRow], iteration: u32) -> Result<RecordBatch
             strings(rows.iter().map(|r| r.task_id.as_str())),
             strings(rows.iter().map(|r| r.family.name())),
             u32s(rows.iter().map(|r| r.step)),
-            list_f32(rows.iter().map(|r| r.obs.as_slice())),
-            list_u16(rows.iter().map(|r| r.legal.as_slice())),
-            list_u16(rows.iter().map(|r| r.policy_actions.as_slice())),
-            list_f32(rows.iter().map(|r| r.policy_probs.as_slice())),
+            list_of::<Float32Type>(rows.iter().map(|r| r.obs.as_slice())),
+            list_of::<UInt16Type>(rows.iter().map(|r| r.legal.as_slice())),
+            list_of::<UInt16Type>(rows.iter().map(|r| r.policy_actions.as_slice())),
+            list_of::<Float32Type>(rows.iter().map(|r| r.policy_probs.as_slice())),
             f32s(rows.iter().map(|r| r.value)),
             f32s(rows.iter().map(|r| r.weight)),
             bools(rows.iter().map(|r| r.proven)),
-            list_u32(rows.iter().map(|r| r.visit_counts.as_slice())),
+            list_of::<UInt32Type>(rows.iter().map(|r| r.visit_counts.as_slice())),
             strings(rows.iter().map(|_| "policy_value")),
             strings(rows.iter().map(|r| r.model_id.as_str())),
-            list_u8(rows.iter().map(|r| r.ownership.as_slice())),
+            list_of::<UInt8Type>(rows.iter().map(|r| r.ownership.as_slice())),
             partition_i32(rows.len(), Some(iteration)),
         ],
     )

@@ -237,13 +237,15 @@ impl PerRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::arch::{Dims, GridView};
     use crate::model::resnet::ResnetConfig;
     use crate::model::ArchConfig;
 
-    fn example(family: Family, ownership: Vec<u8>) -> TrainExample {
+    /// A blank training row of `family` (all-zero observation, one legal
+    /// move all the target is on) with the ownership map given.
+    pub(crate) fn example(family: Family, ownership: Vec<u8>) -> TrainExample {
         TrainExample {
             task_key: 0,
             family,

