@@ -1002,7 +1002,11 @@ mod tests {
         let first = own(&t.step(&rows, 0).unwrap());
         let last = (1..200).map(|i| t.step(&rows, i).unwrap()).last().unwrap();
         assert!(first > 0.8, "start {first}: about ln 3 or more, untrained");
-        assert!(own(&last) < first / 4.0, "ownership loss {first} -> {}", own(&last));
+        assert!(
+            own(&last) < first / 4.0,
+            "ownership loss {first} -> {}",
+            own(&last)
+        );
     }
 
     /// The optimizer state is saved with each model and the next
