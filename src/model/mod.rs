@@ -77,6 +77,11 @@ impl ArchConfig {
     pub fn name(&self) -> &'static str {
         self.arch().name()
     }
+
+    /// The network trains an ownership head (`model.ownership`, resnet).
+    pub fn has_ownership_head(&self) -> bool {
+        matches!(self, ArchConfig::Resnet(r) if r.ownership)
+    }
 }
 
 /// What a network is: its dims and its architecture config.

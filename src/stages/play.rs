@@ -255,6 +255,8 @@ pub fn rows_of(
             .filter(|&k| s.policy[k].1 > 0.0)
             .collect()
     };
+    // The final board from each player's view, read once per episode.
+    let ownership = [0, 1].map(|mover| f.final_state.ownership(mover));
     let examples = f
         .steps
         .iter()
@@ -283,7 +285,7 @@ pub fn rows_of(
                     .map(|&k| s.visits.get(k).copied().unwrap_or(0))
                     .collect(),
                 model_id: model_id.into(),
-                ownership: f.final_state.ownership(s.mover),
+                ownership: ownership[usize::from(s.mover.min(1))].clone(),
             }
         })
         .collect();

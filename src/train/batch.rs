@@ -26,10 +26,11 @@ pub struct Rows {
 pub const NO_OWNER: i64 = -100;
 
 /// The ownership targets of `examples` on the canvas of `spec`'s grid view:
-/// `[N, H*W]` classes, `None` when there is no grid or no row has a map.
+/// `[N, H*W]` classes, `None` when the network has no ownership head (no
+/// work for it on every minibatch), no grid, or no row has a map.
 fn ownership_targets(examples: &[TrainExample], spec: &ModelSpec) -> Option<Tensor> {
     let grid = spec.grid.as_ref()?;
-    if examples.iter().all(|e| e.ownership.is_empty()) {
+    if !spec.model.has_ownership_head() || examples.iter().all(|e| e.ownership.is_empty()) {
         return None;
     }
     let cells = grid.height * grid.width;
