@@ -191,6 +191,15 @@ fn check_results(out: &Path, stem: &str, family: &str, positions: u64) {
             assert_eq!(r["checked"], e["all"]["games"], "{agent}: {got}");
             assert_eq!(r["unscored"], e["unscored"]["wins"], "{agent}: {got}");
             assert_eq!(r["solver_scores"], r["checked"], "{agent}: {got}");
+            // A move's own score equals the position's exactly when it is
+            // optimal and is below it otherwise; the outcome row tallies it.
+            assert_eq!(r["move_scores"], r["checked"], "{agent}: {got}");
+            assert_eq!(r["misranked"], 0, "{agent}: {got}");
+            assert_eq!(
+                r["same_outcome"], e["same_outcome"]["wins"],
+                "{agent}: {got}"
+            );
+            assert_eq!(r["checked"], e["same_outcome"]["games"], "{agent}: {got}");
         } else {
             assert_eq!(r["successes"], e["all"]["wins"], "{agent}: {got}");
             assert_eq!(r["checked"], 0, "{agent}: {got}");
@@ -211,11 +220,15 @@ for (agent,) in con.execute(f"select distinct agent from {results} order by 1").
         "select count(*), count(*) filter (where optimal), count(optimal), count(*) filter (where not scored), "
         "count(solver_score), count(*) filter (where outcome = 'success'), string_agg(distinct opponent, ',') "
         f"from {results} where agent = ?", [agent])
+    move_scores, misranked, same = one(
+        "select count(move_score), count(*) filter (where optimal != (move_score = solver_score) or move_score > solver_score), "
+        f"count(*) filter (where sign(move_score) = sign(solver_score)) from {results} where agent = ?", [agent])
     sims = [r[0] for r in con.execute(f"select distinct simulations from {results} where agent = ? order by 1", [agent]).fetchall()]
     buckets = con.execute(f"select bucket, games, wins from {evals} where agent = ?", [agent]).fetchall()
     out["agents"][agent] = {
         "results": {"rows": rows, "optimal": optimal, "checked": checked, "unscored": unscored,
-                    "solver_scores": scores, "successes": successes, "opponent": opponent, "simulations": sims},
+                    "solver_scores": scores, "move_scores": move_scores, "misranked": misranked,
+                    "same_outcome": same, "successes": successes, "opponent": opponent, "simulations": sims},
         "evals": {b: {"games": g, "wins": w} for b, g, w in buckets},
     }
 print(json.dumps(out))

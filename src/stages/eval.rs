@@ -261,6 +261,7 @@ impl Played {
             simulations: e.simulations,
             solver_score: None,
             optimal: None,
+            move_score: None,
             scored: true,
         }
     }
@@ -827,10 +828,29 @@ fn optimal_first_moves(game: &Game) -> Option<(i32, Vec<Action>)> {
     }
 }
 
+/// The exact score of one legal move of a game position for its mover,
+/// in [`optimal_first_moves`]' convention; `None` past the solver's budget.
+/// Only misses need it: a Connect Four move scores minus its child (a
+/// finished child scores as lost for its mover).
+fn first_move_score(game: &Game, action: Action) -> Option<i32> {
+    match game {
+        Game::Connect4(pos) => {
+            let mut child = pos.clone();
+            child.step(action);
+            crate::tasks::connect4::solve(&child, C4_CHECK_NODES).map(|s| -s)
+        }
+        Game::TicTacToe(pos) => crate::tasks::tictactoe::solve_moves(pos)
+            .into_iter()
+            .find(|s| s.0 == action)
+            .map(|s| s.1),
+        _ => None,
+    }
+}
+
 /// Gives each game row the solver's verdict on its first move: the
-/// position's exact score and whether the move keeps it, or `scored =
-/// false` when the solver gives up. Each position is solved once, however
-/// many agents played it.
+/// position's exact score, whether the move keeps it and the move's own
+/// score, or `scored = false` when the solver gives up. Each position is
+/// solved once, however many agents played it.
 fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) -> Result<()> {
     let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
     let mut verdicts: HashMap<String, Option<(i32, Vec<Action>)>> = HashMap::new();
@@ -839,14 +859,21 @@ fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) 
         let (Some(task), Some(action)) = (by_id.get(r.task_id.as_str()), r.first_action) else {
             continue;
         };
+        let game = Game::from_task(task)?;
         let verdict = match verdicts.entry(r.task_id.clone()) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(optimal_first_moves(&Game::from_task(task)?)),
+            Entry::Vacant(e) => e.insert(optimal_first_moves(&game)),
         };
         match verdict {
             Some((best, moves)) => {
+                let optimal = moves.contains(&action);
                 r.solver_score = Some(*best);
-                r.optimal = Some(moves.contains(&action));
+                r.optimal = Some(optimal);
+                r.move_score = if optimal {
+                    Some(*best)
+                } else {
+                    first_move_score(&game, action)
+                };
             }
             None => r.scored = false,
         }
@@ -893,7 +920,17 @@ fn optimal_move_rows(e: &Entrant, family: Family, results: &[&ResultRow]) -> Vec
     // The share of positions the solver could not score: never dropped
     // silently, so a rate is read against what it covers.
     let gaps: Vec<bool> = moved.iter().map(|r| !r.scored).collect();
-    let mut rows = vec![row("all", &all), row("unscored", &gaps)];
+    // The weaker measure beside it: the move keeps the position's outcome
+    // (win, draw or loss), whatever its distance.
+    let kept: Vec<bool> = moved
+        .iter()
+        .filter_map(|r| Some(score_class(r.move_score?) == score_class(r.solver_score?)))
+        .collect();
+    let mut rows = vec![
+        row("all", &all),
+        row("unscored", &gaps),
+        row("same_outcome", &kept),
+    ];
     for class in ["win", "draw", "loss"] {
         let xs: Vec<bool> = checked
             .iter()
@@ -930,7 +967,9 @@ mod tests {
         }
     }
 
-    fn position(score: Option<i32>, optimal: Option<bool>, moved: bool) -> ResultRow {
+    /// A position's row: its exact score and the first move's (optimal
+    /// when they are equal), `None` when unscored.
+    fn position(score: Option<i32>, move_score: Option<i32>, moved: bool) -> ResultRow {
         ResultRow {
             model_id: "m".into(),
             agent: "network".into(),
@@ -946,20 +985,22 @@ mod tests {
             steps: 1,
             simulations: 0,
             solver_score: score,
-            optimal,
+            optimal: score.zip(move_score).map(|(s, m)| s == m),
+            move_score,
             scored: score.is_some() || !moved,
         }
     }
 
     /// The aggregate rows are tallies of the results rows: optimal first
-    /// moves over the scored positions, per class, and the unscored share.
+    /// moves over the scored positions, per class, the unscored share and
+    /// the moves that keep the outcome.
     #[test]
     fn optimal_move_rows_tally_the_results_rows() {
         let results = [
-            position(Some(5), Some(true), true),
-            position(Some(5), Some(false), true),
-            position(Some(0), Some(true), true),
-            position(Some(-3), Some(false), true),
+            position(Some(5), Some(5), true),
+            position(Some(5), Some(-2), true),
+            position(Some(0), Some(0), true),
+            position(Some(-3), Some(-5), true),
             position(None, None, true),
             position(None, None, false),
         ];
@@ -973,6 +1014,7 @@ mod tests {
         let want = [
             ("all", 4, 2),
             ("unscored", 5, 1),
+            ("same_outcome", 4, 3),
             ("win", 2, 1),
             ("draw", 1, 1),
             ("loss", 1, 0),
@@ -981,6 +1023,40 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.agent == "network" && r.opponent == "solver" && r.simulations == 0));
+    }
+
+    /// A first move's own score is the one the solver gives every move,
+    /// along random games to their end: immediate wins, moves that let the
+    /// opponent win and a full board's draw included.
+    #[test]
+    fn a_first_move_scores_as_the_solver_scores_every_move() {
+        use crate::tasks::connect4::{solve_moves, Connect4};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut checked = 0;
+        for _ in 0..6 {
+            let mut pos = Connect4::from_moves("4453").unwrap();
+            let mut legal = Vec::new();
+            while !pos.is_terminal() {
+                let game = Game::Connect4(pos.clone());
+                if pos.moves().len() >= 12 {
+                    for (a, want) in solve_moves(&pos, C4_CHECK_NODES).unwrap() {
+                        let moves = pos.moves();
+                        assert_eq!(first_move_score(&game, a), Some(want), "{moves} + {a}");
+                        checked += 1;
+                    }
+                }
+                pos.legal_actions(&mut legal);
+                pos.step(legal[rng.random_range(0..legal.len())]);
+            }
+        }
+        assert!(checked > 100, "{checked} moves");
+        let mut pos = crate::tasks::tictactoe::TicTacToe::new();
+        pos.step(4);
+        let game = Game::TicTacToe(pos.clone());
+        for (a, want) in crate::tasks::tictactoe::solve_moves(&pos) {
+            assert_eq!(first_move_score(&game, a), Some(want));
+        }
     }
 
     #[test]

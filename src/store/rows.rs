@@ -98,6 +98,9 @@ pub struct ResultRow {
     pub solver_score: Option<i32>,
     /// The first move keeps `solver_score`.
     pub optimal: Option<bool>,
+    /// Exact score of the first move itself: `solver_score` when optimal,
+    /// else how much it gave away (a slower win, a lost draw...).
+    pub move_score: Option<i32>,
     /// False when the solver gave up on the position.
     pub scored: bool,
 }
@@ -422,6 +425,7 @@ pub fn results_batch(rows: &[ResultRow], iteration: Option<u32>) -> Result<Recor
             u32s(rows.iter().map(|r| r.simulations)),
             opt_i32s(rows.iter().map(|r| r.solver_score)),
             opt_bools(rows.iter().map(|r| r.optimal)),
+            opt_i32s(rows.iter().map(|r| r.move_score)),
             bools(rows.iter().map(|r| r.scored)),
             partition_i32(rows.len(), iteration),
         ],
@@ -438,7 +442,8 @@ pub fn results_from_batch(b: &RecordBatch) -> Result<Vec<ResultRow>> {
     let difficulty = col(b, "difficulty")?.as_primitive::<Float32Type>();
     let (colour, steps, sims) = (u("colour")?, u("steps")?, u("simulations")?);
     let first = col(b, "first_action")?.as_primitive::<UInt16Type>();
-    let score = col(b, "solver_score")?.as_primitive::<arrow::datatypes::Int32Type>();
+    let i32_col = |n| col(b, n).map(|c| c.as_primitive::<arrow::datatypes::Int32Type>().clone());
+    let (score, move_score) = (i32_col("solver_score")?, i32_col("move_score")?);
     let bool_col = |n| {
         col(b, n)?
             .as_boolean_opt()
@@ -462,8 +467,9 @@ pub fn results_from_batch(b: &RecordBatch) -> Result<Vec<ResultRow>> {
                 outcome: outcome.value(i).into(),
                 steps: steps.value(i),
                 simulations: sims.value(i),
-                solver_score: opt(score, i).then(|| score.value(i)),
+                solver_score: opt(&score, i).then(|| score.value(i)),
                 optimal: opt(optimal, i).then(|| optimal.value(i)),
+                move_score: opt(&move_score, i).then(|| move_score.value(i)),
                 scored: scored.value(i),
             })
         })
@@ -1119,6 +1125,7 @@ mod tests {
             simulations: 64,
             solver_score: Some(-2),
             optimal: Some(false),
+            move_score: Some(-5),
             scored: true,
         };
         let puzzle = ResultRow {
@@ -1134,6 +1141,7 @@ mod tests {
             simulations: 0,
             solver_score: None,
             optimal: None,
+            move_score: None,
             ..game.clone()
         };
         let rows = vec![game, puzzle];
