@@ -859,10 +859,9 @@ fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) 
         let (Some(task), Some(action)) = (by_id.get(r.task_id.as_str()), r.first_action) else {
             continue;
         };
-        let game = Game::from_task(task)?;
         let verdict = match verdicts.entry(r.task_id.clone()) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(optimal_first_moves(&game)),
+            Entry::Vacant(e) => e.insert(optimal_first_moves(&Game::from_task(task)?)),
         };
         match verdict {
             Some((best, moves)) => {
@@ -872,7 +871,7 @@ fn check_first_moves(family: Family, tasks: &[Task], results: &mut [ResultRow]) 
                 r.move_score = if optimal {
                     Some(*best)
                 } else {
-                    first_move_score(&game, action)
+                    first_move_score(&Game::from_task(task)?, action)
                 };
             }
             None => r.scored = false,
