@@ -567,7 +567,9 @@ fn descend(
             Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
         };
         game.step(tree.nodes[n as usize].action);
-        if game.is_terminal() || tree.nodes[n as usize].proof.is_some() {
+        // A proof that only bounds a two-player distance stays open.
+        let settled = |q: Proof| q.exact || game.family().num_players() == 1;
+        if game.is_terminal() || tree.nodes[n as usize].proof.is_some_and(settled) {
             break;
         }
     }
@@ -593,7 +595,7 @@ fn terminal_proof(game: &Game, chooser: u8, solver: bool) -> Option<Proof> {
     } else {
         0
     };
-    Some(Proof { value, plies: 0 })
+    Some(Proof::exact(value, 0))
 }
 
 fn greedy_action(stats: &[ChildStats]) -> Action {
@@ -1200,16 +1202,39 @@ mod tests {
             slot.decide((&p, Algorithm::Puct), 0, &stats).0
         };
         // A loss proven 11 plies off (-0.31) over a move that looks lost sooner.
-        let far_loss = Proof {
-            value: -1,
-            plies: 11,
-        };
+        let far_loss = Proof::exact(-1, 11);
         assert_eq!(decide(-0.8, far_loss), 1);
         assert_eq!(decide(-0.2, far_loss), 0);
         // A win proven 5 plies off (0.59) leaves room for a sooner one.
-        let win = Proof { value: 1, plies: 5 };
+        let win = Proof::exact(1, 5);
         assert_eq!(decide(0.5, win), 1);
         assert_eq!(decide(0.8, win), 0);
+    }
+
+    /// Descent stops at an exact proof, like a terminal, and goes on below
+    /// one that only bounds a two-player distance; in a puzzle any proof
+    /// stops it.
+    #[test]
+    fn descent_searches_below_a_proof_that_only_bounds_its_distance() {
+        let game = Game::Connect4(Connect4::new());
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0, 1], &[5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.0);
+        let c = t.children(0).start as u32;
+        t.expand(c, 1, &[0, 1], &[0.0; 7], 0.0);
+        let mut descend_once = |proof: Proof, game: &Game| {
+            t.nodes[c as usize].proof = Some(proof);
+            descend(&t, game, (&params(8, 1), Algorithm::Puct), (&[], &[]), 0).0
+        };
+        let bounded = Proof {
+            value: 1,
+            plies: 5,
+            exact: false,
+        };
+        let puzzle = Game::from_task(&Family::Countdown.generate(0.1, 1)).unwrap();
+        assert_eq!(descend_once(Proof::exact(1, 5), &game), c);
+        assert_eq!(descend_once(bounded, &puzzle), c);
+        let below = descend_once(bounded, &game);
+        assert_eq!(t.nodes[below as usize].parent, c);
     }
 
     #[test]

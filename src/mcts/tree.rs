@@ -36,10 +36,25 @@ pub struct Proof {
     pub value: i8,
     /// Plies from this node's state to the end of the proved line.
     pub plies: u16,
+    /// `plies` is the true distance under best play. A win proven along
+    /// one line while a sibling line is still open only bounds it (the
+    /// winner may win sooner), and so does every proof built on one: such
+    /// a node stays open to search in a two-player game (Cazenave and
+    /// Saffidine's score-bounded MCTS, for distances).
+    pub exact: bool,
 }
 
 impl Proof {
-    pub const WIN: Proof = Proof { value: 1, plies: 0 };
+    pub const WIN: Proof = Proof::exact(1, 0);
+
+    /// A proof whose distance is known to be the best play's.
+    pub const fn exact(value: i8, plies: u16) -> Proof {
+        Proof {
+            value,
+            plies,
+            exact: true,
+        }
+    }
 
     /// The value this proof backs up: the outcome discounted per ply.
     pub fn discounted(self, discount: f32) -> f32 {
@@ -60,6 +75,7 @@ impl Proof {
         Proof {
             value: -self.value,
             plies: self.plies.saturating_add(1),
+            exact: self.exact,
         }
     }
 
@@ -68,6 +84,7 @@ impl Proof {
         Proof {
             value: self.value,
             plies: self.plies.saturating_add(1),
+            exact: self.exact,
         }
     }
 }
@@ -142,28 +159,35 @@ impl Tree {
 
     /// PUCT child choice: Q + c * P * sqrt(N) / (1 + n); unvisited children
     /// score the parent's network value minus `fpu_reduction`. Children
-    /// proven lost for the chooser are never chosen (an unproven node
-    /// always has a child that is not).
+    /// proven lost for the chooser are not chosen while another is open
+    /// (an unproven node always has one); when all are lost, as below a
+    /// node whose proof only bounds its distance, PUCT picks among them.
     pub fn select_child(&self, n: u32, c_puct: f32, fpu_reduction: f32) -> u32 {
         let node = &self.nodes[n as usize];
         let sqrt_n = (node.visits.max(1) as f32).sqrt();
         let fpu = node.net_value - fpu_reduction;
-        let mut best = (f32::NEG_INFINITY, NONE);
-        for i in self.children(n) {
-            let c = &self.nodes[i];
-            if c.proof.is_some_and(|p| p.value < 0) {
-                continue;
+        let best_of = |skip_lost: bool| {
+            let mut best = (f32::NEG_INFINITY, NONE);
+            for i in self.children(n) {
+                let c = &self.nodes[i];
+                if skip_lost && c.proof.is_some_and(|p| p.value < 0) {
+                    continue;
+                }
+                let q = if c.visits == 0 { fpu } else { c.q() };
+                let score = q + c_puct * c.prior * sqrt_n / (1.0 + c.visits as f32);
+                if score > best.0 {
+                    best = (score, i as u32);
+                }
             }
-            let q = if c.visits == 0 { fpu } else { c.q() };
-            let score = q + c_puct * c.prior * sqrt_n / (1.0 + c.visits as f32);
-            if score > best.0 {
-                best = (score, i as u32);
-            }
+            best.1
+        };
+        match best_of(true) {
+            NONE => match best_of(false) {
+                NONE => self.children(n).start as u32,
+                c => c,
+            },
+            c => c,
         }
-        if best.1 == NONE {
-            return self.children(n).start as u32;
-        }
-        best.1
     }
 
     /// Adds a virtual visit and loss along the path from `leaf` to the root.
@@ -218,7 +242,9 @@ impl Tree {
     }
 
     /// Records `proof` for `n` and carries it up: a parent is proven once
-    /// one child is a win for its mover, or once every child is proven.
+    /// one child is a win for its mover, or once every child is proven; a
+    /// parent proven before is proven again, as a sooner win or an exact
+    /// distance below it may better its proof.
     pub fn prove(&mut self, n: u32, proof: Proof) {
         self.nodes[n as usize].proof = Some(proof);
         let mut n = self.nodes[n as usize].parent;
@@ -231,6 +257,9 @@ impl Tree {
             } else {
                 best.for_opponent_before()
             };
+            if self.nodes[n as usize].proof == Some(own) {
+                return;
+            }
             self.nodes[n as usize].proof = Some(own);
             n = self.nodes[n as usize].parent;
         }
@@ -258,9 +287,23 @@ impl Tree {
             .max_by_key(|c| (c.proof.map(Proof::rank), c.visits))
     }
 
-    /// `n`'s proven value for its mover, counted from `n`'s state.
+    /// `n`'s proven value for its mover, counted from `n`'s state. Its
+    /// distance is exact when nothing open or only bounded can beat it:
+    /// a win at once, or every child proven with every win among them
+    /// exact; a draw's outcome is exact; the latest loss when every loss
+    /// is exact.
     fn proof_from_children(&self, n: u32) -> Option<Proof> {
-        self.best_proven_child(n).and_then(|c| c.proof)
+        let best = self.best_proven_child(n)?.proof?;
+        let children = &self.nodes[self.children(n)];
+        let exact = match best.value {
+            0 => true,
+            1 if best.plies == 0 => best.exact,
+            1 => children
+                .iter()
+                .all(|c| c.proof.is_some_and(|p| p.value < 1 || p.exact)),
+            _ => children.iter().all(|c| c.proof.is_some_and(|p| p.exact)),
+        };
+        Some(Proof { exact, ..best })
     }
 
     /// Whether search proved the root's value (not always its best move:
@@ -278,15 +321,13 @@ impl Tree {
     }
 
     /// The root's best proven move once no more search can better it:
-    /// every move is proven, or the best wins at once, or (`any_win`, a
-    /// puzzle) it succeeds at all. A win proven along one line is
-    /// otherwise a bound on its distance, and a move not yet searched may
-    /// win sooner, which a solver-scored game counts.
+    /// the root's proof is exact (see [`Tree::proof_from_children`]), or
+    /// (`any_win`, a puzzle) it succeeds at all. A win proven along one
+    /// line is otherwise a bound on its distance, and a move not yet
+    /// searched may win sooner, which a solver-scored game counts.
     pub fn settled_child(&self, any_win: bool) -> Option<Action> {
         let best = self.best_proven_child(0)?;
-        let proof = best.proof?;
-        let settled =
-            any_win || proof.plies == 0 || self.children(0).all(|i| self.nodes[i].proof.is_some());
+        let settled = any_win || self.proof_from_children(0).is_some_and(|p| p.exact);
         settled.then_some(best.action)
     }
 
@@ -487,10 +528,7 @@ mod tests {
         let g = t.children(c).start as u32;
         assert!(!t.root_proven());
         t.prove(g, Proof::WIN);
-        assert_eq!(
-            t.nodes[c as usize].proof,
-            Some(Proof { value: 1, plies: 1 })
-        );
+        assert_eq!(t.nodes[c as usize].proof, Some(Proof::exact(1, 1)));
         assert_eq!(t.nodes[(c - 1) as usize].proof, None);
         assert_eq!(t.proven_child(), Some(5));
         t.advance(5, 0);
@@ -514,22 +552,16 @@ mod tests {
     #[test]
     fn an_opponent_win_proves_a_loss_that_selection_avoids() {
         let (mut t, a0, a1) = two_player_tree();
-        assert_eq!(
-            t.nodes[a0 as usize].proof,
-            Some(Proof {
-                value: -1,
-                plies: 1
-            })
-        );
+        assert_eq!(t.nodes[a0 as usize].proof, Some(Proof::exact(-1, 1)));
         assert!(!t.root_proven() && t.proven_lost(0) && !t.proven_lost(1));
         t.nodes[0].visits = 10;
         t.nodes[a1 as usize].prior = 0.001;
         assert_eq!(t.select_child(0, 1.5, 0.0), a1);
         // A draw behind move 1 proves the root: the draw beats the loss.
-        t.prove(a1, Proof { value: 0, plies: 0 });
+        t.prove(a1, Proof::exact(0, 0));
         assert!(t.root_proven());
         assert_eq!(t.proven_child(), Some(1));
-        assert_eq!(t.nodes[0].proof, Some(Proof { value: 0, plies: 1 }));
+        assert_eq!(t.nodes[0].proof, Some(Proof::exact(0, 1)));
     }
 
     #[test]
@@ -538,15 +570,15 @@ mod tests {
         t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
         let c = t.children(0).start;
         t.nodes[c].visits = 50;
-        t.prove(c as u32, Proof { value: 1, plies: 5 });
+        t.prove(c as u32, Proof::exact(1, 5));
         assert_eq!(t.proven_child(), Some(0));
-        t.prove(c as u32 + 1, Proof { value: 1, plies: 3 });
+        t.prove(c as u32 + 1, Proof::exact(1, 3));
         assert_eq!(t.proven_child(), Some(1));
         let mut t = Tree::new(0);
         t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
         for (k, plies) in [2, 6, 4].into_iter().enumerate() {
             assert!(!t.root_proven());
-            t.prove((c + k) as u32, Proof { value: -1, plies });
+            t.prove((c + k) as u32, Proof::exact(-1, plies));
         }
         assert_eq!(t.proven_child(), Some(1));
     }
@@ -558,34 +590,75 @@ mod tests {
         let mut t = Tree::new(0);
         t.expand(0, 0, &[0, 1, 2], &[0.0; 3], 0.0);
         let c = t.children(0).start as u32;
-        t.prove(c, Proof { value: 1, plies: 4 });
+        t.prove(c, Proof::exact(1, 4));
         assert_eq!(t.proven_child(), Some(0));
         assert_eq!(t.settled_child(false), None);
         assert_eq!(t.settled_child(true), Some(0));
         assert_eq!(t.best_proven(0.5), Some((0, 0.0625)));
-        t.prove(
-            c + 1,
-            Proof {
-                value: -1,
-                plies: 1,
-            },
-        );
+        t.prove(c + 1, Proof::exact(-1, 1));
         assert_eq!(t.settled_child(false), None);
-        t.prove(c + 2, Proof { value: 1, plies: 2 });
+        t.prove(c + 2, Proof::exact(1, 2));
         assert_eq!(t.settled_child(false), Some(2));
         let mut t = Tree::new(0);
         t.expand(0, 0, &[0, 1], &[0.0; 2], 0.0);
         let c = t.children(0).start as u32;
-        t.prove(c + 1, Proof { value: 1, plies: 0 });
+        t.prove(c + 1, Proof::exact(1, 0));
         assert_eq!(t.settled_child(false), Some(1));
-        t.prove(
-            c,
-            Proof {
-                value: -1,
-                plies: 3,
-            },
-        );
+        t.prove(c, Proof::exact(-1, 3));
         assert_eq!(t.best_proven(0.5), Some((1, 1.0)));
+    }
+
+    /// A win proven along one line while a sibling is open bounds its
+    /// distance: proofs built on it are inexact and leave the root
+    /// unsettled, until the open line is proven and the proofs above it
+    /// are proven again, sooner and exact.
+    #[test]
+    fn a_bounded_win_is_proven_again_when_a_sooner_one_is_found() {
+        let logits = [0.0; 8];
+        // Root (player 0) -> a (player 1) -> g1, g2 (player 0) -> y1, y2.
+        let mut t = Tree::new(0);
+        t.expand(0, 0, &[0], &logits, 0.0);
+        let a = t.children(0).start as u32;
+        t.expand(a, 1, &[0, 1], &logits, 0.0);
+        let (g1, g2) = (t.children(a).start as u32, t.children(a).start as u32 + 1);
+        t.expand(g1, 0, &[0, 1], &logits, 0.0);
+        let (y1, y2) = (t.children(g1).start as u32, t.children(g1).start as u32 + 1);
+        t.prove(y1, Proof::exact(1, 2));
+        let bounded = Proof {
+            value: 1,
+            plies: 3,
+            exact: false,
+        };
+        // For player 1, who chose g1: a loss within 3 plies, maybe sooner.
+        assert_eq!(
+            t.nodes[g1 as usize].proof,
+            Some(Proof {
+                value: -1,
+                ..bounded
+            })
+        );
+        t.prove(g2, Proof::exact(-1, 1));
+        // Every reply of player 1 loses: a is a win for player 0, bounded.
+        assert_eq!(
+            t.nodes[a as usize].proof,
+            Some(Proof {
+                value: 1,
+                plies: 4,
+                exact: false
+            })
+        );
+        assert_eq!(t.settled_child(false), None);
+        assert_eq!(t.proven_child(), Some(0));
+        // All of a's children are lost for its mover: PUCT picks among them.
+        t.nodes[a as usize].visits = 4;
+        t.nodes[g1 as usize].prior = 0.1;
+        t.nodes[g2 as usize].prior = 0.9;
+        assert_eq!(t.select_child(a, 1.5, 0.0), g2);
+        // Player 0 wins at once along y2: g1 and a are proven again, exact.
+        t.prove(y2, Proof::WIN);
+        assert_eq!(t.nodes[g1 as usize].proof, Some(Proof::exact(-1, 1)));
+        assert_eq!(t.nodes[a as usize].proof, Some(Proof::exact(1, 2)));
+        assert_eq!(t.settled_child(false), Some(0));
     }
 
     #[test]
