@@ -557,6 +557,9 @@ fn descend(
 ) -> (u32, Game) {
     let mut game = root.clone();
     let mut n = 0u32;
+    // A proof that only bounds a two-player distance stays open.
+    let puzzle = root.family().num_players() == 1;
+    let settled = |q: Proof| q.exact || puzzle;
     while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
         n = match algo {
             Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
@@ -567,8 +570,6 @@ fn descend(
             Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
         };
         game.step(tree.nodes[n as usize].action);
-        // A proof that only bounds a two-player distance stays open.
-        let settled = |q: Proof| q.exact || game.family().num_players() == 1;
         if game.is_terminal() || tree.nodes[n as usize].proof.is_some_and(settled) {
             break;
         }

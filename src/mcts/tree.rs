@@ -181,13 +181,10 @@ impl Tree {
             }
             best.1
         };
-        match best_of(true) {
-            NONE => match best_of(false) {
-                NONE => self.children(n).start as u32,
-                c => c,
-            },
-            c => c,
-        }
+        [best_of(true), best_of(false)]
+            .into_iter()
+            .find(|&c| c != NONE)
+            .unwrap_or(self.children(n).start as u32)
     }
 
     /// Adds a virtual visit and loss along the path from `leaf` to the root.
@@ -293,7 +290,14 @@ impl Tree {
     /// exact; a draw's outcome is exact; the latest loss when every loss
     /// is exact.
     fn proof_from_children(&self, n: u32) -> Option<Proof> {
-        let best = self.best_proven_child(n)?.proof?;
+        self.decided_child(n).map(|(_, p)| p)
+    }
+
+    /// [`Tree::best_proven_child`] with `n`'s proof it decides (see
+    /// [`Tree::proof_from_children`]).
+    fn decided_child(&self, n: u32) -> Option<(&Node, Proof)> {
+        let node = self.best_proven_child(n)?;
+        let best = node.proof?;
         let children = &self.nodes[self.children(n)];
         let exact = match best.value {
             0 => true,
@@ -303,7 +307,7 @@ impl Tree {
                 .all(|c| c.proof.is_some_and(|p| p.value < 1 || p.exact)),
             _ => children.iter().all(|c| c.proof.is_some_and(|p| p.exact)),
         };
-        Some(Proof { exact, ..best })
+        Some((node, Proof { exact, ..best }))
     }
 
     /// Whether search proved the root's value (not always its best move:
@@ -326,9 +330,8 @@ impl Tree {
     /// line is otherwise a bound on its distance, and a move not yet
     /// searched may win sooner, which a solver-scored game counts.
     pub fn settled_child(&self, any_win: bool) -> Option<Action> {
-        let best = self.best_proven_child(0)?;
-        let settled = any_win || self.proof_from_children(0).is_some_and(|p| p.exact);
-        settled.then_some(best.action)
+        let (best, proof) = self.decided_child(0)?;
+        (any_win || proof.exact).then_some(best.action)
     }
 
     /// The root's best proven move and its exact value for the root's
