@@ -226,6 +226,15 @@ pub struct MctsConfig {
     /// solver scores moves. 1: undiscounted. Range: [0.01, 1].
     #[serde(default = "default_discount")]
     pub discount: f32,
+    /// Length penalty of two-player endings: a win or loss is worth
+    /// `1 - lambda * (stones on the board when it ends)` of a whole one, in
+    /// search (terminal and proven values) and in value targets. A solver
+    /// scores moves so (Pons' Connect Four score is linear in it), and
+    /// unlike `discount` it keeps adjacent distances equally far apart in
+    /// value however far off they are. 0: off. Range: [0, 0.023], so a win
+    /// on a full Connect Four board stays above a draw. Puzzles ignore it.
+    #[serde(default)]
+    pub length_penalty: f32,
     /// MCTS-Solver in two-player games: endings reached in the tree are
     /// proven with their distance and carried up, and a proven root plays
     /// the soonest win or the latest loss. Off by default: it is what a
@@ -547,6 +556,7 @@ pub const RANGES: &[Range] = &[
     int("mcts.fast_simulations", 1, 100_000, ""),
     int("mcts.cache_entries", 0, 1 << 24, "0: off"),
     float("mcts.discount", 0.01, 1.0, "1: undiscounted"),
+    float("mcts.length_penalty", 0.0, 0.023, "0: off"),
     // [model], per architecture; a key's range applies where it is present.
     // mlp:
     int("model.hidden", 1, 8192, ""),

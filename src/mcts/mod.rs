@@ -59,6 +59,9 @@ pub struct SearchParams {
     pub playout_cap: Option<(f32, u32)>,
     /// Per-ply value discount (`mcts.discount`; 1: none).
     pub discount: f32,
+    /// Per-stone length penalty of two-player endings
+    /// (`mcts.length_penalty`; 0: none).
+    pub length_penalty: f32,
     /// Prove two-player endings (`mcts.solver`); puzzle successes always are.
     pub solver: bool,
 }
@@ -85,6 +88,7 @@ impl SearchParams {
             playout_cap: (explore && m.full_search_prob < 1.0)
                 .then_some((m.full_search_prob, m.fast_simulations)),
             discount: m.discount,
+            length_penalty: m.length_penalty,
             solver: m.solver,
         }
     }
@@ -284,14 +288,15 @@ impl Slot {
             if let Some(proof) = tree.nodes[node as usize].proof {
                 // Proven: back up its exact value, like a terminal.
                 let chooser = tree.chooser(node);
-                tree.backup(node, chooser, proof.discounted(p.discount), p.discount);
+                tree.backup(node, chooser, proof_value(proof, &game, p), p.discount);
                 self.sims_done += 1;
                 terminal_sims += 1;
                 continue;
             }
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
-                tree.backup(node, game.to_move(), game.terminal_value(), p.discount);
+                let value = game.terminal_value() * game.length_scale(p.length_penalty, 0);
+                tree.backup(node, game.to_move(), value, p.discount);
                 if let Some(proof) = terminal_proof(&game, tree.chooser(node), p.solver) {
                     tree.prove(node, proof);
                 }
@@ -495,8 +500,8 @@ impl Slot {
         // A proven move is played over an open one whose mean is no better
         // (a proven loss far off over a move that only looks lost sooner).
         let q = |a: Action| stats.iter().find(|s| s.action == a).map_or(0.0, |s| s.q);
-        let action = match self.trees[t].best_proven(p.discount) {
-            Some((proven, value)) if value >= q(action) => proven,
+        let action = match self.trees[t].best_proven() {
+            Some((proven, proof)) if proof_value(proof, &self.game, p) >= q(action) => proven,
             _ => action,
         };
         (action, target)
@@ -575,6 +580,12 @@ fn descend(
         }
     }
     (n, game)
+}
+
+/// The value a proof at `game` backs up for its chooser: the outcome
+/// discounted per ply and shortened by the game's length at its end.
+fn proof_value(proof: Proof, game: &Game, p: &SearchParams) -> f32 {
+    proof.discounted(p.discount) * game.length_scale(p.length_penalty, u32::from(proof.plies))
 }
 
 /// What a terminal state proves for the player who chose the move into
@@ -980,6 +991,7 @@ mod tests {
             },
             playout_cap: None,
             discount: 1.0,
+            length_penalty: 0.0,
             solver: true,
         }
     }
@@ -1154,25 +1166,28 @@ mod tests {
             }
         }
         let mut p = params(400, 1);
-        p.discount = 0.9;
-        let mut proven = 0;
-        for (pos, scores, best) in &positions {
-            let spec = c4_spec(&pos.moves(), [0, 0]);
-            let f = play(vec![spec], &mut [puct(Evaluator::Uniform)], p.clone());
-            let step = &f[0].steps[0];
-            if step.proven {
-                proven += 1;
-                let score = scores.iter().find(|s| s.0 == step.action).unwrap().1;
-                let moves = pos.moves();
-                assert_eq!(
-                    score,
-                    *best,
-                    "{moves}: col {} of {scores:?}",
-                    step.action + 1
-                );
+        // Distances told apart by a discount, then by a length penalty.
+        for (discount, length_penalty) in [(0.9, 0.0), (1.0, 0.02)] {
+            (p.discount, p.length_penalty) = (discount, length_penalty);
+            let mut proven = 0;
+            for (pos, scores, best) in &positions {
+                let spec = c4_spec(&pos.moves(), [0, 0]);
+                let f = play(vec![spec], &mut [puct(Evaluator::Uniform)], p.clone());
+                let step = &f[0].steps[0];
+                if step.proven {
+                    proven += 1;
+                    let score = scores.iter().find(|s| s.0 == step.action).unwrap().1;
+                    let moves = pos.moves();
+                    assert_eq!(
+                        score,
+                        *best,
+                        "{moves}: col {} of {scores:?}",
+                        step.action + 1
+                    );
+                }
             }
+            assert!(proven >= 16, "proved {proven} of 24 at {length_penalty}");
         }
-        assert!(proven >= 16, "proved {proven} of 24");
         // Without the solver no game move is proven.
         p.solver = false;
         let specs = positions
@@ -1187,7 +1202,7 @@ mod tests {
     /// mean, and the open move otherwise.
     #[test]
     fn the_best_proven_move_beats_an_open_one_that_looks_worse() {
-        let decide = |open_q: f32, proof: Proof| {
+        let decide_with = |open_q: f32, proof: Proof, (discount, length_penalty)| {
             let mut slot = Slot::new((0, c4_spec("", [0, 0])));
             let t = &mut slot.trees[0];
             t.expand(0, 0, &[0, 1, 2], &[0.0; 7], 0.0);
@@ -1198,10 +1213,11 @@ mod tests {
             t.prove(c as u32 + 1, proof);
             let stats = slot.trees[0].root_stats();
             let mut p = params(64, 1);
-            p.discount = 0.9;
+            (p.discount, p.length_penalty) = (discount, length_penalty);
             assert_eq!(slot.settled(0), None);
             slot.decide((&p, Algorithm::Puct), 0, &stats).0
         };
+        let decide = |open_q, proof| decide_with(open_q, proof, (0.9, 0.0));
         // A loss proven 11 plies off (-0.31) over a move that looks lost sooner.
         let far_loss = Proof::exact(-1, 11);
         assert_eq!(decide(-0.8, far_loss), 1);
@@ -1210,6 +1226,9 @@ mod tests {
         let win = Proof::exact(1, 5);
         assert_eq!(decide(0.5, win), 1);
         assert_eq!(decide(0.8, win), 0);
+        // Under a length penalty of 0.02 the win ends on stone 5 (0.9).
+        assert_eq!(decide_with(0.85, win, (1.0, 0.02)), 1);
+        assert_eq!(decide_with(0.95, win, (1.0, 0.02)), 0);
     }
 
     /// Descent stops at an exact proof, like a terminal, and goes on below

@@ -334,11 +334,11 @@ impl Tree {
         (any_win || proof.exact).then_some(best.action)
     }
 
-    /// The root's best proven move and its exact value for the root's
-    /// mover, whether or not that settles the move.
-    pub fn best_proven(&self, discount: f32) -> Option<(Action, f32)> {
+    /// The root's best proven move and its proof for the root's mover,
+    /// whether or not that settles the move.
+    pub fn best_proven(&self) -> Option<(Action, Proof)> {
         let best = self.best_proven_node(0)?;
-        Some((best.action, best.proof?.discounted(discount)))
+        Some((best.action, best.proof?))
     }
 
     /// Whether the root child for `action` is proven lost for the root's mover.
@@ -597,7 +597,8 @@ mod tests {
         assert_eq!(t.proven_child(), Some(0));
         assert_eq!(t.settled_child(false), None);
         assert_eq!(t.settled_child(true), Some(0));
-        assert_eq!(t.best_proven(0.5), Some((0, 0.0625)));
+        assert_eq!(t.best_proven(), Some((0, Proof::exact(1, 4))));
+        assert_eq!(Proof::exact(1, 4).discounted(0.5), 0.0625);
         t.prove(c + 1, Proof::exact(-1, 1));
         assert_eq!(t.settled_child(false), None);
         t.prove(c + 2, Proof::exact(1, 2));
@@ -608,7 +609,7 @@ mod tests {
         t.prove(c + 1, Proof::exact(1, 0));
         assert_eq!(t.settled_child(false), Some(1));
         t.prove(c, Proof::exact(-1, 3));
-        assert_eq!(t.best_proven(0.5), Some((1, 1.0)));
+        assert_eq!(t.best_proven(), Some((1, Proof::WIN)));
     }
 
     /// A win proven along one line while a sibling is open bounds its

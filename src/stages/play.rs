@@ -117,7 +117,10 @@ pub fn run_play(ctx: &Ctx, iteration: u32, model_dir: &Path) -> Result<Option<Se
         iteration,
         simulations: ctx.cfg.mcts.num_simulations,
         weights: &ctx.cfg.examples,
-        discount: ctx.cfg.mcts.discount,
+        shaping: Shaping {
+            discount: ctx.cfg.mcts.discount,
+            length_penalty: ctx.cfg.mcts.length_penalty,
+        },
     };
     let mut agents = [Agent::search(evaluator, ctx.cfg.mcts.algorithm)];
     let mut search = BatchedSearch {
@@ -234,15 +237,25 @@ pub fn value_target(outcome: Outcome, mover: u8) -> f32 {
     }
 }
 
+/// How a step's value target shrinks from the outcome, as search values
+/// it: by `mcts.discount` per ply from the step to the end and by
+/// `mcts.length_penalty` per stone on the board at the end.
+#[derive(Clone, Copy, Debug)]
+pub struct Shaping {
+    pub discount: f32,
+    pub length_penalty: f32,
+}
+
 /// An episode row and its example rows; a step's value target is the
-/// outcome discounted by `discount` per ply from it to the end.
+/// outcome shaped by `shaping`.
 pub fn rows_of(
     f: &Finished,
     model_id: &str,
     simulations: u32,
-    (weights, discount): (&ExamplesConfig, f32),
+    (weights, shaping): (&ExamplesConfig, Shaping),
 ) -> (EpisodeRow, Vec<ExampleRow>) {
     let plies = f.steps.len();
+    let length_scale = f.final_state.length_scale(shaping.length_penalty, 0);
     let family = f.task.family;
     let weight = match f.outcome {
         _ if family.num_players() > 1 => 1.0,
@@ -274,7 +287,9 @@ pub fn rows_of(
                 policy_actions: kept.iter().map(|&k| s.policy[k].0).collect(),
                 policy_probs: kept.iter().map(|&k| s.policy[k].1).collect(),
                 value: mixed_value(
-                    value_target(f.outcome, s.mover) * discount.powi((plies - i) as i32),
+                    value_target(f.outcome, s.mover)
+                        * shaping.discount.powi((plies - i) as i32)
+                        * length_scale,
                     s.root_value,
                     weights.value_q_mix as f32,
                 ),
@@ -315,7 +330,7 @@ struct ShardTarget<'a> {
     iteration: u32,
     simulations: u32,
     weights: &'a ExamplesConfig,
-    discount: f32,
+    shaping: Shaping,
 }
 
 /// Writer thread: buffers rows and streams them into the two parts, which
@@ -329,7 +344,7 @@ fn write_shard(
     let model_id = t.meta.model_id.clone().unwrap_or_default();
     let (mut eps, mut exs) = (Vec::new(), Vec::new());
     for f in rx {
-        let (e, xs) = rows_of(&f, &model_id, t.simulations, (t.weights, t.discount));
+        let (e, xs) = rows_of(&f, &model_id, t.simulations, (t.weights, t.shaping));
         eps.push(e);
         exs.extend(xs);
         if exs.len() >= FLUSH_ROWS {
@@ -401,11 +416,43 @@ mod tests {
         let f = won(vec![step(0), step(1), step(0)]);
         let cfg = ExamplesConfig::default();
         let values = |d: f32| -> Vec<f32> {
-            let (_, xs) = rows_of(&f, "m", 8, (&cfg, d));
+            let (_, xs) = rows_of(&f, "m", 8, (&cfg, discounted(d)));
             xs.iter().map(|x| x.value).collect()
         };
         assert_eq!(values(1.0), vec![1.0, -1.0, 1.0]);
         assert_eq!(values(0.5), vec![0.125, -0.25, 0.5]);
+    }
+
+    fn discounted(discount: f32) -> Shaping {
+        Shaping {
+            discount,
+            length_penalty: 0.0,
+        }
+    }
+
+    /// With a length penalty a win is worth less the more stones it took,
+    /// the same from every step (and scaled again by any discount).
+    #[test]
+    fn value_targets_lose_the_length_penalty_per_stone_at_the_end() {
+        let mut f = won(vec![step(0), step(1), step(0)]);
+        // Seven stones: the first player's four in column 1.
+        let end = crate::tasks::connect4::Connect4::from_moves("1212121").unwrap();
+        f.final_state = Game::Connect4(end);
+        let cfg = ExamplesConfig::default();
+        let values = |discount: f32| -> Vec<f32> {
+            let shaping = Shaping {
+                discount,
+                length_penalty: 0.02,
+            };
+            let (_, xs) = rows_of(&f, "m", 8, (&cfg, shaping));
+            xs.iter().map(|x| x.value).collect()
+        };
+        let v = values(1.0);
+        let want = [0.86, -0.86, 0.86];
+        assert!(v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{v:?}");
+        let v = values(0.5);
+        let want = [0.86 * 0.125, -0.86 * 0.25, 0.86 * 0.5];
+        assert!(v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{v:?}");
     }
 
     #[test]
@@ -420,7 +467,7 @@ mod tests {
                 value_q_mix: mix,
                 ..ExamplesConfig::default()
             };
-            let (_, xs) = rows_of(&f, "m", 8, (&cfg, 1.0));
+            let (_, xs) = rows_of(&f, "m", 8, (&cfg, discounted(1.0)));
             xs.iter().map(|x| x.value).collect()
         };
         assert_eq!(values(0.0), vec![1.0, -1.0]);

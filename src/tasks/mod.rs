@@ -386,6 +386,21 @@ impl Game {
         dispatch!(self, g => g.terminal_value())
     }
 
+    /// What a decisive ending `ahead` plies after this state is worth, as a
+    /// share of a win, under `mcts.length_penalty` = `penalty`: one less
+    /// `penalty` per stone on the board at that ending. A solver's score
+    /// (Pons': the sooner the win, the more it scores) is then linear in
+    /// the value, and the same from every state of a game, so no per-ply
+    /// correction is needed in backups. 1 in a puzzle.
+    pub fn length_scale(&self, penalty: f32, ahead: u32) -> f32 {
+        let stones = match self {
+            Game::Connect4(g) => TwoPlayer::plies(g),
+            Game::TicTacToe(g) => TwoPlayer::plies(g),
+            _ => return 1.0,
+        };
+        1.0 - penalty * (stones + ahead) as f32
+    }
+
     /// Verdict on a terminal state (None while the episode runs).
     pub fn outcome(&self) -> Option<Outcome> {
         dispatch!(self, g => g.outcome())
@@ -533,6 +548,28 @@ mod tests {
     /// The generator contract every family keeps: a pure function of
     /// (difficulty, seed), difficulty clamped to [0, 1] (NaN = 0), ids
     /// `<family>-<seed as 16 hex digits>`.
+    /// Every two-player family counts its stones toward the length
+    /// penalty (a new one must be added to `Game::length_scale`); puzzles
+    /// are never shortened.
+    #[test]
+    fn the_length_scale_counts_stones_in_every_two_player_family() {
+        let mut legal = Vec::new();
+        for &family in Family::ALL {
+            let mut g = Game::from_task(&family.generate(0.5, 3)).unwrap();
+            let before = g.length_scale(0.01, 2);
+            if family.num_players() == 1 {
+                assert_eq!(before, 1.0, "{family}");
+                continue;
+            }
+            assert!(before < 1.0 && before > 0.0, "{family}: {before}");
+            g.legal_actions(&mut legal);
+            g.step(legal[0]);
+            let after = g.length_scale(0.01, 2);
+            assert!((before - after - 0.01).abs() < 1e-6, "{family}: {before} -> {after}");
+            assert_eq!(g.length_scale(0.0, 5), 1.0, "{family}");
+        }
+    }
+
     #[test]
     fn every_generator_is_deterministic_and_clamped() {
         for &family in Family::ALL {
