@@ -449,10 +449,16 @@ mod tests {
         };
         let v = values(1.0);
         let want = [0.86, -0.86, 0.86];
-        assert!(v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{v:?}");
+        assert!(
+            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{v:?}"
+        );
         let v = values(0.5);
         let want = [0.86 * 0.125, -0.86 * 0.25, 0.86 * 0.5];
-        assert!(v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{v:?}");
+        assert!(
+            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{v:?}"
+        );
     }
 
     #[test]

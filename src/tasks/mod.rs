@@ -565,7 +565,10 @@ mod tests {
             g.legal_actions(&mut legal);
             g.step(legal[0]);
             let after = g.length_scale(0.01, 2);
-            assert!((before - after - 0.01).abs() < 1e-6, "{family}: {before} -> {after}");
+            assert!(
+                (before - after - 0.01).abs() < 1e-6,
+                "{family}: {before} -> {after}"
+            );
             assert_eq!(g.length_scale(0.0, 5), 1.0, "{family}");
         }
     }
