@@ -545,9 +545,6 @@ mod tests {
         assert!(c.ownership(0).is_empty());
     }
 
-    /// The generator contract every family keeps: a pure function of
-    /// (difficulty, seed), difficulty clamped to [0, 1] (NaN = 0), ids
-    /// `<family>-<seed as 16 hex digits>`.
     /// Every two-player family counts its stones toward the length
     /// penalty (a new one must be added to `Game::length_scale`); puzzles
     /// are never shortened.
@@ -573,6 +570,9 @@ mod tests {
         }
     }
 
+    /// The generator contract every family keeps: a pure function of
+    /// (difficulty, seed), difficulty clamped to [0, 1] (NaN = 0), ids
+    /// `<family>-<seed as 16 hex digits>`.
     #[test]
     fn every_generator_is_deterministic_and_clamped() {
         for &family in Family::ALL {
