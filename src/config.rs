@@ -243,6 +243,12 @@ pub struct MctsConfig {
     /// two seeds (README). Puzzle successes are proven either way.
     #[serde(default)]
     pub solver: bool,
+    /// Monte-Carlo graph search in Connect Four and tic-tac-toe: a
+    /// position reached by another move order shares the subtree searched
+    /// first, so no simulation is spent searching a position twice. Off by
+    /// default.
+    #[serde(default)]
+    pub graph: bool,
 }
 
 fn default_discount() -> f32 {

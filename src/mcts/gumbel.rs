@@ -277,7 +277,7 @@ mod tests {
         let second = select_root(&t, &zero, plan[1], &p);
         assert_eq!(t.nodes[second as usize].action, 2);
         // Noise reorders the choice.
-        let noisy = select_root(&Tree { ..t.clone() }, &[5.0, 0.0, 0.0], plan[1], &p);
+        let noisy = select_root(&t, &[5.0, 0.0, 0.0], plan[1], &p);
         assert_eq!(t.nodes[noisy as usize].action, 0);
         let inner = select_interior(&t, 0, &p);
         assert_eq!(t.nodes[inner as usize].action, 2);

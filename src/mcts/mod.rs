@@ -64,6 +64,8 @@ pub struct SearchParams {
     pub length_penalty: f32,
     /// Prove two-player endings (`mcts.solver`); puzzle successes always are.
     pub solver: bool,
+    /// Transpositions share one subtree (`mcts.graph`).
+    pub graph: bool,
 }
 
 impl SearchParams {
@@ -90,6 +92,7 @@ impl SearchParams {
             discount: m.discount,
             length_penalty: m.length_penalty,
             solver: m.solver,
+            graph: m.graph,
         }
     }
 }
@@ -186,7 +189,8 @@ impl SearchStats {
 
 /// A leaf waiting for its evaluation.
 struct Leaf {
-    node: u32,
+    /// The descent from the root to it (the leaf last).
+    path: Vec<u32>,
     tree: usize,
     game: Game,
     legal: Vec<Action>,
@@ -283,12 +287,16 @@ impl Slot {
             let tree = &mut self.trees[t];
             let sim = self.sims_done as usize + self.pending.len();
             let halving = (&self.gumbel[..], &self.schedule[..]);
-            let (node, game) = descend(tree, &self.game, (p, algo), halving, sim);
-            tree.add_virtual_loss(node);
-            if let Some(proof) = tree.nodes[node as usize].proof {
+            let (path, game) = descend(tree, &self.game, (p, algo), halving, sim);
+            let node = path[path.len() - 1];
+            tree.add_virtual_loss(&path);
+            if let Some(proof) = tree.proof_of(node) {
                 // Proven: back up its exact value, like a terminal.
+                if tree.nodes[node as usize].proof != Some(proof) {
+                    tree.prove(node, proof);
+                }
                 let chooser = tree.chooser(node);
-                tree.backup(node, chooser, proof_value(proof, &game, p), p.discount);
+                tree.backup(&path, chooser, proof_value(proof, &game, p), p.discount);
                 self.sims_done += 1;
                 terminal_sims += 1;
                 continue;
@@ -296,7 +304,7 @@ impl Slot {
             if game.is_terminal() {
                 tree.nodes[node as usize].mover = game.to_move();
                 let value = game.terminal_value() * game.length_scale(p.length_penalty, 0);
-                tree.backup(node, game.to_move(), value, p.discount);
+                tree.backup(&path, game.to_move(), value, p.discount);
                 if let Some(proof) = terminal_proof(&game, tree.chooser(node), p.solver) {
                     tree.prove(node, proof);
                 }
@@ -304,15 +312,29 @@ impl Slot {
                 terminal_sims += 1;
                 continue;
             }
-            if tree.nodes[node as usize].pending {
-                tree.revert_virtual_loss(node);
+            let primary = match game.position().filter(|_| p.graph) {
+                Some(key) => tree.transposition(key, node),
+                None => None,
+            };
+            if tree.nodes[primary.unwrap_or(node) as usize].pending {
+                tree.revert_virtual_loss(&path);
                 break;
+            }
+            if let Some(primary) = primary {
+                // A transposition: share the primary's subtree, and back
+                // up what search knows of the position, no network call.
+                tree.link(node, primary);
+                let value = tree.nodes[primary as usize].q();
+                tree.backup(&path, tree.chooser(node), value, p.discount);
+                self.sims_done += 1;
+                terminal_sims += 1;
+                continue;
             }
             tree.nodes[node as usize].pending = true;
             let mut legal = Vec::new();
             game.legal_actions(&mut legal);
             self.pending.push(Leaf {
-                node,
+                path,
                 tree: t,
                 game,
                 legal,
@@ -386,8 +408,9 @@ impl Slot {
             let value = out.values[agent][row];
             let mover = leaf.game.to_move();
             let tree = &mut self.trees[leaf.tree];
-            tree.expand(leaf.node, mover, &leaf.legal, logits, value);
-            tree.backup(leaf.node, mover, value, p.discount);
+            let node = leaf.path[leaf.path.len() - 1];
+            tree.expand(node, mover, &leaf.legal, logits, value);
+            tree.backup(&leaf.path, mover, value, p.discount);
             self.sims_done += 1;
         }
         let mode = modes[self.agent()];
@@ -551,35 +574,39 @@ impl Slot {
 /// Descends from the root to an unexpanded or terminal node by the search
 /// policy's selection (PUCT; or Gumbel's sequential halving at the root,
 /// for simulation `sim` of the move's halving `schedule`, with its Gumbel
-/// draws, and its deterministic rule below);
-/// returns it with its state.
+/// draws, and its deterministic rule below), through a transposition into
+/// its primary's children; returns the path (root first) with the last
+/// node's state.
 fn descend(
     tree: &Tree,
     root: &Game,
     (p, algo): (&SearchParams, Algorithm),
     (gumbel, schedule): (&[f32], &[u32]),
     sim: usize,
-) -> (u32, Game) {
+) -> (Vec<u32>, Game) {
     let mut game = root.clone();
-    let mut n = 0u32;
+    let mut path = vec![0u32];
+    let mut at = 0u32;
     // A proof that only bounds a two-player distance stays open.
     let puzzle = root.family().num_players() == 1;
     let settled = |q: Proof| q.exact || puzzle;
-    while tree.nodes[n as usize].expanded && tree.nodes[n as usize].num_children > 0 {
-        n = match algo {
-            Algorithm::Puct => tree.select_child(n, p.c_puct, p.fpu_reduction),
-            Algorithm::Gumbel if n == 0 => {
+    while tree.nodes[at as usize].expanded && tree.nodes[at as usize].num_children > 0 {
+        let n = match algo {
+            Algorithm::Puct => tree.select_child(at, p.c_puct, p.fpu_reduction),
+            Algorithm::Gumbel if at == 0 => {
                 let want = schedule.get(sim).or(schedule.last()).copied();
                 gumbel::select_root(tree, gumbel, want.unwrap_or(0), &p.gumbel)
             }
-            Algorithm::Gumbel => gumbel::select_interior(tree, n, &p.gumbel),
+            Algorithm::Gumbel => gumbel::select_interior(tree, at, &p.gumbel),
         };
         game.step(tree.nodes[n as usize].action);
-        if game.is_terminal() || tree.nodes[n as usize].proof.is_some_and(settled) {
+        path.push(n);
+        at = tree.follow(n);
+        if game.is_terminal() || tree.proof_of(n).is_some_and(settled) {
             break;
         }
     }
-    (n, game)
+    (path, game)
 }
 
 /// The value a proof at `game` backs up for its chooser: the outcome
@@ -993,6 +1020,7 @@ mod tests {
             discount: 1.0,
             length_penalty: 0.0,
             solver: true,
+            graph: false,
         }
     }
 
@@ -1166,9 +1194,12 @@ mod tests {
             }
         }
         let mut p = params(400, 1);
-        // Distances told apart by a discount, then by a length penalty.
-        for (discount, length_penalty) in [(0.9, 0.0), (1.0, 0.02)] {
-            (p.discount, p.length_penalty) = (discount, length_penalty);
+        // Distances told apart by a discount, then by a length penalty;
+        // then in a search graph, where proofs also reach links.
+        for (discount, length_penalty, graph) in
+            [(0.9, 0.0, false), (1.0, 0.02, false), (0.9, 0.0, true)]
+        {
+            (p.discount, p.length_penalty, p.graph) = (discount, length_penalty, graph);
             let mut proven = 0;
             for (pos, scores, best) in &positions {
                 let spec = c4_spec(&pos.moves(), [0, 0]);
@@ -1195,6 +1226,76 @@ mod tests {
             .map(|(pos, _, _)| c4_spec(&pos.moves(), [0, 0]));
         let f = play(specs.collect(), &mut [puct(Evaluator::Uniform)], p);
         assert!(f.iter().all(|e| e.steps.iter().all(|s| !s.proven)));
+    }
+
+    /// Searches one move of `moves` with a uniform network (zero logits
+    /// and values); returns the tree kept for the next move, with the
+    /// positions it sent to the network.
+    fn search_one_move(moves: &str, p: &SearchParams) -> (Tree, Game, u32) {
+        let mut slot = Slot::new((0, c4_spec(moves, [0, 0])));
+        let modes = [Mode::Search(Algorithm::Puct)];
+        let (logits, values) = (vec![vec![0.0; 60 * 8]], vec![vec![0.0; 8]]);
+        let out = AgentOutputs {
+            logits: &logits,
+            values: &values,
+        };
+        let mut evaluated = 0;
+        loop {
+            slot.collect_leaves(p, &modes);
+            for (row, leaf) in slot.pending.iter_mut().enumerate() {
+                leaf.result = (0, row);
+            }
+            evaluated += slot.pending.len() as u32;
+            let moved = slot.steps.len();
+            slot.absorb(p, &out, 60, &modes);
+            if slot.steps.len() > moved {
+                return (slot.trees.swap_remove(0), slot.game, evaluated);
+            }
+        }
+    }
+
+    /// Every node's position, replayed from the root's.
+    fn positions(t: &Tree, root: &Game) -> Vec<Game> {
+        let mut out: Vec<Game> = vec![root.clone(); t.nodes.len()];
+        for n in 1..t.nodes.len() {
+            let mut g = out[t.nodes[n].parent as usize].clone();
+            g.step(t.nodes[n].action);
+            out[n] = g;
+        }
+        out
+    }
+
+    /// With `mcts.graph`, a position reached by two move orders is
+    /// expanded once: the other node links to it, which saves network
+    /// calls, and the links stay right in the subtree kept for the next
+    /// move. A tree expands transpositions twice.
+    #[test]
+    fn a_search_graph_expands_each_position_once() {
+        let mut p = params(2000, 4);
+        p.solver = false;
+        let mut calls = Vec::new();
+        for graph in [false, true] {
+            p.graph = graph;
+            let (t, game, evaluated) = search_one_move("4453", &p);
+            let at = positions(&t, &game);
+            let mut seen = std::collections::HashMap::new();
+            let mut twice = 0;
+            for (n, node) in t.nodes.iter().enumerate() {
+                if node.link != tree::NONE {
+                    let primary = &t.nodes[node.link as usize];
+                    assert!(primary.expanded && !node.expanded && node.first_child == tree::NONE);
+                    assert_eq!(at[node.link as usize].position(), at[n].position());
+                }
+                if node.expanded && seen.insert(at[n].position(), n).is_some() {
+                    twice += 1;
+                }
+            }
+            let links = t.nodes.iter().filter(|n| n.link != tree::NONE).count();
+            assert_eq!(twice > 0, !graph, "positions expanded twice: {twice}");
+            assert_eq!(links > 0, graph, "links: {links}");
+            calls.push(evaluated);
+        }
+        assert!(calls[1] < calls[0], "network calls {calls:?}");
     }
 
     /// An unsettled root plays its best proven move over the most visited
@@ -1243,7 +1344,8 @@ mod tests {
         t.expand(c, 1, &[0, 1], &[0.0; 7], 0.0);
         let mut descend_once = |proof: Proof, game: &Game| {
             t.nodes[c as usize].proof = Some(proof);
-            descend(&t, game, (&params(8, 1), Algorithm::Puct), (&[], &[]), 0).0
+            let path = descend(&t, game, (&params(8, 1), Algorithm::Puct), (&[], &[]), 0).0;
+            path[path.len() - 1]
         };
         let bounded = Proof {
             value: 1,

@@ -1,6 +1,15 @@
 //! One search tree in a flat arena: children contiguous, u32 indices, no Rc.
+//!
+//! With transpositions on (`mcts.graph`), the tree is a graph: a node
+//! reaching a position already expanded elsewhere becomes a link to that
+//! node (its primary) and searches on through the primary's children, so
+//! both move orders share one subtree (Czech, Korus and Kersting's
+//! Monte-Carlo Graph Search, 2021). Each node keeps its own visits and
+//! value (an edge's statistics), which is why selection, virtual loss and
+//! backup follow the descent's path rather than parent links.
 
 use crate::tasks::Action;
+use std::collections::HashMap;
 
 pub const NONE: u32 = u32::MAX;
 
@@ -25,6 +34,9 @@ pub struct Node {
     /// What search proved about this node, from its chooser's view; a
     /// proven node is played like a terminal (its exact value is backed up).
     pub proof: Option<Proof>,
+    /// The primary node of the same position when this one is a
+    /// transposition (never expanded itself), else [`NONE`].
+    pub link: u32,
 }
 
 /// A game-theoretic value proved by search (the MCTS-Solver of Winands et
@@ -104,6 +116,7 @@ impl Node {
             value_sum: 0.0,
             net_value: 0.0,
             proof: None,
+            link: NONE,
         }
     }
 
@@ -132,6 +145,8 @@ pub struct ChildStats {
 #[derive(Clone, Debug)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// Position key to the node first expanded for it (with transpositions).
+    primaries: HashMap<u128, u32>,
 }
 
 /// Virtual loss added per in-flight visit, removed at backup.
@@ -141,7 +156,10 @@ impl Tree {
     pub fn new(root_mover: u8) -> Tree {
         let mut root = Node::new(0, NONE, 1.0);
         root.mover = root_mover;
-        Tree { nodes: vec![root] }
+        Tree {
+            nodes: vec![root],
+            primaries: HashMap::new(),
+        }
     }
 
     pub fn root(&self) -> &Node {
@@ -162,9 +180,13 @@ impl Tree {
     /// proven lost for the chooser are not chosen while another is open
     /// (an unproven node always has one); when all are lost, as below a
     /// node whose proof only bounds its distance, PUCT picks among them.
+    /// A primary's children are also visited through its links, so its
+    /// visit count is at least theirs. A linked child scores its primary's
+    /// mean, the position's value over every path into it.
     pub fn select_child(&self, n: u32, c_puct: f32, fpu_reduction: f32) -> u32 {
         let node = &self.nodes[n as usize];
-        let sqrt_n = (node.visits.max(1) as f32).sqrt();
+        let below: u32 = self.children(n).map(|i| self.nodes[i].visits).sum();
+        let sqrt_n = (node.visits.max(below).max(1) as f32).sqrt();
         let fpu = node.net_value - fpu_reduction;
         let best_of = |skip_lost: bool| {
             let mut best = (f32::NEG_INFINITY, NONE);
@@ -173,7 +195,7 @@ impl Tree {
                 if skip_lost && c.proof.is_some_and(|p| p.value < 0) {
                     continue;
                 }
-                let q = if c.visits == 0 { fpu } else { c.q() };
+                let q = if c.visits == 0 { fpu } else { self.shared_q(i) };
                 let score = q + c_puct * c.prior * sqrt_n / (1.0 + c.visits as f32);
                 if score > best.0 {
                     best = (score, i as u32);
@@ -187,47 +209,105 @@ impl Tree {
             .unwrap_or(self.children(n).start as u32)
     }
 
-    /// Adds a virtual visit and loss along the path from `leaf` to the root.
-    pub fn add_virtual_loss(&mut self, leaf: u32) {
-        let mut n = leaf;
-        while n != NONE {
+    /// Adds a virtual visit and loss on every node of a descent's `path`
+    /// (root first, one node per ply).
+    pub fn add_virtual_loss(&mut self, path: &[u32]) {
+        for &n in path {
             let node = &mut self.nodes[n as usize];
             node.visits += 1;
             node.value_sum -= VIRTUAL_LOSS;
-            n = node.parent;
         }
     }
 
     /// Removes a virtual visit without a value (a collided descent).
-    pub fn revert_virtual_loss(&mut self, leaf: u32) {
-        let mut n = leaf;
-        while n != NONE {
+    pub fn revert_virtual_loss(&mut self, path: &[u32]) {
+        for &n in path {
             let node = &mut self.nodes[n as usize];
             node.visits -= 1;
             node.value_sum += VIRTUAL_LOSS;
-            n = node.parent;
         }
     }
 
-    /// Backs up `value` (from the view of `leaf_mover`) along the path whose
-    /// virtual loss was added, flipping the sign where the chooser differs
-    /// and multiplying by `discount` per ply above the leaf.
-    pub fn backup(&mut self, leaf: u32, leaf_mover: u8, value: f32, discount: f32) {
-        let mut n = leaf;
+    /// Backs up `value` (from the view of `leaf_mover`) along the `path`
+    /// whose virtual loss was added, flipping the sign where the chooser
+    /// differs and multiplying by `discount` per ply above the leaf.
+    pub fn backup(&mut self, path: &[u32], leaf_mover: u8, value: f32, discount: f32) {
         let mut value = value;
-        while n != NONE {
-            let parent = self.nodes[n as usize].parent;
-            let chooser = if parent == NONE {
-                self.nodes[n as usize].mover
+        for &n in path.iter().rev() {
+            let v = if self.chooser(n) == leaf_mover {
+                value
             } else {
-                self.nodes[parent as usize].mover
+                -value
             };
-            let v = if chooser == leaf_mover { value } else { -value };
             let node = &mut self.nodes[n as usize];
             node.value_sum += v + VIRTUAL_LOSS;
             value *= discount;
-            n = parent;
         }
+    }
+
+    /// The path from the root to `n` by parent links (a tree's only one).
+    #[cfg(test)]
+    pub fn path_to(&self, n: u32) -> Vec<u32> {
+        let mut path = vec![n];
+        while let Some(&last) = path.last() {
+            match self.nodes[last as usize].parent {
+                NONE => break,
+                p => path.push(p),
+            }
+        }
+        path.reverse();
+        path
+    }
+
+    /// The node whose children search `n`'s position: its primary when
+    /// `n` is a transposition, else `n`.
+    pub fn follow(&self, n: u32) -> u32 {
+        match self.nodes[n as usize].link {
+            NONE => n,
+            p => p,
+        }
+    }
+
+    /// `n`'s mean value for its chooser, its primary's when it is a link
+    /// (the same position, so the same chooser).
+    fn shared_q(&self, n: usize) -> f32 {
+        let primary = &self.nodes[self.follow(n as u32) as usize];
+        if primary.visits > 0 {
+            primary.q()
+        } else {
+            self.nodes[n].q()
+        }
+    }
+
+    /// What is proven of `n`'s position: its own proof, else its primary's.
+    pub fn proof_of(&self, n: u32) -> Option<Proof> {
+        self.nodes[n as usize]
+            .proof
+            .or(self.nodes[self.follow(n) as usize].proof)
+    }
+
+    /// The node already expanded (or waiting for the network) for
+    /// position `key`, or `None` after registering `n` as its primary.
+    pub fn transposition(&mut self, key: u128, n: u32) -> Option<u32> {
+        match self.primaries.get(&key) {
+            Some(&p) if p != n => Some(p),
+            Some(_) => None,
+            None => {
+                self.primaries.insert(key, n);
+                None
+            }
+        }
+    }
+
+    /// Makes `n` a transposition of `primary`: it keeps its own visits
+    /// and searches on through the primary's children.
+    pub fn link(&mut self, n: u32, primary: u32) {
+        let p = &self.nodes[primary as usize];
+        let (mover, net_value) = (p.mover, p.net_value);
+        let node = &mut self.nodes[n as usize];
+        node.link = primary;
+        node.mover = mover;
+        node.net_value = net_value;
     }
 
     /// The player whose choice led to `n` (the root's own mover).
@@ -388,18 +468,22 @@ impl Tree {
             .children(0)
             .find(|&i| self.nodes[i].action == action)
             .map(|i| i as u32);
-        match child {
+        match child.map(|c| self.follow(c)) {
             Some(c) if self.nodes[c as usize].expanded => *self = self.extract(c),
             _ => *self = Tree::new(new_mover),
         }
     }
 
     /// Copies the subtree under `top` into a new arena, breadth first, so
-    /// children stay contiguous.
+    /// children stay contiguous; a link whose primary was left behind
+    /// becomes an unexpanded node again.
     fn extract(&self, top: u32) -> Tree {
         let mut out = Tree {
             nodes: Vec::with_capacity(self.nodes.len()),
+            primaries: HashMap::new(),
         };
+        let mut moved = vec![NONE; self.nodes.len()];
+        moved[top as usize] = 0;
         let mut root = self.nodes[top as usize].clone();
         root.parent = NONE;
         out.nodes.push(root);
@@ -420,8 +504,20 @@ impl Tree {
                 c.parent = new;
                 out.nodes.push(c);
                 queue.push((i as u32, first + k as u32));
+                moved[i] = first + k as u32;
             }
         }
+        for node in &mut out.nodes {
+            if node.link != NONE {
+                node.link = moved[node.link as usize];
+            }
+        }
+        out.primaries = self
+            .primaries
+            .iter()
+            .filter(|&(_, &n)| moved[n as usize] != NONE)
+            .map(|(&key, &n)| (key, moved[n as usize]))
+            .collect();
         out
     }
 
@@ -477,16 +573,16 @@ mod tests {
         t.expand(c, 1, &[0], &[0.0], 0.0);
         let g = t.children(c).start as u32;
         t.nodes[g as usize].mover = 0;
-        t.add_virtual_loss(g);
+        t.add_virtual_loss(&t.path_to(g));
         // Leaf value +1 for player 0: good for player 0's choice at the root
         // (edge to c), bad for player 1's choice at c (edge to g).
-        t.backup(g, 0, 1.0, 1.0);
+        t.backup(&t.path_to(g), 0, 1.0, 1.0);
         assert_eq!(t.nodes[c as usize].value_sum, 1.0);
         assert_eq!(t.nodes[g as usize].value_sum, -1.0);
         assert_eq!(t.nodes[c as usize].visits, 1);
         // Discounted: each ply above the leaf halves the value.
-        t.add_virtual_loss(g);
-        t.backup(g, 0, 1.0, 0.5);
+        t.add_virtual_loss(&t.path_to(g));
+        t.backup(&t.path_to(g), 0, 1.0, 0.5);
         assert_eq!(t.nodes[c as usize].value_sum, 1.5);
         assert_eq!(t.nodes[g as usize].value_sum, -2.0);
         assert_eq!(t.nodes[0].value_sum, 1.25);
@@ -497,8 +593,8 @@ mod tests {
         let mut t = Tree::new(0);
         t.expand(0, 0, &[0, 1], &[0.0, 0.0], 0.0);
         let c = t.children(0).start as u32;
-        t.add_virtual_loss(c);
-        t.revert_virtual_loss(c);
+        t.add_virtual_loss(&t.path_to(c));
+        t.revert_virtual_loss(&t.path_to(c));
         assert_eq!(t.nodes[c as usize].visits, 0);
         assert_eq!(t.nodes[c as usize].value_sum, 0.0);
     }
@@ -519,6 +615,54 @@ mod tests {
         assert_eq!(acts, vec![1, 2]);
         t.advance(9, 0);
         assert_eq!(t.nodes.len(), 1);
+    }
+
+    /// A link searches on through its primary's children, keeps its own
+    /// visits, and shares its primary's proof; the subtree kept for the
+    /// next move remaps links inside it and makes one whose primary
+    /// stayed behind a leaf again.
+    #[test]
+    fn links_share_their_primary_and_survive_advance() {
+        let mut t = Tree::new(0);
+        let logits = [0.0; 8];
+        t.expand(0, 0, &[0, 1], &logits, 0.0); // 1, 2
+        t.expand(1, 1, &[2, 3], &logits, 0.0); // 3, 4
+        t.expand(3, 0, &[4], &logits, 0.0); // 5
+        t.expand(4, 0, &[4], &logits, 0.0); // 6
+        t.expand(2, 1, &[2], &logits, 0.0); // 7
+        assert_eq!(t.transposition(9, 5), None);
+        t.expand(5, 1, &[5], &logits, 0.25); // 8
+        for link in [6, 7] {
+            assert_eq!(t.transposition(9, link), Some(5));
+            t.link(link, 5);
+            assert_eq!(
+                (t.follow(link), t.nodes[link as usize].net_value),
+                (5, 0.25)
+            );
+        }
+        let path = [0, 1, 4, 6, 8];
+        t.add_virtual_loss(&path);
+        t.backup(&path, 1, 0.5, 1.0);
+        assert_eq!((t.nodes[6].visits, t.nodes[6].value_sum), (1, -0.5));
+        assert_eq!((t.nodes[8].visits, t.nodes[5].visits), (1, 0));
+        t.nodes[5].proof = Some(Proof::exact(1, 3));
+        assert_eq!(t.proof_of(6), Some(Proof::exact(1, 3)));
+        let mut other = t.clone();
+        t.advance(0, 1);
+        let at = |t: &Tree, actions: &[Action]| {
+            actions.iter().fold(0, |n, &a| {
+                let c = t.children(n).find(|&i| t.nodes[i].action == a);
+                c.unwrap() as u32
+            })
+        };
+        let (primary, link) = (at(&t, &[2, 4]), at(&t, &[3, 4]));
+        assert_eq!(t.nodes[link as usize].link, primary);
+        assert_eq!(t.follow(link), primary);
+        assert_eq!(t.transposition(9, 99), Some(primary));
+        other.advance(1, 1);
+        let dropped = &other.nodes[at(&other, &[2]) as usize];
+        assert!(dropped.link == NONE && !dropped.expanded);
+        assert_eq!(other.transposition(9, 1), None);
     }
 
     #[test]

@@ -422,11 +422,18 @@ impl Game {
     /// move orders meet), else a 128-bit hash of `input` (this state's
     /// [`Game::encode_input`] row), so equal keys mean equal network inputs.
     pub fn state_key(&self, input: &[f32]) -> u128 {
+        self.position().unwrap_or_else(|| hash_row(input))
+    }
+
+    /// The exact position key of a board game where every move adds a
+    /// stone, so no position recurs within a game (search may share the
+    /// subtrees of transpositions, `mcts.graph`); `None` for other families.
+    pub fn position(&self) -> Option<u128> {
         let tag = (self.family() as u128) << 120;
         match self {
-            Game::Connect4(g) => tag | (g.stones()[0] as u128) << 64 | g.stones()[1] as u128,
-            Game::TicTacToe(g) => tag | (g.stones()[0] as u128) << 16 | g.stones()[1] as u128,
-            _ => hash_row(input),
+            Game::Connect4(g) => Some(tag | (g.stones()[0] as u128) << 64 | g.stones()[1] as u128),
+            Game::TicTacToe(g) => Some(tag | (g.stones()[0] as u128) << 16 | g.stones()[1] as u128),
+            _ => None,
         }
     }
 
