@@ -1229,8 +1229,8 @@ mod tests {
     }
 
     /// Searches one move of `moves` with a uniform network (zero logits
-    /// and values); returns the tree kept for the next move, with the
-    /// positions it sent to the network.
+    /// and values); returns the tree kept for the next move, its root's
+    /// state and how many leaves went to the network.
     fn search_one_move(moves: &str, p: &SearchParams) -> (Tree, Game, u32) {
         let mut slot = Slot::new((0, c4_spec(moves, [0, 0])));
         let modes = [Mode::Search(Algorithm::Puct)];

@@ -182,7 +182,7 @@ impl Tree {
     /// node whose proof only bounds its distance, PUCT picks among them.
     /// A primary's children are also visited through its links, so its
     /// visit count is at least theirs. A linked child scores its primary's
-    /// mean, the position's value over every path into it.
+    /// mean: the same position, searched from where it was first reached.
     pub fn select_child(&self, n: u32, c_puct: f32, fpu_reduction: f32) -> u32 {
         let node = &self.nodes[n as usize];
         let below: u32 = self.children(n).map(|i| self.nodes[i].visits).sum();
