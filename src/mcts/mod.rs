@@ -312,9 +312,11 @@ impl Slot {
                 terminal_sims += 1;
                 continue;
             }
-            let primary = match game.position().filter(|_| p.graph) {
-                Some(key) => tree.transposition(key, node),
-                None => None,
+            let primary = if p.graph {
+                game.position()
+                    .and_then(|key| tree.transposition(key, node))
+            } else {
+                None
             };
             if tree.nodes[primary.unwrap_or(node) as usize].pending {
                 tree.revert_virtual_loss(&path);
