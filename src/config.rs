@@ -205,6 +205,12 @@ pub struct MctsConfig {
     /// Gumbel: `c_scale` of sigma (mctx's default 0.1). Range: [0, 1e3].
     #[serde(default = "default_c_scale")]
     pub c_scale: f32,
+    /// Gumbel: self-play moves whose root draws Gumbel noise (the
+    /// exploration, as PUCT samples by temperature); later moves play the
+    /// improved policy's best action, their targets unchanged. Default:
+    /// every move, as mctx. Range: [0, 100000].
+    #[serde(default = "default_gumbel_noise_moves")]
+    pub gumbel_noise_moves: u32,
     /// Playout cap randomization (KataGo): the share of self-play moves
     /// searched with the full budget and recorded as training targets; the
     /// others get `fast_simulations` without noise and give no example
@@ -282,6 +288,10 @@ fn default_gumbel_m() -> u32 {
 
 fn default_c_visit() -> f32 {
     50.0
+}
+
+fn default_gumbel_noise_moves() -> u32 {
+    100_000
 }
 
 fn default_c_scale() -> f32 {
@@ -558,6 +568,7 @@ pub const RANGES: &[Range] = &[
     int("mcts.gumbel_m", 1, 4096, ""),
     float("mcts.c_visit", 0.0, 1e6, ""),
     float("mcts.c_scale", 0.0, 1e3, ""),
+    int("mcts.gumbel_noise_moves", 0, 100_000, ""),
     float("mcts.full_search_prob", 0.0, 1.0, "1: the playout cap off"),
     int("mcts.fast_simulations", 1, 100_000, ""),
     int("mcts.cache_entries", 0, 1 << 24, "0: off"),

@@ -17,6 +17,8 @@ pub struct GumbelParams {
     pub max_considered: u32,
     pub c_visit: f32,
     pub c_scale: f32,
+    /// Self-play moves that draw Gumbel noise; later ones play greedily.
+    pub noise_moves: u32,
 }
 
 /// For each simulation of a budget of `n`, the visit count a root action
@@ -199,6 +201,7 @@ mod tests {
         max_considered: 16,
         c_visit: 50.0,
         c_scale: 0.1,
+        noise_moves: u32::MAX,
     };
 
     /// mctx's schedules (the paper's sequential halving): 16 actions and

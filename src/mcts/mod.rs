@@ -86,6 +86,7 @@ impl SearchParams {
                 max_considered: m.gumbel_m,
                 c_visit: m.c_visit,
                 c_scale: m.c_scale,
+                noise_moves: m.gumbel_noise_moves,
             },
             playout_cap: (explore && m.full_search_prob < 1.0)
                 .then_some((m.full_search_prob, m.fast_simulations)),
@@ -362,7 +363,8 @@ impl Slot {
 
     /// Root preparation, once per move when the root is expanded: PUCT
     /// mixes Dirichlet noise into the priors in self-play; Gumbel draws a
-    /// Gumbel(0, 1) per root action in self-play (zeros otherwise).
+    /// Gumbel(0, 1) per root action in self-play's first
+    /// `gumbel.noise_moves` moves (zeros otherwise).
     fn prepare_root(&mut self, t: usize, p: &SearchParams, mode: Mode) {
         self.noised = true;
         let n = self.trees[t].children(0).len();
@@ -373,7 +375,8 @@ impl Slot {
             Some(Algorithm::Puct) | None => {}
             Some(Algorithm::Gumbel) => {
                 self.schedule = gumbel::schedule(n, self.budget(p, mode).0, &p.gumbel);
-                self.gumbel = if explore {
+                let noisy = (self.steps.len() as u32) < p.gumbel.noise_moves;
+                self.gumbel = if explore && noisy {
                     (0..n)
                         .map(|_| {
                             let u: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
@@ -1017,6 +1020,7 @@ mod tests {
                 max_considered: 16,
                 c_visit: 50.0,
                 c_scale: 0.1,
+                noise_moves: u32::MAX,
             },
             playout_cap: None,
             discount: 1.0,
@@ -1117,6 +1121,39 @@ mod tests {
                 assert_eq!(best.0, want, "target {:?}", step.policy);
             }
         }
+    }
+
+    /// Gumbel self-play draws noise in its first `noise_moves` moves only:
+    /// games that agree on those moves agree on the rest.
+    #[test]
+    fn gumbel_noise_stops_after_its_moves() {
+        let episodes = |noise_moves: u32| -> Vec<Vec<Action>> {
+            let specs = (0..12)
+                .map(|i| EpisodeSpec {
+                    seed: i,
+                    ..c4_spec("", [0, 0])
+                })
+                .collect();
+            let mut p = SearchParams {
+                explore: true,
+                ..params(16, 1)
+            };
+            p.gumbel.noise_moves = noise_moves;
+            let f = play(specs, &mut [gumbel(Evaluator::Uniform)], p);
+            f.iter()
+                .map(|e| e.steps.iter().map(|s| s.action).collect())
+                .collect()
+        };
+        let distinct = |games: &[Vec<Action>], plies: usize| {
+            let prefixes: std::collections::HashSet<&[Action]> =
+                games.iter().map(|g| &g[..plies.min(g.len())]).collect();
+            prefixes.len()
+        };
+        assert!(distinct(&episodes(u32::MAX), 42) > 6, "noise varies play");
+        assert_eq!(distinct(&episodes(0), 42), 1, "no noise, one game");
+        let two = episodes(2);
+        assert!(distinct(&two, 2) > 1);
+        assert_eq!(distinct(&two, 42), distinct(&two, 2));
     }
 
     #[test]
