@@ -220,6 +220,13 @@ pub struct MctsConfig {
     /// Simulations of a fast move under the playout cap. Range: [1, 100000].
     #[serde(default = "default_fast_simulations")]
     pub fast_simulations: u32,
+    /// Forced playouts and policy target pruning (KataGo), PUCT self-play
+    /// on full moves: each root child gets at least sqrt(k x prior x N)
+    /// visits, so moves the noised prior ranks low are looked at, and the
+    /// policy target gives those forced visits back where PUCT would not
+    /// have spent them. This is k (KataGo's 2); 0: off. Range: [0, 100].
+    #[serde(default)]
+    pub forced_playouts: f32,
     /// Positions the evaluation cache holds per evaluator (rounded up to a
     /// power of two), shared out over search lanes (each lane's cache
     /// holds a lanes-th); a cached or repeated position is not sent to the
@@ -571,6 +578,7 @@ pub const RANGES: &[Range] = &[
     int("mcts.gumbel_noise_moves", 0, 100_000, ""),
     float("mcts.full_search_prob", 0.0, 1.0, "1: the playout cap off"),
     int("mcts.fast_simulations", 1, 100_000, ""),
+    float("mcts.forced_playouts", 0.0, 100.0, "0: off"),
     int("mcts.cache_entries", 0, 1 << 24, "0: off"),
     float("mcts.discount", 0.01, 1.0, "1: undiscounted"),
     float("mcts.length_penalty", 0.0, 0.023, "0: off"),

@@ -57,6 +57,8 @@ pub struct SearchParams {
     /// Playout cap randomization in self-play: (share of full moves, the
     /// fast moves' budget); `None` when every move is full.
     pub playout_cap: Option<(f32, u32)>,
+    /// Forced playouts' k in PUCT self-play (`mcts.forced_playouts`; 0: off).
+    pub forced_playouts: f32,
     /// Per-ply value discount (`mcts.discount`; 1: none).
     pub discount: f32,
     /// Per-stone length penalty of two-player endings
@@ -90,6 +92,7 @@ impl SearchParams {
             },
             playout_cap: (explore && m.full_search_prob < 1.0)
                 .then_some((m.full_search_prob, m.fast_simulations)),
+            forced_playouts: if explore { m.forced_playouts } else { 0.0 },
             discount: m.discount,
             length_penalty: m.length_penalty,
             solver: m.solver,
@@ -266,7 +269,7 @@ impl Slot {
     /// simulation budget for the move is spent.
     fn collect_leaves(&mut self, p: &SearchParams, modes: &[Mode]) -> u64 {
         let mode = modes[self.agent()];
-        let (budget, _) = self.budget(p, mode);
+        let (budget, full) = self.budget(p, mode);
         let Some(algo) = mode.algorithm() else {
             // The random agent moves without search.
             self.sims_done = budget;
@@ -276,6 +279,8 @@ impl Slot {
         if !self.noised && self.trees[t].root().expanded {
             self.prepare_root(t, p, mode);
         }
+        // A fast move under the playout cap forces nothing.
+        let forced = if full { p.forced_playouts } else { 0.0 };
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
             && self.sims_done + (self.pending.len() as u32) < budget
@@ -288,7 +293,7 @@ impl Slot {
             let tree = &mut self.trees[t];
             let sim = self.sims_done as usize + self.pending.len();
             let halving = (&self.gumbel[..], &self.schedule[..]);
-            let (path, game) = descend(tree, &self.game, (p, algo), halving, sim);
+            let (path, game) = descend(tree, &self.game, (p, algo), halving, sim, forced);
             let node = path[path.len() - 1];
             tree.add_virtual_loss(&path);
             if let Some(proof) = tree.proof_of(node) {
@@ -502,22 +507,33 @@ impl Slot {
         if algo == Algorithm::Gumbel {
             return gumbel::decide(&self.trees[t], &self.gumbel, &p.gumbel);
         }
-        let total: u32 = stats.iter().map(|s| s.visits).sum();
-        let target = if total == 0 {
-            stats.iter().map(|s| (s.action, s.prior)).collect()
+        // Under forced playouts the target (and a sampled move) counts only
+        // the visits PUCT would have spent.
+        let forced = p.forced_playouts > 0.0 && self.budget.is_some_and(|(_, full)| full);
+        let counted: Vec<ChildStats> = if forced {
+            let kept = pruned_visits(stats, p.forced_playouts, p.c_puct);
+            (stats.iter().zip(kept))
+                .map(|(s, visits)| ChildStats { visits, ..*s })
+                .collect()
         } else {
-            stats
+            stats.to_vec()
+        };
+        let total: u32 = counted.iter().map(|s| s.visits).sum();
+        let target = if total == 0 {
+            counted.iter().map(|s| (s.action, s.prior)).collect()
+        } else {
+            counted
                 .iter()
                 .map(|s| (s.action, s.visits as f32 / total as f32))
                 .collect()
         };
         // Moves search proved lost are not played while another is open.
-        let open: Vec<ChildStats> = stats
+        let open: Vec<ChildStats> = counted
             .iter()
             .filter(|s| !self.trees[t].proven_lost(s.action))
             .copied()
             .collect();
-        let choices = if open.is_empty() { stats } else { &open };
+        let choices = if open.is_empty() { &counted } else { &open };
         let sample =
             p.explore && p.temperature > 0.0 && (self.steps.len() as u32) < p.temperature_moves;
         let action = if sample {
@@ -577,17 +593,18 @@ impl Slot {
 }
 
 /// Descends from the root to an unexpanded or terminal node by the search
-/// policy's selection (PUCT; or Gumbel's sequential halving at the root,
-/// for simulation `sim` of the move's halving `schedule`, with its Gumbel
-/// draws, and its deterministic rule below), through a transposition into
-/// its primary's children; returns the path (root first) with the last
-/// node's state.
+/// policy's selection (PUCT, after any root child `forced` playouts owe a
+/// visit; or Gumbel's sequential halving at the root, for simulation `sim`
+/// of the move's halving `schedule`, with its Gumbel draws, and its
+/// deterministic rule below), through a transposition into its primary's
+/// children; returns the path (root first) with the last node's state.
 fn descend(
     tree: &Tree,
     root: &Game,
     (p, algo): (&SearchParams, Algorithm),
     (gumbel, schedule): (&[f32], &[u32]),
     sim: usize,
+    forced: f32,
 ) -> (Vec<u32>, Game) {
     let mut game = root.clone();
     let mut path = vec![0u32];
@@ -597,6 +614,9 @@ fn descend(
     let settled = |q: Proof| q.exact || puzzle;
     while tree.nodes[at as usize].expanded && tree.nodes[at as usize].num_children > 0 {
         let n = match algo {
+            Algorithm::Puct if at == 0 && forced > 0.0 => tree
+                .forced_root_child(forced)
+                .unwrap_or_else(|| tree.select_child(at, p.c_puct, p.fpu_reduction)),
             Algorithm::Puct => tree.select_child(at, p.c_puct, p.fpu_reduction),
             Algorithm::Gumbel if at == 0 => {
                 let want = schedule.get(sim).or(schedule.last()).copied();
@@ -643,11 +663,48 @@ fn terminal_proof(game: &Game, chooser: u8, solver: bool) -> Option<Proof> {
 }
 
 fn greedy_action(stats: &[ChildStats]) -> Action {
-    stats
-        .iter()
-        .max_by(|a, b| a.visits.cmp(&b.visits).then(a.prior.total_cmp(&b.prior)))
-        .map(|s| s.action)
-        .unwrap_or(0)
+    most_visited(stats).map_or(0, |i| stats[i].action)
+}
+
+/// Index of the most visited child (ties: the higher prior).
+fn most_visited(stats: &[ChildStats]) -> Option<usize> {
+    (0..stats.len()).max_by(|&a, &b| {
+        let (a, b) = (&stats[a], &stats[b]);
+        a.visits.cmp(&b.visits).then(a.prior.total_cmp(&b.prior))
+    })
+}
+
+/// Policy target pruning (KataGo), the other half of forced playouts:
+/// every root child but the most visited gives back up to its forced
+/// visits, as far as PUCT would still rank it no higher than the most
+/// visited one; a child left with one visit (a lone evaluation) gives
+/// that too. Returns the visits the target counts, in `stats` order.
+fn pruned_visits(stats: &[ChildStats], k: f32, c_puct: f32) -> Vec<u32> {
+    let total: u32 = stats.iter().map(|s| s.visits).sum();
+    let Some(best) = most_visited(stats) else {
+        return Vec::new();
+    };
+    let explore = |s: &ChildStats| c_puct * s.prior * (total.max(1) as f32).sqrt();
+    let b = &stats[best];
+    let bar = b.q + explore(b) / (1.0 + b.visits as f32);
+    let prune = |s: &ChildStats| {
+        let floor = s.visits as f32 - tree::forced_visits(k, s.prior, total);
+        // The fewest visits at which PUCT's score is still <= the bar.
+        let least = if bar > s.q {
+            (explore(s) / (bar - s.q) - 1.0).ceil()
+        } else {
+            s.visits as f32
+        };
+        let kept = floor.max(least).clamp(0.0, s.visits as f32) as u32;
+        if kept <= 1 {
+            0
+        } else {
+            kept
+        }
+    };
+    (stats.iter().enumerate())
+        .map(|(i, s)| if i == best { s.visits } else { prune(s) })
+        .collect()
 }
 
 fn sample_action(stats: &[ChildStats], temperature: f32, rng: &mut impl Rng) -> Action {
@@ -1023,6 +1080,7 @@ mod tests {
                 noise_moves: u32::MAX,
             },
             playout_cap: None,
+            forced_playouts: 0.0,
             discount: 1.0,
             length_penalty: 0.0,
             solver: true,
@@ -1154,6 +1212,84 @@ mod tests {
         let two = episodes(2);
         assert!(distinct(&two, 2) > 1);
         assert_eq!(distinct(&two, 42), distinct(&two, 2));
+    }
+
+    /// Forced playouts give every root child its sqrt(k P N) visits, which
+    /// plain PUCT does not where playouts make some moves look bad, and the
+    /// policy target then
+    /// counts fewer visits on children other than the most visited.
+    #[test]
+    fn forced_playouts_visit_every_root_child_and_are_pruned_from_targets() {
+        let steps = |k: f32| -> Vec<StepRecord> {
+            let specs = (0..24)
+                .map(|i| EpisodeSpec {
+                    seed: i,
+                    ..c4_spec("", [0, 0])
+                })
+                .collect();
+            let p = SearchParams {
+                explore: true,
+                forced_playouts: k,
+                ..params(128, 1)
+            };
+            let f = play(specs, &mut [puct(Evaluator::Rollout)], p);
+            // The opening moves, before any child can be proven lost
+            // (never forced) or a root inherits visits from a reused tree.
+            f.into_iter()
+                .flat_map(|e| e.steps.into_iter().take(1))
+                .collect()
+        };
+        let short = |s: &StepRecord| {
+            let total: u32 = s.stats.iter().map(|c| c.visits).sum();
+            (s.stats.iter())
+                .filter(|c| c.visits + 1 < tree::forced_visits(2.0, c.prior, total) as u32)
+                .count()
+        };
+        let plain = steps(0.0);
+        let forced = steps(2.0);
+        assert!(
+            plain.iter().map(short).sum::<usize>() > 0,
+            "PUCT alone skips some"
+        );
+        assert_eq!(forced.iter().map(short).sum::<usize>(), 0);
+        let mut pruned = 0;
+        for s in &forced {
+            let sum: f32 = s.policy.iter().map(|(_, x)| x).sum();
+            assert!((sum - 1.0).abs() < 1e-4, "target sums to {sum}");
+            let total: u32 = s.visits.iter().sum();
+            for ((_, share), &visits) in s.policy.iter().zip(&s.visits) {
+                let raw = visits as f32 / total.max(1) as f32;
+                pruned += usize::from(*share < raw - 1e-6);
+            }
+        }
+        assert!(pruned > 0, "no target was pruned");
+    }
+
+    /// Pruning returns forced visits PUCT would not have spent, keeps the
+    /// ones it would have, and never touches the most visited child.
+    #[test]
+    fn pruning_gives_back_only_visits_puct_would_not_spend() {
+        let child = |visits, q, prior| ChildStats {
+            action: 0,
+            visits,
+            q,
+            prior,
+        };
+        // 64 visits in all; the bar is 0.5 + 1.5 x 0.5 x 8 / 51 = 0.62.
+        let stats = [
+            child(50, 0.5, 0.5),
+            child(10, 0.0, 0.1), // forced sqrt(2 x 0.1 x 64) = 3.6: keeps 6
+            child(4, -0.2, 0.4), // PUCT would visit it at 5: keeps all 4
+        ];
+        assert_eq!(pruned_visits(&stats, 2.0, 1.5), vec![50, 6, 4]);
+        // A child left with one visit gives it back too.
+        let stats = [
+            child(60, 0.5, 0.9),
+            child(2, -0.5, 0.05),
+            child(2, 0.0, 0.05),
+        ];
+        assert_eq!(pruned_visits(&stats, 2.0, 1.5), vec![60, 0, 0]);
+        assert!(pruned_visits(&[], 2.0, 1.5).is_empty());
     }
 
     #[test]
@@ -1383,7 +1519,15 @@ mod tests {
         t.expand(c, 1, &[0, 1], &[0.0; 7], 0.0);
         let mut descend_once = |proof: Proof, game: &Game| {
             t.nodes[c as usize].proof = Some(proof);
-            let path = descend(&t, game, (&params(8, 1), Algorithm::Puct), (&[], &[]), 0).0;
+            let path = descend(
+                &t,
+                game,
+                (&params(8, 1), Algorithm::Puct),
+                (&[], &[]),
+                0,
+                0.0,
+            )
+            .0;
             path[path.len() - 1]
         };
         let bounded = Proof {

@@ -149,6 +149,12 @@ pub struct Tree {
     primaries: HashMap<u128, u32>,
 }
 
+/// Visits forced playouts owe a root child: sqrt(k x prior x visits of
+/// all the root's children).
+pub fn forced_visits(k: f32, prior: f32, total: u32) -> f32 {
+    (k * prior * total as f32).sqrt()
+}
+
 /// Virtual loss added per in-flight visit, removed at backup.
 const VIRTUAL_LOSS: f32 = 1.0;
 
@@ -207,6 +213,22 @@ impl Tree {
             .into_iter()
             .find(|&c| c != NONE)
             .unwrap_or(self.children(n).start as u32)
+    }
+
+    /// Forced playouts (KataGo): the root child furthest below its
+    /// [`forced_visits`], if any is below; children proven lost for the
+    /// chooser are never forced.
+    pub fn forced_root_child(&self, k: f32) -> Option<u32> {
+        let total: u32 = self.children(0).map(|i| self.nodes[i].visits).sum();
+        self.children(0)
+            .filter(|&i| self.nodes[i].proof.is_none_or(|p| p.value >= 0))
+            .map(|i| {
+                let c = &self.nodes[i];
+                (i, forced_visits(k, c.prior, total) - c.visits as f32)
+            })
+            .filter(|&(_, owed)| owed > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i as u32)
     }
 
     /// Adds a virtual visit and loss on every node of a descent's `path`
