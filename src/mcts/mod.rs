@@ -1127,6 +1127,16 @@ mod tests {
         }
     }
 
+    /// `n` self-play games from the empty board, seeds 0 to n - 1.
+    fn c4_starts(n: u64) -> Vec<EpisodeSpec> {
+        (0..n)
+            .map(|seed| EpisodeSpec {
+                seed,
+                ..c4_spec("", [0, 0])
+            })
+            .collect()
+    }
+
     #[test]
     fn search_takes_an_immediate_connect4_win_for_either_colour() {
         // X (first) has 1-2-3 on the bottom row and is to move: col 4 wins.
@@ -1186,12 +1196,7 @@ mod tests {
     #[test]
     fn gumbel_noise_stops_after_its_moves() {
         let episodes = |noise_moves: u32| -> Vec<Vec<Action>> {
-            let specs = (0..12)
-                .map(|i| EpisodeSpec {
-                    seed: i,
-                    ..c4_spec("", [0, 0])
-                })
-                .collect();
+            let specs = c4_starts(12);
             let mut p = SearchParams {
                 explore: true,
                 ..params(16, 1)
@@ -1216,17 +1221,12 @@ mod tests {
 
     /// Forced playouts give every root child its sqrt(k P N) visits, which
     /// plain PUCT does not where playouts make some moves look bad, and the
-    /// policy target then
-    /// counts fewer visits on children other than the most visited.
+    /// policy target then counts fewer visits on children other than the
+    /// most visited.
     #[test]
     fn forced_playouts_visit_every_root_child_and_are_pruned_from_targets() {
         let steps = |k: f32| -> Vec<StepRecord> {
-            let specs = (0..24)
-                .map(|i| EpisodeSpec {
-                    seed: i,
-                    ..c4_spec("", [0, 0])
-                })
-                .collect();
+            let specs = c4_starts(24);
             let p = SearchParams {
                 explore: true,
                 forced_playouts: k,
@@ -1294,12 +1294,7 @@ mod tests {
 
     #[test]
     fn the_playout_cap_mixes_full_and_fast_moves() {
-        let specs: Vec<EpisodeSpec> = (0..20)
-            .map(|i| EpisodeSpec {
-                seed: i,
-                ..c4_spec("", [0, 0])
-            })
-            .collect();
+        let specs = c4_starts(20);
         let p = SearchParams {
             explore: true,
             playout_cap: Some((0.25, 4)),
