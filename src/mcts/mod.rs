@@ -269,7 +269,7 @@ impl Slot {
     /// simulation budget for the move is spent.
     fn collect_leaves(&mut self, p: &SearchParams, modes: &[Mode]) -> u64 {
         let mode = modes[self.agent()];
-        let (budget, full) = self.budget(p, mode);
+        let (budget, _) = self.budget(p, mode);
         let Some(algo) = mode.algorithm() else {
             // The random agent moves without search.
             self.sims_done = budget;
@@ -279,8 +279,7 @@ impl Slot {
         if !self.noised && self.trees[t].root().expanded {
             self.prepare_root(t, p, mode);
         }
-        // A fast move under the playout cap forces nothing.
-        let forced = if full { p.forced_playouts } else { 0.0 };
+        let forced = self.forcing(p);
         let mut terminal_sims = 0;
         while (self.pending.len() as u32) < p.leaves_per_wave
             && self.sims_done + (self.pending.len() as u32) < budget
@@ -364,6 +363,16 @@ impl Slot {
             }
             _ => (mode.simulations(p.num_simulations), true),
         })
+    }
+
+    /// Forced playouts' k for this move, once its budget is drawn: a fast
+    /// move under the playout cap forces nothing.
+    fn forcing(&self, p: &SearchParams) -> f32 {
+        if self.budget.is_some_and(|(_, full)| full) {
+            p.forced_playouts
+        } else {
+            0.0
+        }
     }
 
     /// Root preparation, once per move when the root is expanded: PUCT
@@ -509,8 +518,7 @@ impl Slot {
         }
         // Under forced playouts the target (and a sampled move) counts only
         // the visits PUCT would have spent.
-        let forced = p.forced_playouts > 0.0 && self.budget.is_some_and(|(_, full)| full);
-        let counted: Vec<ChildStats> = if forced {
+        let counted: Vec<ChildStats> = if self.forcing(p) > 0.0 {
             let kept = pruned_visits(stats, p.forced_playouts, p.c_puct);
             (stats.iter().zip(kept))
                 .map(|(s, visits)| ChildStats { visits, ..*s })

@@ -120,6 +120,11 @@ impl Node {
         }
     }
 
+    /// Proven lost for the chooser of this node (its parent's mover).
+    fn proven_lost(&self) -> bool {
+        self.proof.is_some_and(|p| p.value < 0)
+    }
+
     pub fn q(&self) -> f32 {
         if self.visits == 0 {
             0.0
@@ -198,7 +203,7 @@ impl Tree {
             let mut best = (f32::NEG_INFINITY, NONE);
             for i in self.children(n) {
                 let c = &self.nodes[i];
-                if skip_lost && c.proof.is_some_and(|p| p.value < 0) {
+                if skip_lost && c.proven_lost() {
                     continue;
                 }
                 let q = if c.visits == 0 { fpu } else { self.shared_q(i) };
@@ -221,7 +226,7 @@ impl Tree {
     pub fn forced_root_child(&self, k: f32) -> Option<u32> {
         let total: u32 = self.children(0).map(|i| self.nodes[i].visits).sum();
         self.children(0)
-            .filter(|&i| self.nodes[i].proof.is_none_or(|p| p.value >= 0))
+            .filter(|&i| !self.nodes[i].proven_lost())
             .map(|i| {
                 let c = &self.nodes[i];
                 (i, forced_visits(k, c.prior, total) - c.visits as f32)
@@ -447,7 +452,7 @@ impl Tree {
     pub fn proven_lost(&self, action: Action) -> bool {
         self.children(0)
             .map(|i| &self.nodes[i])
-            .any(|c| c.action == action && c.proof.is_some_and(|p| p.value < 0))
+            .any(|c| c.action == action && c.proven_lost())
     }
 
     /// Expands `n` with children for `legal`, priors from masked-softmax logits.
